@@ -1,0 +1,204 @@
+#pragma once
+
+// The planner: spec::Vmi + HostFacts -> Plan (QEMU argv, fds to pass, files
+// to create, device table). Planning is pure: no I/O. Everything the planner
+// needs to know about the host arrives in HostFacts, gathered beforehand by
+// ProbeQemu() and ResolveVolumes() (which do the I/O).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "qdirect/spec.h"
+
+namespace qdirect {
+
+// ---------------------------------------------------------------------------
+// QEMU capabilities
+
+// What one QEMU binary can do, probed once (QMP, -S, no guest) and cached on
+// disk keyed by the binary's path, size and mtime.
+struct QemuCapabilities {
+  std::string binary;   // absolute path
+  std::string version;  // "7.2.22"
+  int major = 0, minor = 0, micro = 0;
+  std::set<std::string> machine_types;  // incl. aliases ("q35", "pc-q35-7.2")
+  std::set<std::string> accelerators;   // "kvm", "tcg" compiled in
+  std::set<std::string> device_types;   // qom-list-types implements=device
+  std::set<std::string> object_types;   // user-creatable objects
+  // Properties of the device types the planner uses (device-list-properties).
+  std::map<std::string, std::set<std::string>> device_properties;
+  std::set<std::string> commands;  // QMP commands
+  std::set<std::string> events;    // QMP events
+  std::set<std::string> cpu_models;
+  bool operator==(const QemuCapabilities&) const = default;
+
+  bool HasDevice(const std::string& type) const {
+    return device_types.count(type) != 0;
+  }
+  bool HasDeviceProperty(const std::string& type,
+                         const std::string& property) const;
+};
+
+// Runs `binary` once to probe it, or reads the cache in cache_dir (empty:
+// no cache) when path, size and mtime match. I/O; not part of planning.
+absl::StatusOr<QemuCapabilities> ProbeQemu(const std::string& binary,
+                                           const std::string& cache_dir);
+
+// A fixed capability set equal to Debian 12's QEMU 7.2 for the devices the
+// planner uses. For tests and benchmarks that must not run QEMU.
+const QemuCapabilities& BuiltinQemu72Capabilities();
+
+// ---------------------------------------------------------------------------
+// Host facts
+
+// How one spec volume maps to something QEMU can open.
+struct ResolvedVolume {
+  enum class Kind {
+    kFile,         // an existing image file (raw or qcow2)
+    kBlockDevice,  // a block device node
+    kOverlay,      // a qcow2 overlay to create over a read-only base
+    kCreate,       // an image to create (emptyDisk, hostDisk DiskOrCreate)
+    kIso,          // an ISO to build (cloud-init, configMap, secret, ...)
+  };
+  Kind kind = Kind::kFile;
+  std::string path;         // what QEMU opens (the overlay, the ISO, ...)
+  std::string format = "raw";  // "raw" or "qcow2"
+  std::string backing_path;    // kOverlay: the base image
+  std::string backing_format;  // kOverlay: "raw" or "qcow2"
+  int64_t size_bytes = 0;      // kCreate
+  bool read_only = false;
+  bool shared = false;
+  bool operator==(const ResolvedVolume&) const = default;
+};
+
+// Decides where volumes live. Implementations do I/O (stat, path checks);
+// their output is plain data handed to the planner.
+class VolumeResolver {
+ public:
+  virtual ~VolumeResolver() = default;
+  // Resolves the volume `volume` of `vmi`. Paths must stay inside the
+  // resolver's allowed roots (PermissionDenied otherwise).
+  virtual absl::StatusOr<ResolvedVolume> Resolve(
+      const spec::Vmi& vmi, const spec::Volume& volume) const = 0;
+};
+
+// Standalone use (vmctl): containerDisk and kernelBoot images come from a
+// local image store (QDIRECT_IMAGE_DIR, default /var/lib/qdirect/images): the
+// image `quay.io/kubevirt/cirros:v1` is the directory
+// `<image_dir>/quay.io_kubevirt_cirros` holding the image's file tree (disks
+// under disk/). PVCs and DataVolumes are files `<pvc_dir>/<claimName>` (raw
+// or .qcow2). hostDisk paths must lie under one of allowed_roots.
+struct LocalResolverOptions {
+  std::string image_dir = "/var/lib/qdirect/images";
+  std::string pvc_dir = "/var/lib/qdirect/pvc";
+  std::vector<std::string> allowed_roots;  // hostDisk confinement
+  std::string vm_dir;  // per-VM state dir: overlays and ISOs go here
+};
+std::unique_ptr<VolumeResolver> MakeLocalVolumeResolver(
+    LocalResolverOptions options);
+
+// Maps an image reference to its image store directory name:
+// "quay.io/kubevirt/cirros:v1" -> "quay.io_kubevirt_cirros".
+std::string ImageDirName(std::string_view image_reference);
+
+// Resolves every volume of vmi (and kernelBoot's image paths).
+struct ResolvedVolumes {
+  std::map<std::string, ResolvedVolume> volumes;  // by volume name
+  std::string kernel_path;  // kernelBoot, absolute
+  std::string initrd_path;  // kernelBoot, absolute ("" if none)
+  bool operator==(const ResolvedVolumes&) const = default;
+};
+absl::StatusOr<ResolvedVolumes> ResolveVolumes(const spec::Vmi& vmi,
+                                               const VolumeResolver& resolver);
+
+// Everything the planner knows about the host.
+struct HostFacts {
+  QemuCapabilities qemu;
+  // "kvm" or "tcg", already decided (see ChooseAccelerator).
+  std::string accel = "tcg";
+  ResolvedVolumes volumes;
+  // Per-VM runtime directory (sockets live here).
+  std::string runtime_dir;
+  // Child fd number at which the launcher passes the listening QMP socket.
+  int qmp_fd = 3;
+  // Spare pcie-root-ports reserved for hotplug.
+  int spare_root_ports = 4;
+  // KubeVirt device-plugin environment (PCI_RESOURCE_*, MDEV_PCI_RESOURCE_*).
+  std::map<std::string, std::string> device_plugin_env;
+  // Host logical CPU count and memory, for sanity checks.
+  int host_cpus = 1;
+  int64_t host_memory_bytes = 0;
+};
+
+// Picks the accelerator: $QDIRECT_ACCEL when set ("kvm"|"tcg"), else "kvm"
+// when /dev/kvm is usable, else "tcg". I/O (reads env, opens /dev/kvm).
+absl::StatusOr<std::string> ChooseAccelerator();
+
+// ---------------------------------------------------------------------------
+// The plan
+
+// One QEMU object (-device/-blockdev/-netdev/-object/-chardev) as JSON. The
+// same JSON is rendered into argv for cold plug and sent as the argument of
+// device_add/blockdev-add/netdev_add/object-add for hotplug.
+struct DeviceEntry {
+  enum class Kind { kDevice, kBlockdev, kNetdev, kObject, kChardev };
+  Kind kind = Kind::kDevice;
+  std::string id;        // "id" / "node-name"
+  std::string bus;       // "pcie.0", "rp3", "ide.0", "scsi0.0", ...
+  std::string address;   // PCI "0x0" (slot) or "" when not on PCI
+  std::string volume;    // spec volume or interface name it serves, if any
+  std::string json;      // the complete object, compact JSON
+  bool operator==(const DeviceEntry&) const = default;
+};
+
+// A file the launcher must create before starting QEMU.
+struct FileToCreate {
+  enum class Kind { kNoCloudIso, kConfigDriveIso, kConfigIso, kQcow2Overlay, kRawImage };
+  Kind kind = Kind::kRawImage;
+  std::string path;
+  // ISO: file name in the image -> contents. Volume label in `label`.
+  std::map<std::string, std::string> iso_files;
+  std::string label;
+  // kQcow2Overlay: the base; kRawImage: the size.
+  std::string backing_path;
+  std::string backing_format;
+  int64_t size_bytes = 0;
+  bool operator==(const FileToCreate&) const = default;
+};
+
+// An fd the launcher passes to QEMU at child fd number `child_fd`.
+struct FdToPass {
+  enum class Kind { kQmpListener, kTap, kVfioGroup };
+  Kind kind = Kind::kQmpListener;
+  int child_fd = 3;
+  std::string name;  // what it serves ("qmp", an interface name, ...)
+  bool operator==(const FdToPass&) const = default;
+};
+
+struct Plan {
+  std::vector<std::string> argv;  // argv[0] is the QEMU binary
+  std::vector<FdToPass> fds;
+  std::vector<FileToCreate> files;
+  std::vector<DeviceEntry> devices;
+  // Free pcie-root-port ids for hotplug, in the order to use them.
+  std::vector<std::string> free_root_ports;
+  // Sockets QEMU serves, in the runtime dir.
+  std::string qmp_socket;      // the launcher binds it and passes the fd
+  std::string console_socket;  // serial console
+  std::string agent_socket;    // guest agent channel ("" when none)
+  bool operator==(const Plan&) const = default;
+};
+
+// Plans the QEMU invocation. Pure: same inputs, same plan (PCI addresses
+// included, which migration relies on). Refuses what the QEMU in `host`
+// lacks with FailedPrecondition naming the option.
+absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host);
+
+}  // namespace qdirect
