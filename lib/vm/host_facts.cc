@@ -1,0 +1,119 @@
+#include "vm/host_facts.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
+#include "base/status_macros.h"
+
+extern char** environ;
+
+namespace qdirect {
+namespace {
+
+std::string EnvOr(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return (value != nullptr && *value != '\0') ? std::string(value)
+                                              : std::move(fallback);
+}
+
+std::string DefaultCacheDir() {
+  if (geteuid() == 0) return "/var/cache/qdirect";
+  std::string xdg = EnvOr("XDG_CACHE_HOME", "");
+  if (!xdg.empty()) return xdg + "/qdirect";
+  std::string home = EnvOr("HOME", "/tmp");
+  return home + "/.cache/qdirect";
+}
+
+bool IsExecutableFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+         ::access(path.c_str(), X_OK) == 0;
+}
+
+}  // namespace
+
+StandaloneConfig StandaloneConfigFromEnvironment() {
+  StandaloneConfig config;
+  config.qemu_binary = EnvOr("QDIRECT_QEMU", "qemu-system-x86_64");
+  config.image_dir = EnvOr("QDIRECT_IMAGE_DIR", "/var/lib/qdirect/images");
+  config.pvc_dir = EnvOr("QDIRECT_PVC_DIR", "/var/lib/qdirect/pvc");
+  config.cache_dir = EnvOr("QDIRECT_CACHE_DIR", DefaultCacheDir());
+  for (absl::string_view root :
+       absl::StrSplit(EnvOr("QDIRECT_ALLOWED_ROOTS", ""), ':',
+                      absl::SkipEmpty())) {
+    config.allowed_roots.emplace_back(root);
+  }
+  config.accel = EnvOr("QDIRECT_ACCEL", "");
+  return config;
+}
+
+absl::StatusOr<std::string> FindExecutable(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    if (IsExecutableFile(name)) return name;
+    return absl::NotFoundError(absl::StrCat(name, ": no such executable"));
+  }
+  std::string path = EnvOr("PATH", "/usr/local/bin:/usr/bin:/bin");
+  for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/", name);
+    if (IsExecutableFile(candidate)) return candidate;
+  }
+  return absl::NotFoundError(
+      absl::StrCat(name, ": not found on PATH (set QDIRECT_QEMU)"));
+}
+
+absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
+                                          const StandaloneConfig& config,
+                                          const std::string& vm_dir) {
+  HostFacts facts;
+  ASSIGN_OR_RETURN(std::string binary, FindExecutable(config.qemu_binary));
+  ASSIGN_OR_RETURN(facts.qemu, ProbeQemu(binary, config.cache_dir));
+  if (config.accel.empty()) {
+    ASSIGN_OR_RETURN(facts.accel, ChooseAccelerator());
+  } else if (config.accel == "kvm" || config.accel == "tcg") {
+    facts.accel = config.accel;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "accelerator \"", config.accel, "\": supported values: kvm, tcg"));
+  }
+
+  LocalResolverOptions options;
+  options.image_dir = config.image_dir;
+  options.pvc_dir = config.pvc_dir;
+  options.allowed_roots = config.allowed_roots;
+  options.allowed_roots.push_back(config.image_dir);
+  options.allowed_roots.push_back(config.pvc_dir);
+  options.vm_dir = vm_dir;
+  std::unique_ptr<VolumeResolver> resolver =
+      MakeLocalVolumeResolver(std::move(options));
+  ASSIGN_OR_RETURN(facts.volumes, ResolveVolumes(vmi, *resolver));
+
+  // KubeVirt's device plugins hand out host devices through these.
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    absl::string_view text(*entry);
+    if (!absl::StartsWith(text, "PCI_RESOURCE_") &&
+        !absl::StartsWith(text, "MDEV_PCI_RESOURCE_")) {
+      continue;
+    }
+    size_t eq = text.find('=');
+    if (eq == absl::string_view::npos) continue;
+    facts.device_plugin_env[std::string(text.substr(0, eq))] =
+        std::string(text.substr(eq + 1));
+  }
+
+  facts.runtime_dir = vm_dir;
+  facts.host_cpus = static_cast<int>(std::thread::hardware_concurrency());
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page_size > 0) {
+    facts.host_memory_bytes = static_cast<int64_t>(pages) * page_size;
+  }
+  return facts;
+}
+
+}  // namespace qdirect

@@ -1,0 +1,41 @@
+#pragma once
+
+// Gathers HostFacts for standalone use (vmctl, the Python harness, tests):
+// the I/O half that the pure planner must not do — probe QEMU, pick the
+// accelerator, resolve volumes against the local image store.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "qdirect/plan.h"
+#include "qdirect/spec.h"
+
+namespace qdirect {
+
+// Where standalone qdirect finds things. Every field has an environment
+// variable; see StandaloneConfigFromEnvironment.
+struct StandaloneConfig {
+  std::string qemu_binary;  // QDIRECT_QEMU, else qemu-system-x86_64 on PATH
+  std::string image_dir;    // QDIRECT_IMAGE_DIR, else /var/lib/qdirect/images
+  std::string pvc_dir;      // QDIRECT_PVC_DIR, else /var/lib/qdirect/pvc
+  std::string cache_dir;    // QDIRECT_CACHE_DIR, else /var/cache/qdirect
+                            // (root) or $XDG_CACHE_HOME/qdirect
+  // hostDisk paths must lie under one of these (QDIRECT_ALLOWED_ROOTS, a
+  // colon-separated list); the image and PVC dirs are always allowed.
+  std::vector<std::string> allowed_roots;
+  std::string accel;  // QDIRECT_ACCEL; empty: kvm when usable, else tcg
+};
+
+StandaloneConfig StandaloneConfigFromEnvironment();
+
+// Finds `name` on $PATH (or returns it when it contains a slash).
+absl::StatusOr<std::string> FindExecutable(const std::string& name);
+
+// Probes QEMU (cached), chooses the accelerator and resolves vmi's volumes;
+// vm_dir is the per-VM directory where overlays and ISOs will be created.
+absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
+                                          const StandaloneConfig& config,
+                                          const std::string& vm_dir);
+
+}  // namespace qdirect
