@@ -1,6 +1,69 @@
-#include <cstdio>
+// vmctl: the command line of qdirect.
 
-int main() {
-  std::puts("vmctl: placeholder");
-  return 0;
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "tools/vmctl/command.h"
+
+namespace qdirect::vmctl {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: vmctl COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  validate [--strict] FILE...     check VM/VMI manifests; errors as FILE: PATH: message\n"
+    "  render FILE [--accel tcg|kvm] [--json] [--name NAME]\n"
+    "                                  print the QEMU argv the launcher would exec\n"
+    "\n"
+    "environment: QDIRECT_IMAGE_DIR, QDIRECT_PVC_DIR, QDIRECT_ALLOWED_ROOTS, QDIRECT_ACCEL,\n"
+    "             QDIRECT_QEMU, QDIRECT_CACHE_DIR, QDIRECT_RUNTIME_DIR\n";
+
+struct Command {
+  const char* name;
+  int (*run)(const Args&);
+};
+
+constexpr Command kCommands[] = {
+    {"validate", RunValidate},
+    {"render", RunRender},
+};
+
+}  // namespace
+
+int ReportError(const absl::Status& status) {
+  std::fprintf(stderr, "vmctl: %s\n", std::string(status.message()).c_str());
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return kExitInvalid;
+    case absl::StatusCode::kNotFound:
+      return kExitNotFound;
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+      return kExitInternal;
+    default:
+      return kExitFailed;
+  }
+}
+
+}  // namespace qdirect::vmctl
+
+int main(int argc, char** argv) {
+  using namespace qdirect::vmctl;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 ||
+      std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? kExitUsage : kExitOk;
+  }
+  Args args(argv + 2, argv + argc);
+  for (const Command& command : kCommands) {
+    if (std::strcmp(argv[1], command.name) == 0) return command.run(args);
+  }
+  std::fprintf(stderr, "vmctl: unknown command \"%s\"\n%s", argv[1], kUsage);
+  return kExitUsage;
 }

@@ -1,0 +1,31 @@
+#pragma once
+
+// vmctl's subcommands. Each takes its arguments after the subcommand name
+// and returns the process exit code (see ExitCode).
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace qdirect::vmctl {
+
+// Exit codes, documented in the README.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitInvalid = 1,     // the spec or an argument value is invalid
+  kExitUsage = 2,       // bad command line
+  kExitNotFound = 3,    // no such file, VM, image or volume
+  kExitFailed = 4,      // QEMU or the host refused (precondition, I/O)
+  kExitInternal = 5,    // a bug
+};
+
+// Maps a Status to an exit code and prints `vmctl: <message>` to stderr.
+int ReportError(const absl::Status& status);
+
+using Args = std::vector<std::string>;
+
+int RunValidate(const Args& args);
+int RunRender(const Args& args);
+
+}  // namespace qdirect::vmctl
