@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -135,6 +136,26 @@ struct HostFacts {
   // Host logical CPU count and memory, for sanity checks.
   int host_cpus = 1;
   int64_t host_memory_bytes = 0;
+
+  // How interfaces reach a network. kStandalone (vmctl, CI): the pod
+  // network becomes QEMU user networking (masquerade ports as hostfwd) or
+  // passt when the interface asks for it; nothing needs privileges.
+  // kPod (the KubeVirt launcher): bridge/masquerade/macvtap interfaces get a
+  // tap fd that the launcher opens and passes (Plan::fds, kTap).
+  enum class NetworkMode { kStandalone, kPod };
+  NetworkMode network_mode = NetworkMode::kStandalone;
+
+  // EFI firmware (Debian's ovmf package). The VARS file is a template: each
+  // VM gets its own qcow2 overlay over it (Plan::files).
+  std::string ovmf_code = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+  std::string ovmf_vars = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+  std::string ovmf_secure_code = "/usr/share/OVMF/OVMF_CODE_4M.ms.fd";
+  std::string ovmf_secure_vars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+
+  // Start time (Unix seconds) for clock.utc.offsetSeconds, which QEMU 7.2
+  // only takes as an absolute `-rtc base=` date. 0: unknown (an offset is
+  // then refused).
+  int64_t start_time_unix = 0;
 };
 
 // Picks the accelerator: $QDIRECT_ACCEL when set ("kvm"|"tcg"), else "kvm"
@@ -154,7 +175,10 @@ struct DeviceEntry {
   std::string bus;       // "pcie.0", "rp3", "ide.0", "scsi0.0", ...
   std::string address;   // PCI "0x0" (slot) or "" when not on PCI
   std::string volume;    // spec volume or interface name it serves, if any
-  std::string json;      // the complete object, compact JSON
+  // The complete object, compact JSON. kChardev: the chardev-add arguments.
+  std::string json;
+  // kChardev only: the `-chardev` keyval text (QEMU 7.2 takes no JSON there).
+  std::string keyval;
   bool operator==(const DeviceEntry&) const = default;
 };
 
@@ -193,6 +217,11 @@ struct Plan {
   std::string qmp_socket;      // the launcher binds it and passes the fd
   std::string console_socket;  // serial console
   std::string agent_socket;    // guest agent channel ("" when none)
+  // passt instances the launcher starts before QEMU: interface name -> the
+  // unix socket passt serves (`passt --socket PATH`) and QEMU connects to.
+  std::map<std::string, std::string> passt_sockets;
+  // Extra environment for QEMU ("TZ=Europe/Paris" for clock.timezone).
+  std::vector<std::string> env;
   bool operator==(const Plan&) const = default;
 };
 

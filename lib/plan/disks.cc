@@ -1,0 +1,385 @@
+// spec.domain.devices.disks -> -blockdev nodes and their -device.
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "plan/plan_context.h"
+
+namespace qdirect::plan {
+namespace {
+
+struct CacheMode {
+  bool direct = true;
+  bool write_cache = true;
+};
+
+// KubeVirt's cache modes in QEMU's terms: "none" bypasses the host page
+// cache (guest flushes still honoured); "writethrough" keeps the host
+// cache but hides the guest's write cache so every write is stable;
+// "writeback" caches on both sides.
+CacheMode MapCache(spec::DiskCache cache, const ResolvedVolume& volume) {
+  switch (cache) {
+    case spec::DiskCache::kNone:
+      return {true, true};
+    case spec::DiskCache::kWriteThrough:
+      return {false, false};
+    case spec::DiskCache::kWriteBack:
+      return {false, true};
+    case spec::DiskCache::kDefault:
+      break;
+  }
+  // KubeVirt's default is "none" where O_DIRECT works. ISOs live in the
+  // runtime dir, often tmpfs (no O_DIRECT), and are small and read-only:
+  // writethrough there, as KubeVirt falls back to.
+  if (volume.kind == ResolvedVolume::Kind::kIso) return {false, false};
+  return {true, true};
+}
+
+// KubeVirt's spellings; local so planning links without the decoder.
+const char* CacheName(spec::DiskCache cache) {
+  switch (cache) {
+    case spec::DiskCache::kNone:
+      return "none";
+    case spec::DiskCache::kWriteThrough:
+      return "writethrough";
+    case spec::DiskCache::kWriteBack:
+      return "writeback";
+    case spec::DiskCache::kDefault:
+      break;
+  }
+  return "";
+}
+
+const char* TypeName(spec::Disk::Type type) {
+  switch (type) {
+    case spec::Disk::Type::kDisk:
+      return "disk";
+    case spec::Disk::Type::kCdrom:
+      return "cdrom";
+    case spec::Disk::Type::kLun:
+      return "lun";
+  }
+  return "";
+}
+
+const spec::Volume* FindVolume(const spec::Vmi& vmi, const std::string& name) {
+  for (const spec::Volume& v : vmi.volumes) {
+    if (v.name == name) return &v;
+  }
+  return nullptr;
+}
+
+JsonObject CacheObject(const CacheMode& mode) {
+  JsonObject cache;
+  cache.Bool("direct", mode.direct).Bool("no-flush", false);
+  return cache;
+}
+
+// The file this volume asks the launcher to create, if any.
+absl::Status AddFileToCreate(PlanContext& ctx, const spec::Volume& volume,
+                             const ResolvedVolume& rv, const std::string& path) {
+  switch (rv.kind) {
+    case ResolvedVolume::Kind::kFile:
+    case ResolvedVolume::Kind::kBlockDevice:
+      return absl::OkStatus();
+    case ResolvedVolume::Kind::kOverlay: {
+      FileToCreate file;
+      file.kind = FileToCreate::Kind::kQcow2Overlay;
+      file.path = rv.path;
+      file.backing_path = rv.backing_path;
+      file.backing_format = rv.backing_format;
+      ctx.files.push_back(std::move(file));
+      return absl::OkStatus();
+    }
+    case ResolvedVolume::Kind::kCreate: {
+      FileToCreate file;
+      file.kind = FileToCreate::Kind::kRawImage;
+      file.path = rv.path;
+      file.size_bytes = rv.size_bytes;
+      ctx.files.push_back(std::move(file));
+      return absl::OkStatus();
+    }
+    case ResolvedVolume::Kind::kIso:
+      break;
+  }
+  if (const auto* ci = std::get_if<spec::CloudInitSource>(&volume.source)) {
+    ASSIGN_OR_RETURN(FileToCreate file, CloudInitIsoFile(ctx.vmi, *ci, rv.path));
+    ctx.files.push_back(std::move(file));
+    return absl::OkStatus();
+  }
+  if (const auto* config = std::get_if<spec::ConfigSource>(&volume.source)) {
+    // The contents are the mounted configMap/secret directory, which the
+    // file creator reads; the planner only names the image.
+    FileToCreate file;
+    file.kind = FileToCreate::Kind::kConfigIso;
+    file.path = rv.path;
+    file.label = config->volume_label.empty() ? "cfgdata" : config->volume_label;
+    ctx.files.push_back(std::move(file));
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      path, ": volume \"", volume.name,
+      "\" resolved to an ISO but is neither cloud-init nor a config volume"));
+}
+
+// Adds the file (and format) nodes for disk `index`; returns the node the
+// device attaches to.
+absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx, size_t index,
+                                         const spec::Disk& disk,
+                                         const ResolvedVolume& rv,
+                                         bool read_only, const CacheMode& cache,
+                                         const std::string& path) {
+  // Node names derive from the index: QEMU caps them at 31 characters and
+  // spec names may be 63.
+  const std::string prefix = absl::StrCat("disk", index);
+  const bool block = rv.kind == ResolvedVolume::Kind::kBlockDevice;
+  std::string aio;
+  switch (disk.io) {
+    case spec::DiskIo::kNative:
+      if (!cache.direct) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ".io: Invalid value: \"native\": requires cache \"none\" "
+                  "(O_DIRECT); cache is \"",
+            CacheName(disk.cache), "\""));
+      }
+      aio = "native";
+      break;
+    case spec::DiskIo::kThreads:
+      aio = "threads";
+      break;
+    case spec::DiskIo::kDefault:
+      // KubeVirt: native for block devices with cache none, else threads.
+      aio = (block && cache.direct) ? "native" : "threads";
+      break;
+  }
+  const bool shared = disk.shareable || rv.shared;
+
+  std::string backing_node;
+  if (rv.kind == ResolvedVolume::Kind::kOverlay) {
+    // The base is opened explicitly and read-only, rather than by the name
+    // stored in the overlay: what QEMU opens is decided here.
+    JsonObject base_file;
+    base_file.Str("driver", "file")
+        .Str("filename", rv.backing_path)
+        .Str("node-name", prefix + "-base-file")
+        .Bool("read-only", true)
+        .Str("aio", aio)
+        .Object("cache", CacheObject(cache));
+    ctx.AddBlockdev(prefix + "-base-file", base_file, disk.name);
+    JsonObject base_fmt;
+    base_fmt.Str("driver", rv.backing_format.empty() ? "raw" : rv.backing_format)
+        .Str("file", prefix + "-base-file")
+        .Str("node-name", prefix + "-base-fmt")
+        .Bool("read-only", true)
+        .Object("cache", CacheObject(cache));
+    ctx.AddBlockdev(prefix + "-base-fmt", base_fmt, disk.name);
+    backing_node = prefix + "-base-fmt";
+  }
+
+  JsonObject file;
+  file.Str("driver", block ? "host_device" : "file")
+      .Str("filename", rv.path)
+      .Str("node-name", prefix + "-file")
+      .Str("aio", aio)
+      .Object("cache", CacheObject(cache))
+      .Bool("read-only", read_only);
+  if (!read_only) file.Str("discard", "unmap");
+  if (shared) file.Str("locking", "off");
+  ctx.AddBlockdev(prefix + "-file", file, disk.name);
+
+  const std::string format =
+      rv.kind == ResolvedVolume::Kind::kOverlay ? "qcow2"
+      : rv.format.empty()                       ? "raw"
+                                                : rv.format;
+  if (format != "raw" && format != "qcow2") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": volume \"", disk.name, "\" has unsupported format \"", format,
+        "\": supported values: \"qcow2\", \"raw\""));
+  }
+  JsonObject fmt;
+  fmt.Str("driver", format)
+      .Str("file", prefix + "-file")
+      .Str("node-name", prefix + "-fmt")
+      .Bool("read-only", read_only)
+      .Object("cache", CacheObject(cache));
+  if (!read_only) fmt.Str("discard", "unmap").Str("detect-zeroes", "unmap");
+  if (!backing_node.empty()) fmt.Str("backing", backing_node);
+  ctx.AddBlockdev(prefix + "-fmt", fmt, disk.name);
+  return prefix + "-fmt";
+}
+
+}  // namespace
+
+absl::Status PlanDisks(PlanContext& ctx) {
+  const spec::Devices& devices = ctx.vmi.domain.devices;
+  const std::string& policy = ctx.vmi.domain.io_threads_policy;
+  const bool shared_iothread = policy == "shared" || policy == "auto";
+  bool shared_iothread_added = false;
+  const int max_sata = ctx.q35 ? 6 : 4;
+  int sata_units = 0;
+  int scsi_luns = 0;
+
+  for (size_t i = 0; i < devices.disks.size(); ++i) {
+    const spec::Disk& disk = devices.disks[i];
+    const std::string path =
+        ctx.Path(absl::StrCat("domain.devices.disks[", i, "]"));
+    const spec::Volume* volume = FindVolume(ctx.vmi, disk.name);
+    const bool cdrom = disk.type == spec::Disk::Type::kCdrom;
+    const bool lun = disk.type == spec::Disk::Type::kLun;
+    if (volume == nullptr && !cdrom) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ".name: Not found: \"", disk.name, "\": no volume of that name"));
+    }
+    const ResolvedVolume* rv = nullptr;
+    if (volume != nullptr) {
+      auto it = ctx.host.volumes.volumes.find(disk.name);
+      if (it == ctx.host.volumes.volumes.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            path, ": volume \"", disk.name, "\" was not resolved"));
+      }
+      rv = &it->second;
+      RETURN_IF_ERROR(AddFileToCreate(ctx, *volume, *rv, path));
+    }
+    const bool read_only =
+        disk.readonly || cdrom || (rv != nullptr && rv->read_only);
+    CacheMode cache = rv != nullptr ? MapCache(disk.cache, *rv) : CacheMode{};
+    std::string node;
+    if (rv != nullptr) {
+      ASSIGN_OR_RETURN(node, AddBlockdevs(ctx, i, disk, *rv, read_only, cache,
+                                          path));
+    }
+    const std::string id = "ua-" + disk.name;
+
+    JsonObject dev;
+    switch (disk.bus) {
+      case spec::DiskBus::kVirtio: {
+        if (cdrom || lun) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path, ".bus: Unsupported value: \"virtio\": a ",
+              TypeName(disk.type), " needs bus \"sata\", \"scsi\" or "
+                                         "\"usb\""));
+        }
+        dev.Str("driver", devices.use_virtio_transitional
+                              ? "virtio-blk-pci-transitional"
+                              : "virtio-blk-pci");
+        dev.Str("id", id).Str("drive", node);
+        if (!disk.serial.empty()) dev.Str("serial", disk.serial);
+        if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
+        if (devices.block_multi_queue) dev.Int("num-queues", ctx.vcpus);
+        std::string iothread;
+        if (disk.dedicated_io_thread) {
+          iothread = absl::StrCat("iothread-disk", i);
+          JsonObject obj;
+          obj.Str("qom-type", "iothread").Str("id", iothread);
+          ctx.AddObject(iothread, obj, path + ".dedicatedIOThread");
+        } else if (shared_iothread) {
+          iothread = "iothread0";
+          if (!shared_iothread_added) {
+            JsonObject obj;
+            obj.Str("qom-type", "iothread").Str("id", iothread);
+            ctx.AddObject(iothread, obj, ctx.Path("domain.ioThreadsPolicy"));
+            shared_iothread_added = true;
+          }
+        }
+        if (!iothread.empty()) dev.Str("iothread", iothread);
+        if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
+        if (disk.shareable) dev.Bool("share-rw", true);
+        PendingPciDevice pci;
+        pci.props = dev;
+        pci.id = id;
+        pci.volume = disk.name;
+        pci.request.fixed_address = disk.pci_address;
+        ctx.AddPciDevice(std::move(pci), path);
+        continue;
+      }
+      case spec::DiskBus::kSata: {
+        if (lun) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path, ".bus: Unsupported value: \"sata\": a lun needs bus "
+                    "\"scsi\""));
+        }
+        if (sata_units == max_sata) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path, ".bus: Too many: ", max_sata + 1, ": the ",
+              ctx.q35 ? "q35 AHCI controller" : "pc IDE controller",
+              " has ", max_sata, " units"));
+        }
+        // q35's built-in AHCI has one unit per bus (ide.0..ide.5); the
+        // PIIX IDE of pc has two units on each of ide.0 and ide.1.
+        std::string bus = ctx.q35 ? absl::StrCat("ide.", sata_units)
+                                  : absl::StrCat("ide.", sata_units / 2);
+        dev.Str("driver", cdrom ? "ide-cd" : "ide-hd").Str("bus", bus);
+        if (!ctx.q35) dev.Int("unit", sata_units % 2);
+        ++sata_units;
+        if (!node.empty()) dev.Str("drive", node);
+        dev.Str("id", id);
+        if (!disk.serial.empty()) dev.Str("serial", disk.serial);
+        if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
+        if (!cache.write_cache && !node.empty() && !read_only) {
+          dev.Str("write-cache", "off");
+        }
+        if (disk.shareable) dev.Bool("share-rw", true);
+        ctx.AddBusDevice(dev, bus, disk.name, path);
+        continue;
+      }
+      case spec::DiskBus::kScsi: {
+        ctx.need_scsi = true;
+        std::string driver = "scsi-hd";
+        if (cdrom) driver = "scsi-cd";
+        // A lun passes SCSI commands through, which only a host block
+        // device can take; on a file it degrades to an emulated disk.
+        if (lun && rv != nullptr &&
+            rv->kind == ResolvedVolume::Kind::kBlockDevice) {
+          driver = "scsi-block";
+        }
+        dev.Str("driver", driver)
+            .Str("bus", "scsi0.0")
+            .Int("channel", 0)
+            .Int("scsi-id", 0)
+            .Int("lun", scsi_luns++);
+        if (!node.empty()) dev.Str("drive", node);
+        dev.Str("id", id);
+        if (driver != "scsi-block") {
+          if (!disk.serial.empty()) dev.Str("serial", disk.serial);
+          if (!cache.write_cache && !node.empty() && !read_only) {
+            dev.Str("write-cache", "off");
+          }
+        }
+        if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
+        if (disk.shareable) dev.Bool("share-rw", true);
+        ctx.AddBusDevice(dev, "scsi0.0", disk.name, path);
+        if (disk.dedicated_io_thread || shared_iothread) {
+          ctx.scsi_iothread = "iothread-scsi0";
+        }
+        continue;
+      }
+      case spec::DiskBus::kUsb: {
+        if (node.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path, ": a usb cdrom needs a volume (usb-storage cannot be "
+                    "empty)"));
+        }
+        if (lun) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path, ".bus: Unsupported value: \"usb\": a lun needs bus "
+                    "\"scsi\""));
+        }
+        ctx.need_xhci = true;
+        dev.Str("driver", "usb-storage")
+            .Str("bus", "usb.0")
+            .Str("drive", node)
+            .Str("id", id);
+        if (!disk.serial.empty()) dev.Str("serial", disk.serial);
+        if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
+        if (cdrom) dev.Bool("removable", true);
+        if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
+        ctx.AddBusDevice(dev, "usb.0", disk.name, path);
+        continue;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace qdirect::plan

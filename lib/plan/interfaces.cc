@@ -1,0 +1,218 @@
+// spec.domain.devices.interfaces -> -netdev and NIC -device.
+
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+#include "plan/identity.h"
+#include "plan/plan_context.h"
+
+namespace qdirect::plan {
+namespace {
+
+const spec::Network* FindNetwork(const spec::Vmi& vmi, const std::string& name) {
+  for (const spec::Network& n : vmi.networks) {
+    if (n.name == name) return &n;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::string> NicDriver(const spec::Interface& iface,
+                                      bool transitional,
+                                      const std::string& path) {
+  if (iface.model == "virtio") {
+    return std::string(transitional ? "virtio-net-pci-transitional"
+                                    : "virtio-net-pci");
+  }
+  for (const char* model : {"e1000", "e1000e", "igb", "ne2k_pci", "pcnet",
+                            "rtl8139"}) {
+    if (iface.model == model) return std::string(model);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      path, ".model: Unsupported value: \"", iface.model,
+      "\": supported values: \"e1000\", \"e1000e\", \"igb\", \"ne2k_pci\", "
+      "\"pcnet\", \"rtl8139\", \"virtio\""));
+}
+
+// QEMU user networking laid out as KubeVirt's masquerade: gateway .1, the
+// guest gets .2 by DHCP.
+absl::StatusOr<JsonObject> UserNetdev(const spec::Interface& iface,
+                                      const spec::Network& network,
+                                      const std::string& id,
+                                      const std::string& path) {
+  std::string cidr = "10.0.2.0/24";
+  if (const auto* pod = std::get_if<spec::PodNetwork>(&network.source)) {
+    if (!pod->vm_network_cidr.empty()) cidr = pod->vm_network_cidr;
+  }
+  unsigned a, b, c, d, bits;
+  char tail;
+  if (std::sscanf(cidr.c_str(), "%u.%u.%u.%u/%u%c", &a, &b, &c, &d, &bits,
+                  &tail) != 5 ||
+      a > 255 || b > 255 || c > 255 || d > 255 || bits < 8 || bits > 30) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "networks: pod.vmNetworkCIDR: Invalid value: \"", cidr,
+        "\": must be an IPv4 CIDR with a prefix of 8..30 bits"));
+  }
+  uint32_t base = (a << 24) | (b << 16) | (c << 8) | d;
+  base &= ~((uint32_t{1} << (32 - bits)) - 1);
+  auto ip = [](uint32_t v) {
+    return absl::StrFormat("%u.%u.%u.%u", v >> 24, (v >> 16) & 255,
+                           (v >> 8) & 255, v & 255);
+  };
+  JsonObject netdev;
+  netdev.Str("type", "user")
+      .Str("id", id)
+      .Str("net", absl::StrCat(ip(base), "/", bits))
+      .Str("host", ip(base + 1))
+      .Str("dhcpstart", ip(base + 2));
+  std::vector<JsonObject> forwards;
+  for (size_t p = 0; p < iface.ports.size(); ++p) {
+    const spec::Port& port = iface.ports[p];
+    std::string proto = absl::AsciiStrToLower(port.protocol);
+    if (proto != "tcp" && proto != "udp") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ".ports[", p, "].protocol: Unsupported value: \"",
+          port.protocol, "\": supported values: \"TCP\", \"UDP\""));
+    }
+    if (port.port == 0 || port.port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ".ports[", p, "].port: Invalid value: ", port.port));
+    }
+    // Standalone: the guest port is published on the same host port.
+    JsonObject fwd;
+    fwd.Str("str", absl::StrCat(proto, "::", port.port, "-:", port.port));
+    forwards.push_back(fwd);
+  }
+  if (!forwards.empty()) netdev.Array("hostfwd", forwards);
+  return netdev;
+}
+
+}  // namespace
+
+absl::Status PlanInterfaces(PlanContext& ctx) {
+  const spec::Devices& devices = ctx.vmi.domain.devices;
+  const bool pod_mode =
+      ctx.host.network_mode == HostFacts::NetworkMode::kPod;
+  for (size_t i = 0; i < devices.interfaces.size(); ++i) {
+    const spec::Interface& iface = devices.interfaces[i];
+    const std::string path =
+        ctx.Path(absl::StrCat("domain.devices.interfaces[", i, "]"));
+    if (iface.state == "absent") continue;
+    const spec::Network* network = FindNetwork(ctx.vmi, iface.name);
+    if (network == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ".name: Not found: \"", iface.name,
+          "\": no network of that name in ", ctx.vmi.spec_path, ".networks"));
+    }
+
+    if (iface.binding == spec::Interface::Binding::kSriov) {
+      // KubeVirt's launcher pod carries the network's resource name in
+      // KUBEVIRT_RESOURCE_NAME_<network>, the devices in PCI_RESOURCE_*.
+      const std::string var = "KUBEVIRT_RESOURCE_NAME_" + network->name;
+      auto it = ctx.host.device_plugin_env.find(var);
+      if (it == ctx.host.device_plugin_env.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            path, ".sriov: ", var, " is not set (no SR-IOV resource "
+                                   "allocated for network \"",
+            network->name, "\")"));
+      }
+      ASSIGN_OR_RETURN(HostDeviceAddress address,
+                       TakeDevicePluginDevice(ctx, it->second, path));
+      AddVfioDevice(ctx, iface.name, address, path);
+      continue;
+    }
+
+    const std::string netdev_id = "hostua-" + iface.name;
+    JsonObject netdev;
+    int queues = 1;
+    switch (iface.binding) {
+      case spec::Interface::Binding::kPasst: {
+        // QEMU 7.2's stream netdev connects to the passt the launcher
+        // starts on this socket.
+        std::string socket =
+            absl::StrCat(ctx.host.runtime_dir, "/passt-", i, ".sock");
+        JsonObject addr;
+        addr.Str("type", "unix").Str("path", socket);
+        netdev.Str("type", "stream")
+            .Str("id", netdev_id)
+            .Bool("server", false)
+            .Object("addr", addr);
+        ctx.passt_sockets[iface.name] = socket;
+        break;
+      }
+      case spec::Interface::Binding::kSlirp: {
+        ASSIGN_OR_RETURN(netdev, UserNetdev(iface, *network, netdev_id, path));
+        break;
+      }
+      case spec::Interface::Binding::kBridge:
+      case spec::Interface::Binding::kMasquerade:
+      case spec::Interface::Binding::kMacvtap: {
+        if (!pod_mode) {
+          if (iface.binding == spec::Interface::Binding::kMacvtap) {
+            return absl::UnimplementedError(absl::StrCat(
+                path, ".macvtap: needs the KubeVirt launcher (pod network "
+                      "mode); standalone qdirect has no macvtap device"));
+          }
+          // Standalone has no pod network to bridge into: user networking
+          // gives the guest the same addresses masquerade would.
+          ASSIGN_OR_RETURN(netdev,
+                           UserNetdev(iface, *network, netdev_id, path));
+          break;
+        }
+        // Pod mode: the launcher opens the tap (one fd per queue).
+        if (devices.network_interface_multiqueue && iface.model == "virtio") {
+          queues = ctx.vcpus;
+        }
+        std::vector<std::string> fd_numbers;
+        for (int q = 0; q < queues; ++q) {
+          FdToPass fd;
+          fd.kind = FdToPass::Kind::kTap;
+          fd.child_fd = ctx.next_child_fd++;
+          fd.name = iface.name;
+          fd_numbers.push_back(absl::StrCat(fd.child_fd));
+          ctx.fds.push_back(fd);
+        }
+        netdev.Str("type", "tap").Str("id", netdev_id);
+        if (queues == 1) {
+          netdev.Str("fd", fd_numbers[0]);
+        } else {
+          netdev.Str("fds", absl::StrJoin(fd_numbers, ":"));
+        }
+        break;
+      }
+      case spec::Interface::Binding::kSriov:
+        break;  // handled above
+    }
+    ctx.netdevs.push_back({DeviceEntry::Kind::kNetdev, netdev_id, "", "",
+                           iface.name, netdev.Render(), ""});
+
+    ASSIGN_OR_RETURN(std::string driver,
+                     NicDriver(iface, devices.use_virtio_transitional, path));
+    JsonObject nic;
+    nic.Str("driver", driver)
+        .Str("id", "ua-" + iface.name)
+        .Str("netdev", netdev_id)
+        .Str("mac", iface.mac_address.empty()
+                        ? DeterministicMac(ctx.vmi.metadata.namespace_,
+                                           ctx.vmi.metadata.name, iface.name)
+                        : iface.mac_address);
+    if (iface.boot_order) nic.Int("bootindex", *iface.boot_order);
+    if (queues > 1) {
+      // One vector per rx and tx queue, plus config and control.
+      nic.Bool("mq", true).Int("vectors", 2 * queues + 2);
+    }
+    PendingPciDevice pci;
+    pci.props = nic;
+    pci.id = "ua-" + iface.name;
+    pci.volume = iface.name;
+    pci.request.fixed_address = iface.pci_address;
+    ctx.AddPciDevice(std::move(pci), path);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace qdirect::plan

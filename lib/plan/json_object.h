@@ -1,0 +1,48 @@
+#pragma once
+
+// JsonObject builds one QEMU object (-device/-blockdev/-netdev/-object) as
+// compact JSON with members in insertion order, so the rendered argv is
+// stable and reads like libvirt's. Values are encoded when set.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace qdirect::plan {
+
+class JsonObject {
+ public:
+  JsonObject& Str(std::string_view key, std::string_view value);
+  JsonObject& Int(std::string_view key, int64_t value);
+  JsonObject& Bool(std::string_view key, bool value);
+  JsonObject& Null(std::string_view key);
+  JsonObject& Object(std::string_view key, const JsonObject& value);
+  // An array of objects.
+  JsonObject& Array(std::string_view key, const std::vector<JsonObject>& items);
+
+  // The string value of `key`, or "" when absent or not a string.
+  std::string GetStr(std::string_view key) const;
+  bool Has(std::string_view key) const;
+  // Member names, in order.
+  std::vector<std::string> Keys() const;
+
+  std::string Render() const;
+
+ private:
+  struct Member {
+    std::string key;
+    std::string encoded;  // the value as JSON
+    std::string text;     // string values: the string itself
+    bool is_string = false;
+  };
+  JsonObject& Set(std::string_view key, std::string encoded,
+                  std::string_view text = {}, bool is_string = false);
+  std::vector<Member> members_;
+};
+
+// Encodes s as a JSON string literal (quotes included).
+std::string JsonString(std::string_view s);
+
+}  // namespace qdirect::plan

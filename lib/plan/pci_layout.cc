@@ -1,0 +1,158 @@
+#include "plan/pci_layout.h"
+
+#include <cstdio>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace qdirect::plan {
+namespace {
+
+constexpr int kMaxSlot = 31;
+constexpr int kFunctionsPerSlot = 8;
+
+std::string Hex(int value) { return absl::StrFormat("0x%x", value); }
+
+// Parses "DDDD:BB:SS.F" (KubeVirt's pciAddress) and accepts only bus 0,
+// function 0: there is no root port there to hang a deeper bus on.
+absl::StatusOr<int> ParseRootSlot(const PciRequest& request) {
+  unsigned domain = 0, bus = 0, slot = 0, function = 0;
+  char tail = 0;
+  const std::string& text = request.fixed_address;
+  if (std::sscanf(text.c_str(), "%4x:%2x:%2x.%1x%c", &domain, &bus, &slot,
+                  &function, &tail) != 4 ||
+      text.size() != 12) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        request.owner, ".pciAddress: Invalid value: \"", text,
+        "\": must be DDDD:BB:SS.F"));
+  }
+  if (domain != 0 || bus != 0 || function != 0 || slot == 0 ||
+      static_cast<int>(slot) > kMaxSlot) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        request.owner, ".pciAddress: Invalid value: \"", text,
+        "\": only 0000:00:SS.0 with slot 01..1f is supported (a slot on "
+        "the root bus)"));
+  }
+  return static_cast<int>(slot);
+}
+
+}  // namespace
+
+std::string RootPort::Addr() const {
+  return absl::StrCat(Hex(slot), ".", Hex(function));
+}
+
+absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
+                                    const std::vector<PciRequest>& requests,
+                                    int spare_root_ports) {
+  PciLayout layout;
+  layout.placements.resize(requests.size());
+  const bool q35 = family == PciFamily::kQ35;
+  const std::string root_bus = q35 ? "pcie.0" : "pci.0";
+
+  // Slots nobody else may take: host bridge, and ICH9's LPC/SATA/SMBus at
+  // 0x1f on q35, PIIX3 at 0x1 on pc.
+  std::set<int> taken = q35 ? std::set<int>{0, 0x1f} : std::set<int>{0, 1};
+
+  // Fixed addresses and preferred slots first, so later choices avoid them.
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const PciRequest& r = requests[i];
+    int slot = -1;
+    if (!r.fixed_address.empty()) {
+      absl::StatusOr<int> parsed = ParseRootSlot(r);
+      if (!parsed.ok()) return parsed.status();
+      slot = *parsed;
+    } else if (r.preferred_slot >= 0 && taken.count(r.preferred_slot) == 0) {
+      slot = r.preferred_slot;
+    }
+    if (slot < 0) continue;
+    if (taken.count(slot) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          r.owner, ".pciAddress: Invalid value: \"", r.fixed_address,
+          "\": slot ", Hex(slot), " is already in use"));
+    }
+    taken.insert(slot);
+    layout.placements[i] = {root_bus, Hex(slot)};
+  }
+
+  auto next_free_slot = [&](int from) {
+    for (int s = from; s <= kMaxSlot; ++s) {
+      if (taken.count(s) == 0) return s;
+    }
+    return -1;
+  };
+
+  if (!q35) {
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!layout.placements[i].bus.empty()) continue;
+      int slot = next_free_slot(2);
+      if (slot < 0) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            requests[i].owner, ": no free slot left on pci.0"));
+      }
+      taken.insert(slot);
+      layout.placements[i] = {root_bus, Hex(slot)};
+    }
+    return layout;
+  }
+
+  // q35: one root port per remaining non-integrated device, then spares.
+  std::vector<size_t> port_users;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (layout.placements[i].bus.empty() && !requests[i].root_bus) {
+      port_users.push_back(i);
+    }
+  }
+  const int total_ports =
+      static_cast<int>(port_users.size()) + std::max(spare_root_ports, 0);
+  int slot = -1;
+  int function = kFunctionsPerSlot;
+  for (int k = 0; k < total_ports; ++k) {
+    if (function == kFunctionsPerSlot) {
+      slot = next_free_slot(slot < 0 ? 2 : slot + 1);
+      if (slot < 0) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "pcie.0 has no free slot left for root port ", k + 1, " of ",
+            total_ports));
+      }
+      taken.insert(slot);
+      function = 0;
+    }
+    RootPort port;
+    port.id = absl::StrCat("rp", k + 1);
+    port.chassis = k + 1;
+    port.port = 0x10 + k;
+    port.slot = slot;
+    port.function = function++;
+    layout.root_ports.push_back(port);
+  }
+  // Function 0 carries multifunction=on when its slot holds more ports.
+  for (size_t k = 0; k < layout.root_ports.size(); ++k) {
+    RootPort& port = layout.root_ports[k];
+    if (port.function == 0 && k + 1 < layout.root_ports.size() &&
+        layout.root_ports[k + 1].slot == port.slot) {
+      port.multifunction = true;
+    }
+  }
+  for (size_t u = 0; u < port_users.size(); ++u) {
+    layout.placements[port_users[u]] = {layout.root_ports[u].id, "0x0"};
+  }
+  for (size_t k = port_users.size(); k < layout.root_ports.size(); ++k) {
+    layout.free_root_ports.push_back(layout.root_ports[k].id);
+  }
+  // Integrated devices without a slot take the next free ones.
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (!layout.placements[i].bus.empty()) continue;
+    int s = next_free_slot(2);
+    if (s < 0) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(requests[i].owner, ": no free slot left on pcie.0"));
+    }
+    taken.insert(s);
+    layout.placements[i] = {root_bus, Hex(s)};
+  }
+  return layout;
+}
+
+}  // namespace qdirect::plan

@@ -1,0 +1,142 @@
+#pragma once
+
+// PlanContext is the planner's scratch state while MakePlan walks a spec:
+// the objects collected so far, grouped so that argv comes out in an order
+// QEMU accepts (objects, blockdevs, netdevs, root ports, PCI devices, then
+// devices on the buses those create). The parts of MakePlan (disks,
+// interfaces, host devices, ...) each add to it.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "plan/json_object.h"
+#include "plan/pci_layout.h"
+#include "qdirect/plan.h"
+#include "qdirect/spec.h"
+
+namespace qdirect::plan {
+
+// A -device that needs a PCI address, placed once every one is known.
+struct PendingPciDevice {
+  JsonObject props;  // "driver" first; bus/addr are appended at layout
+  std::string id;
+  std::string volume;
+  PciRequest request;
+};
+
+struct PlanContext {
+  PlanContext(const spec::Vmi& v, const HostFacts& h) : vmi(v), host(h) {}
+
+  const spec::Vmi& vmi;
+  const HostFacts& host;
+  bool q35 = true;
+  int vcpus = 1;
+
+  std::vector<DeviceEntry> objects;
+  std::vector<DeviceEntry> chardevs;
+  std::vector<DeviceEntry> blockdevs;
+  std::vector<DeviceEntry> netdevs;
+  std::vector<PendingPciDevice> pci_devices;  // layout order
+  std::vector<DeviceEntry> bus_devices;       // on ide/scsi/usb/serial buses
+  std::vector<FdToPass> fds;
+  std::vector<FileToCreate> files;
+  std::map<std::string, std::string> passt_sockets;
+  int next_child_fd = 4;  // after the QMP listener
+  // Device-plugin variable -> how many of its devices are taken.
+  std::map<std::string, size_t> device_plugin_used;
+
+  // Controllers the disks and inputs asked for.
+  bool need_xhci = false;
+  bool need_scsi = false;
+  bool need_virtio_mem = false;  // memory.maxGuest
+  std::string scsi_iothread;
+
+  // Everything that must exist in host.qemu: name -> first spec path.
+  std::map<std::string, std::string> needed_devices;
+  std::map<std::string, std::string> needed_objects;
+
+  // "spec.domain.devices" under the document's spec path.
+  std::string Path(const std::string& suffix) const {
+    return vmi.spec_path + "." + suffix;
+  }
+
+  void NeedDevice(const std::string& driver, const std::string& path) {
+    needed_devices.emplace(driver, path);
+  }
+  void NeedObject(const std::string& type, const std::string& path) {
+    needed_objects.emplace(type, path);
+  }
+
+  void AddObject(const std::string& id, const JsonObject& props,
+                 const std::string& path) {
+    NeedObject(props.GetStr("qom-type"), path);
+    objects.push_back({DeviceEntry::Kind::kObject, id, "", "", "",
+                       props.Render(), ""});
+  }
+  void AddBlockdev(const std::string& node, const JsonObject& props,
+                   const std::string& volume) {
+    blockdevs.push_back({DeviceEntry::Kind::kBlockdev, node, "", "", volume,
+                         props.Render(), ""});
+  }
+  void AddPciDevice(PendingPciDevice device, const std::string& path) {
+    NeedDevice(device.props.GetStr("driver"), path);
+    device.request.owner = path;
+    pci_devices.push_back(std::move(device));
+  }
+  void AddBusDevice(const JsonObject& props, const std::string& bus,
+                    const std::string& volume, const std::string& path) {
+    NeedDevice(props.GetStr("driver"), path);
+    CheckProperties(props, path);
+    bus_devices.push_back({DeviceEntry::Kind::kDevice, props.GetStr("id"), bus,
+                           "", volume, props.Render(), ""});
+  }
+  // Records that every member of props (a -device) must be a property of
+  // its driver in host.qemu; checked once all devices are known.
+  void CheckProperties(const JsonObject& props, const std::string& path) {
+    property_checks.push_back({props.GetStr("driver"), props.Keys(), path});
+  }
+  struct PropertyCheck {
+    std::string driver;
+    std::vector<std::string> keys;
+    std::string path;
+  };
+  std::vector<PropertyCheck> property_checks;
+
+  // A unix socket chardev QEMU serves in the runtime dir.
+  void AddSocketChardev(const std::string& id, const std::string& path);
+};
+
+// The parts of MakePlan, in the order it calls them.
+absl::Status PlanDisks(PlanContext& ctx);
+absl::Status PlanInterfaces(PlanContext& ctx);
+absl::Status PlanHostDevices(PlanContext& ctx);
+
+// Device-plugin addresses: KubeVirt's PCI_RESOURCE_<NAME> variables, where
+// NAME is the resource name upper-cased with '/' and '.' replaced by '_'.
+std::string DevicePluginEnvName(std::string_view prefix,
+                                std::string_view resource_name);
+
+// One device handed out by a device plugin: a PCI address, or a mediated
+// device's UUID (MDEV_PCI_RESOURCE_*).
+struct HostDeviceAddress {
+  std::string pci;
+  std::string mdev_uuid;
+};
+
+// Takes the next unused device of `resource` (each address is used once,
+// in spec order). FailedPrecondition when none is left or none was given.
+absl::StatusOr<HostDeviceAddress> TakeDevicePluginDevice(
+    PlanContext& ctx, const std::string& resource, const std::string& path);
+
+// A vfio-pci device for `address`, id "ua-<name>", on its own root port.
+void AddVfioDevice(PlanContext& ctx, const std::string& name,
+                   const HostDeviceAddress& address, const std::string& path);
+
+// The files behind cloud-init and config volumes (ISO contents).
+absl::StatusOr<FileToCreate> CloudInitIsoFile(const spec::Vmi& vmi,
+                                              const spec::CloudInitSource& src,
+                                              const std::string& path);
+
+}  // namespace qdirect::plan

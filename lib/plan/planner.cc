@@ -1,0 +1,685 @@
+// MakePlan: spec::Vmi + HostFacts -> Plan. Pure: no I/O, no environment, no
+// clock. The parts for disks, interfaces and host devices live beside it;
+// this file holds the machine-wide options and the assembly of argv from
+// the device table (one code path for cold plug and hotplug JSON).
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "base/status_macros.h"
+#include "plan/identity.h"
+#include "plan/json_object.h"
+#include "plan/plan_context.h"
+#include "qdirect/plan.h"
+
+namespace qdirect {
+namespace plan {
+namespace {
+
+constexpr int64_t kMiB = 1024 * 1024;
+
+// QEMU's option syntax doubles a comma to quote it.
+std::string Keyval(absl::string_view value) {
+  return absl::StrReplaceAll(value, {{",", ",,"}});
+}
+
+std::string QemuId(const QemuCapabilities& caps) {
+  return absl::StrCat("qemu ", caps.version, " (", caps.binary, ")");
+}
+
+bool Enabled(const std::optional<spec::FeatureState>& f) {
+  return f.has_value() && f->enabled;
+}
+
+int64_t RoundUp(int64_t value, int64_t unit) {
+  return (value + unit - 1) / unit * unit;
+}
+
+absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
+  const spec::Cpu& cpu = ctx.vmi.domain.cpu;
+  const bool kvm = ctx.host.accel == "kvm";
+  std::string model;
+  if (cpu.model.empty() || cpu.model == "host-model" ||
+      cpu.model == "host-passthrough") {
+    // QEMU has no host-model: libvirt computes a named model from the host
+    // CPU. "host" is the closest without it under KVM. TCG cannot expose
+    // the host CPU at all; "max" is everything TCG emulates.
+    model = kvm ? "host" : "max";
+  } else {
+    if (ctx.host.qemu.cpu_models.count(cpu.model) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          QemuId(ctx.host.qemu), " has no CPU model \"", cpu.model,
+          "\" needed by ", ctx.Path("domain.cpu.model")));
+    }
+    model = cpu.model;
+  }
+  std::vector<std::string> parts = {model};
+  for (size_t i = 0; i < cpu.features.size(); ++i) {
+    const spec::CpuFeature& f = cpu.features[i];
+    const std::string& p = f.policy;
+    if (p == "require" || p == "force" || p == "optional") {
+      parts.push_back(absl::StrCat(f.name, "=on"));
+    } else if (p == "disable" || p == "forbid") {
+      parts.push_back(absl::StrCat(f.name, "=off"));
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          ctx.Path(absl::StrCat("domain.cpu.features[", i, "].policy")),
+          ": Unsupported value: \"", p,
+          "\": supported values: \"disable\", \"forbid\", \"force\", "
+          "\"optional\", \"require\""));
+    }
+  }
+  const spec::Features& features = ctx.vmi.domain.features;
+  // Paravirt and Hyper-V features are KVM's: QEMU 7.2 under TCG refuses
+  // most hv-* ("kernel doesn't allow setting HyperV VP_INDEX"), so a TCG
+  // guest runs without them, as on a host without Hyper-V emulation.
+  if (kvm) {
+    if (Enabled(features.kvm_hidden)) parts.push_back("kvm=off");
+    if (features.pvspinlock) {
+      parts.push_back(absl::StrCat("kvm-pv-unhalt=",
+                                   features.pvspinlock->enabled ? "on" : "off"));
+    }
+    if (features.hyperv) {
+      const spec::Hyperv& hv = *features.hyperv;
+      auto flag = [&](const std::optional<spec::FeatureState>& f,
+                      const char* name) {
+        if (Enabled(f)) parts.push_back(absl::StrCat(name, "=on"));
+      };
+      flag(hv.relaxed, "hv-relaxed");
+      flag(hv.vapic, "hv-vapic");
+      if (hv.spinlocks && hv.spinlocks->enabled) {
+        parts.push_back(
+            absl::StrFormat("hv-spinlocks=0x%x", hv.spinlocks->spinlocks));
+      }
+      flag(hv.vpindex, "hv-vpindex");
+      flag(hv.runtime, "hv-runtime");
+      flag(hv.synic, "hv-synic");
+      if (hv.synictimer && hv.synictimer->enabled) {
+        parts.push_back("hv-stimer=on");
+        if (Enabled(hv.synictimer->direct)) parts.push_back("hv-stimer-direct=on");
+      }
+      flag(hv.reset, "hv-reset");
+      if (hv.vendorid && hv.vendorid->enabled && !hv.vendorid->vendor_id.empty()) {
+        parts.push_back(
+            absl::StrCat("hv-vendor-id=", Keyval(hv.vendorid->vendor_id)));
+      }
+      flag(hv.frequencies, "hv-frequencies");
+      flag(hv.reenlightenment, "hv-reenlightenment");
+      flag(hv.tlbflush, "hv-tlbflush");
+      flag(hv.ipi, "hv-ipi");
+      flag(hv.evmcs, "hv-evmcs");
+    }
+  }
+  return absl::StrJoin(parts, ",");
+}
+
+void AddPortDevice(PlanContext& ctx, const JsonObject& props,
+                   const std::string& path) {
+  PendingPciDevice pci;
+  pci.props = props;
+  pci.id = props.GetStr("id");
+  ctx.AddPciDevice(std::move(pci), path);
+}
+
+// Memory backend(s) and the -m option.
+absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
+  const spec::Memory& memory = ctx.vmi.domain.memory;
+  const std::string path = ctx.Path("domain.memory.guest");
+  int64_t guest = 0;
+  if (memory.guest) {
+    guest = memory.guest->value;
+  } else if (auto it = ctx.vmi.domain.resources.requests.find("memory");
+             it != ctx.vmi.domain.resources.requests.end()) {
+    guest = it->second.value;
+  }
+  if (guest <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": Required value: guest memory (or "
+                           "resources.requests.memory) must be set"));
+  }
+  int64_t page = 0;
+  if (memory.hugepages) {
+    if (memory.hugepages->page_size == "2Mi") {
+      page = 2 * kMiB;
+    } else if (memory.hugepages->page_size == "1Gi") {
+      page = 1024 * kMiB;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          ctx.Path("domain.memory.hugepages.pageSize"),
+          ": Unsupported value: \"", memory.hugepages->page_size,
+          "\": supported values: \"1Gi\", \"2Mi\""));
+    }
+    if (guest % page != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": Invalid value: ", guest, ": not a multiple of the ",
+          memory.hugepages->page_size, " hugepage size"));
+    }
+  }
+  // QEMU sizes RAM in pages; 1 MiB keeps every host page size happy.
+  guest = RoundUp(guest, kMiB);
+
+  auto backend = [&](const std::string& id, int64_t size) {
+    JsonObject obj;
+    obj.Str("qom-type", "memory-backend-memfd")
+        .Str("id", id)
+        .Int("size", size)
+        .Bool("share", true);
+    if (page != 0) obj.Bool("hugetlb", true).Int("hugetlbsize", page);
+    return obj;
+  };
+  ctx.AddObject("mem0", backend("mem0", guest), ctx.Path("domain.memory"));
+
+  // -m counts in MiB without a suffix; guest is MiB-aligned above.
+  std::string m = absl::StrCat("size=", guest / kMiB, "M");
+  if (memory.max_guest && memory.max_guest->value < guest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ctx.Path("domain.memory.maxGuest"), ": Invalid value: \"",
+        memory.max_guest->text, "\": less than the guest memory (", guest,
+        " bytes)"));
+  }
+  if (memory.max_guest && memory.max_guest->value > guest) {
+    // virtio-mem: hotpluggable memory is the region between guest and
+    // maxGuest, plugged in 2 MiB blocks.
+    const int64_t max = memory.max_guest->value;
+    const int64_t block = page > 2 * kMiB ? page : 2 * kMiB;
+    if ((max - guest) % block != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          ctx.Path("domain.memory.maxGuest"), ": Invalid value: ", max,
+          ": maxGuest - guest must be a multiple of ", block, " bytes"));
+    }
+    absl::StrAppend(&m, ",maxmem=", max / kMiB, "M");
+    ctx.AddObject("mem-virtiomem0", backend("mem-virtiomem0", max - guest),
+                  ctx.Path("domain.memory.maxGuest"));
+    ctx.need_virtio_mem = true;  // the device follows the others (layout)
+  }
+  return m;
+}
+
+}  // namespace
+
+void PlanContext::AddSocketChardev(const std::string& id,
+                                   const std::string& path) {
+  JsonObject addr_data;
+  addr_data.Str("path", path);
+  JsonObject addr;
+  addr.Str("type", "unix").Object("data", addr_data);
+  JsonObject data;
+  data.Object("addr", addr).Bool("server", true).Bool("wait", false);
+  JsonObject backend;
+  backend.Str("type", "socket").Object("data", data);
+  JsonObject args;
+  args.Str("id", id).Object("backend", backend);
+  chardevs.push_back(
+      {DeviceEntry::Kind::kChardev, id, "", "", "", args.Render(),
+       absl::StrCat("socket,id=", id, ",path=", Keyval(path),
+                    ",server=on,wait=off")});
+}
+
+}  // namespace plan
+
+absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
+  using plan::JsonObject;
+  using plan::Keyval;
+  using plan::PendingPciDevice;
+  plan::PlanContext ctx(vmi, host);
+  // Further fds (taps) follow the QMP listener.
+  ctx.next_child_fd = std::max(host.qmp_fd + 1, 4);
+  const spec::Domain& domain = vmi.domain;
+  const spec::Devices& devices = domain.devices;
+
+  if (vmi.metadata.name.empty()) {
+    return absl::InvalidArgumentError("metadata.name: Required value");
+  }
+  if (host.runtime_dir.empty() || host.qemu.binary.empty()) {
+    return absl::InvalidArgumentError(
+        "host facts: runtime_dir and qemu.binary must be set");
+  }
+  // sockaddr_un holds 107 path bytes; the longest socket name we put in
+  // the runtime dir is "/passt-NN.sock".
+  constexpr size_t kMaxSocketPath = 107;
+  if (host.runtime_dir.size() + std::string_view("/passt-00.sock").size() >
+      kMaxSocketPath) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "host facts: runtime_dir \"", host.runtime_dir,
+        "\" is too long for unix socket paths (", kMaxSocketPath,
+        " bytes at most)"));
+  }
+  if (host.qmp_fd < 3) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "host facts: qmp_fd ", host.qmp_fd, " collides with stdio"));
+  }
+  if (host.accel != "kvm" && host.accel != "tcg") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "host facts: accel \"", host.accel, "\": supported values: kvm, tcg"));
+  }
+
+  // Machine type.
+  const std::string& machine_type = domain.machine.type;
+  if (machine_type == "q35" || machine_type.rfind("pc-q35-", 0) == 0) {
+    ctx.q35 = true;
+  } else if (machine_type == "pc" || machine_type.rfind("pc-i440fx-", 0) == 0) {
+    ctx.q35 = false;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ctx.Path("domain.machine.type"), ": Unsupported value: \"",
+        machine_type, "\": supported values: \"q35\", \"pc-q35-*\", \"pc\", "
+                      "\"pc-i440fx-*\""));
+  }
+  if (host.qemu.machine_types.count(machine_type) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        plan::QemuId(host.qemu), " has no machine type \"", machine_type,
+        "\" needed by ", ctx.Path("domain.machine.type")));
+  }
+  if (host.qemu.accelerators.count(host.accel) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        plan::QemuId(host.qemu), " has no accelerator \"", host.accel, "\""));
+  }
+
+  // CPU topology; maxSockets leaves room for vCPU hotplug.
+  const spec::Cpu& cpu = domain.cpu;
+  if (cpu.sockets == 0 || cpu.cores == 0 || cpu.threads == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ctx.Path("domain.cpu"), ": Invalid value: sockets, cores and "
+                                "threads must be at least 1"));
+  }
+  ctx.vcpus = static_cast<int>(cpu.sockets * cpu.cores * cpu.threads);
+  uint32_t max_sockets = cpu.max_sockets.value_or(cpu.sockets);
+  if (max_sockets < cpu.sockets) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ctx.Path("domain.cpu.maxSockets"), ": Invalid value: ", max_sockets,
+        ": less than sockets (", cpu.sockets, ")"));
+  }
+
+  Plan plan;
+  std::vector<std::string>& argv = plan.argv;
+  argv = {host.qemu.binary,
+          "-name",
+          absl::StrCat("guest=", Keyval(vmi.metadata.namespace_), "_",
+                       Keyval(vmi.metadata.name), ",debug-threads=on"),
+          "-S",
+          "-nodefaults",
+          "-no-user-config"};
+
+  // Firmware decisions feed -machine.
+  const bool efi = std::holds_alternative<spec::Efi>(domain.firmware.bootloader);
+  const bool secure_boot =
+      efi && std::get<spec::Efi>(domain.firmware.bootloader).secure_boot;
+  const spec::Features& features = domain.features;
+  if (secure_boot && !ctx.q35) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ctx.Path("domain.firmware.bootloader.efi.secureBoot"),
+        ": Invalid value: true: secure boot needs machine type q35"));
+  }
+  if (secure_boot && features.smm && !features.smm->enabled) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ctx.Path("domain.features.smm"),
+        ": Invalid value: disabled: secure boot needs SMM"));
+  }
+  std::string machine =
+      absl::StrCat(machine_type, ",accel=", host.accel,
+                   ",usb=off,dump-guest-core=off,memory-backend=mem0");
+  if (secure_boot || plan::Enabled(features.smm)) {
+    absl::StrAppend(&machine, ",smm=on");
+  } else if (features.smm) {
+    absl::StrAppend(&machine, ",smm=off");
+  }
+  if (!features.acpi.enabled) absl::StrAppend(&machine, ",acpi=off");
+  if (domain.clock.hpet && !domain.clock.hpet->present) {
+    absl::StrAppend(&machine, ",hpet=off");
+  }
+  if (efi) absl::StrAppend(&machine, ",pflash0=pflash0,pflash1=pflash1");
+  // bios.useSerial: SeaBIOS prints to the serial port when the machine has
+  // no graphics (libvirt's <bios useserial='yes'/> does the same).
+  if (const auto* bios = std::get_if<spec::Bios>(&domain.firmware.bootloader);
+      bios != nullptr && bios->use_serial) {
+    absl::StrAppend(&machine, ",graphics=off");
+  }
+
+  ASSIGN_OR_RETURN(std::string cpu_option, plan::CpuOption(ctx));
+  ASSIGN_OR_RETURN(std::string memory_option, plan::PlanMemory(ctx));
+  const std::string uuid =
+      domain.firmware.uuid.empty()
+          ? plan::DeterministicUuid(vmi.metadata.namespace_, vmi.metadata.name)
+          : domain.firmware.uuid;
+  std::string smbios = absl::StrCat("type=1,manufacturer=KubeVirt,product=None,"
+                                    "family=KubeVirt,uuid=", uuid);
+  if (!domain.firmware.serial.empty()) {
+    absl::StrAppend(&smbios, ",serial=", Keyval(domain.firmware.serial));
+  }
+  argv.insert(argv.end(),
+              {"-machine", machine, "-cpu", cpu_option, "-smp",
+               absl::StrCat("cpus=", ctx.vcpus, ",sockets=", max_sockets,
+                            ",cores=", cpu.cores, ",threads=", cpu.threads,
+                            ",maxcpus=", max_sockets * cpu.cores * cpu.threads),
+               "-m", memory_option, "-uuid", uuid, "-smbios", smbios});
+
+  // EFI: read-only code, and a per-VM copy of the variable store (a qcow2
+  // overlay over Debian's template, created by the launcher).
+  if (efi) {
+    const std::string code =
+        secure_boot ? host.ovmf_secure_code : host.ovmf_code;
+    const std::string vars_template =
+        secure_boot ? host.ovmf_secure_vars : host.ovmf_vars;
+    const std::string vars = host.runtime_dir + "/efivars.qcow2";
+    auto node = [&](const std::string& name, JsonObject props) {
+      ctx.AddBlockdev(name, props.Str("node-name", name), "");
+    };
+    node("pflash0-file", JsonObject().Str("driver", "file")
+                             .Str("filename", code).Bool("read-only", true));
+    node("pflash0", JsonObject().Str("driver", "raw")
+                        .Str("file", "pflash0-file").Bool("read-only", true));
+    node("pflash1-base-file", JsonObject().Str("driver", "file")
+                                  .Str("filename", vars_template)
+                                  .Bool("read-only", true));
+    node("pflash1-base", JsonObject().Str("driver", "raw")
+                             .Str("file", "pflash1-base-file")
+                             .Bool("read-only", true));
+    node("pflash1-file", JsonObject().Str("driver", "file")
+                             .Str("filename", vars));
+    node("pflash1", JsonObject().Str("driver", "qcow2")
+                        .Str("file", "pflash1-file")
+                        .Str("backing", "pflash1-base"));
+    FileToCreate file;
+    file.kind = FileToCreate::Kind::kQcow2Overlay;
+    file.path = vars;
+    file.backing_path = vars_template;
+    file.backing_format = "raw";
+    ctx.files.push_back(std::move(file));
+  }
+  if (domain.firmware.kernel_boot && domain.firmware.kernel_boot->container) {
+    if (host.volumes.kernel_path.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          ctx.Path("domain.firmware.kernelBoot.container"),
+          ": the kernel image was not resolved"));
+    }
+    argv.insert(argv.end(), {"-kernel", host.volumes.kernel_path});
+    if (!host.volumes.initrd_path.empty()) {
+      argv.insert(argv.end(), {"-initrd", host.volumes.initrd_path});
+    }
+    if (!domain.firmware.kernel_boot->kernel_args.empty()) {
+      argv.insert(argv.end(), {"-append", domain.firmware.kernel_boot->kernel_args});
+    }
+  }
+
+  // Clock.
+  std::string rtc;
+  if (!domain.clock.timezone.empty()) {
+    // QEMU reads the zone from TZ; the launcher sets it from Plan::env.
+    rtc = "base=localtime";
+    plan.env.push_back("TZ=" + domain.clock.timezone);
+  } else if (domain.clock.utc_offset_seconds && *domain.clock.utc_offset_seconds != 0) {
+    if (host.start_time_unix == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          ctx.Path("domain.clock.utc.offsetSeconds"),
+          ": QEMU 7.2 takes an offset only as an absolute date; the host "
+          "facts carry no start time"));
+    }
+    absl::Time base = absl::FromUnixSeconds(host.start_time_unix +
+                                            *domain.clock.utc_offset_seconds);
+    rtc = absl::StrCat("base=", absl::FormatTime("%Y-%m-%dT%H:%M:%S", base,
+                                                 absl::UTCTimeZone()));
+  } else {
+    rtc = "base=utc";
+  }
+  if (domain.clock.rtc && domain.clock.rtc->tick_policy == "catchup") {
+    absl::StrAppend(&rtc, ",driftfix=slew");
+  }
+  // -no-shutdown: a guest poweroff stops QEMU instead of ending it, so the
+  // monitor sees SHUTDOWN, reads final state and decides (quit, restart).
+  argv.insert(argv.end(),
+              {"-rtc", rtc, "-no-shutdown", "-sandbox",
+               "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+               "resourcecontrol=deny",
+               "-msg", "timestamp=on", "-display", "none"});
+  if (secure_boot) {
+    argv.insert(argv.end(), {"-global", "driver=cfi.pflash01,property=secure,value=on"});
+  }
+  if (devices.watchdog) {
+    const std::string& action = devices.watchdog->action;
+    if (action != "poweroff" && action != "reset" && action != "shutdown") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          ctx.Path("domain.devices.watchdog.i6300esb.action"),
+          ": Unsupported value: \"", action,
+          "\": supported values: \"poweroff\", \"reset\", \"shutdown\""));
+    }
+    argv.insert(argv.end(), {"-action", "watchdog=" + action});
+  }
+
+  // Sockets in the runtime dir. The QMP listener is bound by the launcher
+  // and passed at host.qmp_fd, so it exists before QEMU does.
+  plan.qmp_socket = host.runtime_dir + "/qmp.sock";
+  {
+    JsonObject fd_data;
+    fd_data.Str("str", absl::StrCat(host.qmp_fd));
+    JsonObject addr;
+    addr.Str("type", "fd").Object("data", fd_data);
+    JsonObject data;
+    data.Object("addr", addr).Bool("server", true).Bool("wait", false);
+    JsonObject backend;
+    backend.Str("type", "socket").Object("data", data);
+    JsonObject args;
+    args.Str("id", "qmp").Object("backend", backend);
+    ctx.chardevs.push_back(
+        {DeviceEntry::Kind::kChardev, "qmp", "", "", "", args.Render(),
+         absl::StrCat("socket,id=qmp,fd=", host.qmp_fd, ",server=on,wait=off")});
+    plan.fds.push_back({FdToPass::Kind::kQmpListener, host.qmp_fd, "qmp"});
+  }
+  if (devices.autoattach_serial_console) {
+    plan.console_socket = host.runtime_dir + "/console.sock";
+    ctx.AddSocketChardev("console", plan.console_socket);
+    JsonObject serial;
+    serial.Str("driver", "isa-serial").Str("chardev", "console").Str("id", "serial0");
+    ctx.AddBusDevice(serial, "", "",
+                     ctx.Path("domain.devices.autoattachSerialConsole"));
+  }
+  // The guest agent channel is always there: the monitor uses it when a
+  // guest runs qemu-ga, and it costs nothing when none does.
+  plan.agent_socket = host.runtime_dir + "/agent.sock";
+  ctx.AddSocketChardev("agent", plan.agent_socket);
+
+  // Devices, in PCI layout order: disks, interfaces, host devices, inputs,
+  // then controllers, balloon, rng, virtio-mem; integrated ones last.
+  RETURN_IF_ERROR(plan::PlanDisks(ctx));
+  RETURN_IF_ERROR(plan::PlanInterfaces(ctx));
+  RETURN_IF_ERROR(plan::PlanHostDevices(ctx));
+
+  for (size_t i = 0; i < devices.inputs.size(); ++i) {
+    const spec::Input& input = devices.inputs[i];
+    const std::string path = ctx.Path(absl::StrCat("domain.devices.inputs[", i, "]"));
+    if (input.type != "tablet" && input.type != "keyboard") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ".type: Unsupported value: \"", input.type,
+          "\": supported values: \"keyboard\", \"tablet\""));
+    }
+    JsonObject dev;
+    if (input.bus == "usb" || input.bus.empty()) {
+      ctx.need_xhci = true;
+      dev.Str("driver", input.type == "tablet" ? "usb-tablet" : "usb-kbd")
+          .Str("bus", "usb.0").Str("id", "ua-" + input.name);
+      ctx.AddBusDevice(dev, "usb.0", "", path);
+    } else if (input.bus == "virtio") {
+      dev.Str("driver", input.type == "tablet" ? "virtio-tablet-pci"
+                                               : "virtio-keyboard-pci")
+          .Str("id", "ua-" + input.name);
+      plan::AddPortDevice(ctx, dev, path);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ".bus: Unsupported value: \"", input.bus,
+          "\": supported values: \"usb\", \"virtio\""));
+    }
+  }
+
+  {
+    JsonObject dev;
+    dev.Str("driver", "virtio-serial-pci").Str("id", "virtio-serial0");
+    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices"));
+    JsonObject port;
+    port.Str("driver", "virtserialport")
+        .Str("bus", "virtio-serial0.0")
+        .Int("nr", 1)
+        .Str("chardev", "agent")
+        .Str("id", "channel0")
+        .Str("name", "org.qemu.guest_agent.0");
+    ctx.AddBusDevice(port, "virtio-serial0.0", "", ctx.Path("domain.devices"));
+  }
+  if (ctx.need_scsi) {
+    JsonObject dev;
+    dev.Str("driver", "virtio-scsi-pci").Str("id", "scsi0");
+    if (!ctx.scsi_iothread.empty()) {
+      JsonObject obj;
+      obj.Str("qom-type", "iothread").Str("id", ctx.scsi_iothread);
+      ctx.AddObject(ctx.scsi_iothread, obj, ctx.Path("domain.devices.disks"));
+      dev.Str("iothread", ctx.scsi_iothread);
+    }
+    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices.disks"));
+  }
+  if (ctx.need_xhci) {
+    JsonObject dev;
+    dev.Str("driver", "qemu-xhci").Str("id", "usb");
+    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices"));
+  }
+  if (devices.autoattach_mem_balloon) {
+    JsonObject dev;
+    dev.Str("driver", "virtio-balloon-pci").Str("id", "balloon0");
+    // KubeVirt turns free page reporting off where guest memory is pinned.
+    if (!domain.memory.hugepages && !cpu.dedicated_cpu_placement) {
+      dev.Bool("free-page-reporting", true);
+    }
+    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices.autoattachMemBalloon"));
+  }
+  if (devices.rng) {
+    JsonObject obj;
+    obj.Str("qom-type", "rng-random").Str("id", "rng0").Str("filename", "/dev/urandom");
+    ctx.AddObject("rng0", obj, ctx.Path("domain.devices.rng"));
+    JsonObject dev;
+    dev.Str("driver", "virtio-rng-pci").Str("id", "rng").Str("rng", "rng0");
+    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices.rng"));
+  }
+  if (ctx.need_virtio_mem) {
+    JsonObject dev;
+    dev.Str("driver", "virtio-mem-pci")
+        .Str("id", "virtiomem0")
+        .Str("memdev", "mem-virtiomem0")
+        .Int("requested-size", 0);
+    plan::AddPortDevice(ctx, dev, ctx.Path("domain.memory.maxGuest"));
+  }
+  // Integrated on the root bus: the watchdog (conventional PCI) and the VGA
+  // at 00:01.0 (q35) / 00:02.0 (pc), where firmware and guests look first.
+  if (devices.watchdog) {
+    PendingPciDevice pci;
+    pci.props.Str("driver", "i6300esb").Str("id", "ua-" + devices.watchdog->name);
+    pci.id = "ua-" + devices.watchdog->name;
+    pci.request.root_bus = true;
+    ctx.AddPciDevice(std::move(pci), ctx.Path("domain.devices.watchdog"));
+  }
+  if (devices.autoattach_graphics_device) {
+    // -nodefaults leaves no display adapter; VGA works with SeaBIOS and
+    // OVMF alike and is what VNC/screenshots will use (-display none now).
+    PendingPciDevice pci;
+    pci.props.Str("driver", "VGA").Str("id", "video0");
+    pci.id = "video0";
+    pci.request.root_bus = true;
+    pci.request.preferred_slot = ctx.q35 ? 1 : 2;
+    ctx.AddPciDevice(std::move(pci), ctx.Path("domain.devices.autoattachGraphicsDevice"));
+  }
+
+  // PCI layout.
+  std::vector<plan::PciRequest> requests;
+  for (const PendingPciDevice& d : ctx.pci_devices) requests.push_back(d.request);
+  ASSIGN_OR_RETURN(plan::PciLayout layout,
+                   plan::LayoutPci(ctx.q35 ? plan::PciFamily::kQ35
+                                           : plan::PciFamily::kI440fx,
+                                   requests, host.spare_root_ports));
+  plan.free_root_ports = layout.free_root_ports;
+  std::vector<DeviceEntry> port_entries;
+  for (const plan::RootPort& port : layout.root_ports) {
+    JsonObject dev;
+    dev.Str("driver", "pcie-root-port")
+        .Int("port", port.port)
+        .Int("chassis", port.chassis)
+        .Str("id", port.id)
+        .Str("bus", "pcie.0")
+        .Str("addr", port.Addr());
+    if (port.multifunction) dev.Bool("multifunction", true);
+    ctx.NeedDevice("pcie-root-port", ctx.Path("domain.devices"));
+    ctx.CheckProperties(dev, absl::StrCat("root port ", port.id));
+    port_entries.push_back({DeviceEntry::Kind::kDevice, port.id, "pcie.0",
+                            port.Addr(), "", dev.Render(), ""});
+  }
+  std::vector<DeviceEntry> pci_entries;
+  for (size_t i = 0; i < ctx.pci_devices.size(); ++i) {
+    PendingPciDevice& d = ctx.pci_devices[i];
+    const plan::PciPlacement& where = layout.placements[i];
+    d.props.Str("bus", where.bus).Str("addr", where.addr);
+    ctx.CheckProperties(d.props, d.request.owner);
+    pci_entries.push_back({DeviceEntry::Kind::kDevice, d.id, where.bus,
+                           where.addr, d.volume, d.props.Render(), ""});
+  }
+
+  // Everything used must exist in this QEMU.
+  for (const auto& [driver, path] : ctx.needed_devices) {
+    if (!host.qemu.HasDevice(driver)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(plan::QemuId(host.qemu), " has no device \"", driver,
+                       "\" needed by ", path));
+    }
+  }
+  for (const auto& [type, path] : ctx.needed_objects) {
+    if (host.qemu.object_types.count(type) == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(plan::QemuId(host.qemu), " has no object type \"", type,
+                       "\" needed by ", path));
+    }
+  }
+
+  // The device table, in the order argv needs it.
+  for (auto* group : {&ctx.objects, &ctx.chardevs, &ctx.blockdevs, &ctx.netdevs,
+                      &port_entries, &pci_entries, &ctx.bus_devices}) {
+    for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
+  }
+  for (const plan::PlanContext::PropertyCheck& check : ctx.property_checks) {
+    auto props = host.qemu.device_properties.find(check.driver);
+    if (props == host.qemu.device_properties.end()) continue;  // not probed
+    for (const std::string& key : check.keys) {
+      if (key == "driver" || key == "id" || key == "bus") continue;
+      if (props->second.count(key) == 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            plan::QemuId(host.qemu), ": device \"", check.driver,
+            "\" has no property \"", key, "\" needed by ", check.path));
+      }
+    }
+  }
+  for (const DeviceEntry& e : plan.devices) {
+    switch (e.kind) {
+      case DeviceEntry::Kind::kObject:
+        argv.insert(argv.end(), {"-object", e.json});
+        break;
+      case DeviceEntry::Kind::kChardev:
+        argv.insert(argv.end(), {"-chardev", e.keyval});
+        break;
+      case DeviceEntry::Kind::kBlockdev:
+        argv.insert(argv.end(), {"-blockdev", e.json});
+        break;
+      case DeviceEntry::Kind::kNetdev:
+        argv.insert(argv.end(), {"-netdev", e.json});
+        break;
+      case DeviceEntry::Kind::kDevice:
+        argv.insert(argv.end(), {"-device", e.json});
+        break;
+    }
+  }
+  argv.insert(argv.end(), {"-mon", "chardev=qmp,mode=control"});
+
+  for (FdToPass& fd : ctx.fds) plan.fds.push_back(std::move(fd));
+  plan.files = std::move(ctx.files);
+  plan.passt_sockets = std::move(ctx.passt_sockets);
+  return plan;
+}
+
+}  // namespace qdirect
