@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -97,7 +98,8 @@ absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
   for (char** entry = environ; *entry != nullptr; ++entry) {
     absl::string_view text(*entry);
     if (!absl::StartsWith(text, "PCI_RESOURCE_") &&
-        !absl::StartsWith(text, "MDEV_PCI_RESOURCE_")) {
+        !absl::StartsWith(text, "MDEV_PCI_RESOURCE_") &&
+        !absl::StartsWith(text, "KUBEVIRT_RESOURCE_NAME_")) {
       continue;
     }
     size_t eq = text.find('=');
@@ -107,6 +109,8 @@ absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
   }
 
   facts.runtime_dir = vm_dir;
+  // clock.utc.offsetSeconds is relative to the moment QEMU starts.
+  facts.start_time_unix = static_cast<int64_t>(::time(nullptr));
   facts.host_cpus = static_cast<int>(std::thread::hardware_concurrency());
   long pages = sysconf(_SC_PHYS_PAGES);
   long page_size = sysconf(_SC_PAGE_SIZE);

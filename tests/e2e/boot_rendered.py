@@ -120,11 +120,23 @@ def main():
                         fail("console closed before the pattern")
                     seen += chunk
             print(pattern.search(seen).group(0).decode())
+            # The plan runs QEMU with -no-shutdown: a guest poweroff stops
+            # the VM with a SHUTDOWN event and the monitor decides to quit.
             qmp.command("system_powerdown")
+            while not any(e["event"] == "SHUTDOWN" for e in qmp.events):
+                if time.monotonic() >= deadline:
+                    fail("guest did not power off after system_powerdown")
+                reply = qmp.read()
+                if "event" in reply:
+                    qmp.events.append(reply)
+            shutdown = next(e for e in qmp.events if e["event"] == "SHUTDOWN")
+            if not shutdown["data"].get("guest"):
+                fail(f"SHUTDOWN not initiated by the guest: {shutdown}")
+            qmp.command("quit")
             try:
                 qemu.wait(timeout=max(1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                fail("guest did not power off after system_powerdown")
+                fail("qemu did not exit after quit")
             if qemu.returncode != 0:
                 fail(f"qemu exited {qemu.returncode}")
         finally:

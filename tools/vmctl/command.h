@@ -27,5 +27,6 @@ using Args = std::vector<std::string>;
 
 int RunValidate(const Args& args);
 int RunRender(const Args& args);
+int RunRun(const Args& args);
 
 }  // namespace qdirect::vmctl

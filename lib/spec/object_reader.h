@@ -1,0 +1,91 @@
+#pragma once
+
+// Reads one JSON object of a manifest field by field, the way a typed
+// decoder would: every member it does not ask for is reported as an unknown
+// field with its full path, type mismatches are kInvalid findings, and
+// fields KubeVirt has but qdirect does not support are kForbidden.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qdirect/spec.h"
+#include "rapidjson/document.h"
+#include "spec/stream.h"
+
+namespace qdirect::spec {
+
+// The findings of one document.
+class Findings {
+ public:
+  Findings(const StreamDocument* doc, bool strict) : doc_(doc), strict_(strict) {}
+
+  void Error(FieldError e);
+  // Unknown and misplaced fields: errors when strict.
+  void Warn(FieldError e);
+  void Invalid(std::string path, std::string value, std::string detail);
+  void Forbidden(std::string path, std::string detail);
+
+  // The source text of a plain scalar at path (see stream.h), if any.
+  const std::string* PlainText(const std::string& path) const;
+
+  std::vector<FieldError> errors;
+  std::vector<FieldError> warnings;
+
+ private:
+  void Place(FieldError* e) const;
+  const StreamDocument* doc_;
+  bool strict_;
+};
+
+class ObjectReader {
+ public:
+  // value may be null (the field is absent). A value that is not an object
+  // is reported and read as absent.
+  ObjectReader(Findings* findings, const rapidjson::Value* value, std::string path);
+  ~ObjectReader();
+  ObjectReader(const ObjectReader&) = delete;
+  ObjectReader& operator=(const ObjectReader&) = delete;
+
+  bool present() const { return value_ != nullptr; }
+  const std::string& path() const { return path_; }
+  std::string PathOf(std::string_view key) const;
+  Findings* findings() const { return findings_; }
+
+  // The member, marked as read; nullptr when absent or null.
+  const rapidjson::Value* Field(std::string_view key);
+  // Members accepted and ignored (tolerated Kubernetes fields).
+  void Ignore(std::initializer_list<std::string_view> keys);
+  // Members KubeVirt knows and qdirect does not support yet.
+  void Forbid(std::initializer_list<std::string_view> keys);
+
+  // An array member; nullptr (reported) when it is not an array.
+  const rapidjson::Value* Array(std::string_view key);
+
+  // Typed members: each returns true when present and well typed.
+  bool String(std::string_view key, std::string* out);
+  bool Bool(std::string_view key, bool* out);
+  bool Uint32(std::string_view key, uint32_t* out);
+  bool Uint32(std::string_view key, std::optional<uint32_t>* out);
+  bool Int64(std::string_view key, int64_t* out);
+  bool Quantity(std::string_view key, spec::Quantity* out);
+  bool StringMap(std::string_view key, std::map<std::string, std::string>* out);
+
+ private:
+  Findings* findings_;
+  const rapidjson::Value* value_ = nullptr;
+  std::string path_;
+  std::vector<bool> used_;
+};
+
+// A JSON value as it would be shown in an error ("12", "true", "{...}").
+std::string Describe(const rapidjson::Value& v);
+std::string JsonTypeName(const rapidjson::Value& v);
+
+// Joins a path and an index: "spec.volumes" + 2 -> "spec.volumes[2]".
+std::string IndexPath(const std::string& path, size_t index);
+
+}  // namespace qdirect::spec

@@ -1,0 +1,190 @@
+// Kubernetes resource quantities, parsed as
+// k8s.io/apimachinery/pkg/api/resource.ParseQuantity does: an optional sign,
+// a decimal number, then one suffix: a binary SI one (Ki..Ei), a decimal SI
+// one (n, u, m, "", k, M, G, T, P, E) or a decimal exponent (e3, E-2).
+// Value() and MilliValue() round up (towards +infinity), as Kubernetes does
+// for positive amounts.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "qdirect/spec.h"
+
+namespace qdirect::spec {
+namespace {
+
+// A tiny unsigned big integer (base 2^32, little endian): enough to scale a
+// quantity exactly before rounding, whatever its digits and exponent.
+class BigUint {
+ public:
+  void MulAdd(uint32_t mul, uint32_t add) {
+    uint64_t carry = add;
+    for (uint32_t& limb : limbs_) {
+      uint64_t v = static_cast<uint64_t>(limb) * mul + carry;
+      limb = static_cast<uint32_t>(v);
+      carry = v >> 32;
+    }
+    if (carry != 0) limbs_.push_back(static_cast<uint32_t>(carry));
+  }
+  // Divides in place; returns true when the remainder was not zero.
+  bool Div(uint32_t div) {
+    uint64_t rem = 0;
+    for (size_t i = limbs_.size(); i-- > 0;) {
+      uint64_t cur = (rem << 32) | limbs_[i];
+      limbs_[i] = static_cast<uint32_t>(cur / div);
+      rem = cur % div;
+    }
+    Trim();
+    return rem != 0;
+  }
+  bool IsZero() const { return limbs_.empty(); }
+  size_t Limbs() const { return limbs_.size(); }
+  // The value when it fits in 64 bits.
+  bool ToU64(uint64_t* out) const {
+    if (limbs_.size() > 2) return false;
+    uint64_t v = 0;
+    if (limbs_.size() > 1) v = static_cast<uint64_t>(limbs_[1]) << 32;
+    if (!limbs_.empty()) v |= limbs_[0];
+    *out = v;
+    return true;
+  }
+  void Trim() {
+    while (!limbs_.empty() && limbs_.back() == 0) limbs_.pop_back();
+  }
+
+ private:
+  std::vector<uint32_t> limbs_;
+};
+
+struct Parsed {
+  bool negative = false;
+  std::string digits;  // integer and fraction digits, no dot
+  int64_t exp10 = 0;   // value = digits * 10^exp10 * 1024^binary
+  int binary = 0;
+};
+
+absl::Status Malformed(std::string_view text) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "quantity \"", std::string(text),
+      "\": quantities must match the regular expression "
+      "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"));
+}
+
+absl::StatusOr<Parsed> Split(std::string_view text) {
+  Parsed p;
+  size_t i = 0;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+    p.negative = text[i] == '-';
+    ++i;
+  }
+  size_t int_digits = 0, frac_digits = 0;
+  bool dot = false;
+  for (; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= '0' && c <= '9') {
+      p.digits.push_back(c);
+      (dot ? frac_digits : int_digits)++;
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else {
+      break;
+    }
+  }
+  if (int_digits + frac_digits == 0) return Malformed(text);
+  p.exp10 = -static_cast<int64_t>(frac_digits);
+  std::string_view suffix = text.substr(i);
+  struct Suffix {
+    std::string_view name;
+    int exp10;
+    int binary;
+  };
+  static constexpr Suffix kSuffixes[] = {
+      {"", 0, 0},     {"n", -9, 0},   {"u", -6, 0},   {"m", -3, 0},
+      {"k", 3, 0},    {"M", 6, 0},    {"G", 9, 0},    {"T", 12, 0},
+      {"P", 15, 0},   {"E", 18, 0},   {"Ki", 0, 1},   {"Mi", 0, 2},
+      {"Gi", 0, 3},   {"Ti", 0, 4},   {"Pi", 0, 5},   {"Ei", 0, 6},
+  };
+  for (const Suffix& s : kSuffixes) {
+    if (suffix == s.name) {
+      p.exp10 += s.exp10;
+      p.binary = s.binary;
+      return p;
+    }
+  }
+  // A decimal exponent: e or E, an optional sign, digits.
+  if (suffix.size() >= 2 && (suffix[0] == 'e' || suffix[0] == 'E')) {
+    size_t j = 1;
+    bool neg = false;
+    if (suffix[j] == '+' || suffix[j] == '-') {
+      neg = suffix[j] == '-';
+      ++j;
+    }
+    if (j >= suffix.size()) return Malformed(text);
+    int64_t e = 0;
+    for (; j < suffix.size(); ++j) {
+      if (suffix[j] < '0' || suffix[j] > '9') return Malformed(text);
+      // Exponents past this bound overflow (or vanish) anyway.
+      if (e < 100000) e = e * 10 + (suffix[j] - '0');
+    }
+    p.exp10 += neg ? -e : e;
+    return p;
+  }
+  return Malformed(text);
+}
+
+// Scales p by 10^extra10 and rounds towards +infinity into an int64.
+absl::StatusOr<int64_t> Scaled(const Parsed& p, int extra10,
+                               std::string_view text) {
+  BigUint n;
+  for (char c : p.digits) {
+    n.MulAdd(10, static_cast<uint32_t>(c - '0'));
+    n.Trim();
+  }
+  if (n.IsZero()) return 0;
+  auto overflow = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantity \"", std::string(text), "\": overflow: does not fit in a 64-bit integer"));
+  };
+  int64_t e = p.exp10 + extra10;
+  for (int i = 0; i < p.binary; ++i) n.MulAdd(1024, 0);
+  for (; e > 0; --e) {
+    n.MulAdd(10, 0);
+    if (n.Limbs() > 3) return overflow();
+  }
+  bool inexact = false;
+  for (; e < 0 && !n.IsZero(); ++e) inexact |= n.Div(10);
+  uint64_t magnitude = 0;
+  if (!n.ToU64(&magnitude)) return overflow();
+  if (!p.negative) {
+    if (inexact) ++magnitude;
+    if (magnitude > static_cast<uint64_t>(INT64_MAX)) return overflow();
+    return static_cast<int64_t>(magnitude);
+  }
+  // Towards +infinity: a negative amount drops its fraction.
+  if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) return overflow();
+  return static_cast<int64_t>(0 - magnitude);
+}
+
+}  // namespace
+
+absl::StatusOr<Quantity> ParseQuantity(std::string_view text) {
+  if (text.empty() || text.size() > 128) return Malformed(text);
+  absl::StatusOr<Parsed> parsed = Split(text);
+  if (!parsed.ok()) return parsed.status();
+  Quantity q;
+  q.text = std::string(text);
+  absl::StatusOr<int64_t> value = Scaled(*parsed, 0, text);
+  if (!value.ok()) return value.status();
+  absl::StatusOr<int64_t> milli = Scaled(*parsed, 3, text);
+  if (!milli.ok()) return milli.status();
+  q.value = *value;
+  q.milli = *milli;
+  return q;
+}
+
+}  // namespace qdirect::spec

@@ -1,0 +1,556 @@
+// YAML and JSON streams into RapidJSON documents.
+//
+// YAML is read as libyaml events built straight into RapidJSON values (no
+// intermediate tree). Plain scalars resolve as Kubernetes' YAML (go-yaml
+// v2, YAML 1.1) does: null/~/empty, true/false/yes/no/on/off, integers
+// (decimal, 0x, 0o, leading-0 octal, '_' separators), floats; quoted and
+// block scalars are strings. The source text of a plain scalar that did not
+// resolve to a string is kept in the position table, so a string field can
+// take `name: 1234` as "1234" as Kubernetes' typed decoding does.
+//
+// Aliases are refused (anchors alone are harmless and ignored): expanding
+// them is the billion-laughs attack, and Kubernetes manifests do not need
+// them.
+
+#include "spec/stream.h"
+
+#include <yaml.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "rapidjson/error/en.h"
+
+namespace qdirect::spec {
+namespace {
+
+using rapidjson::Value;
+
+FieldError SyntaxError(SourcePosition pos, std::string detail) {
+  FieldError e;
+  e.type = FieldError::Type::kSyntax;
+  e.path = absl::StrCat("line ", pos.line, ", column ", pos.column);
+  e.detail = std::move(detail);
+  e.line = pos.line;
+  e.column = pos.column;
+  return e;
+}
+
+FieldError LimitError(FieldError::Type type, std::string path, std::string value,
+                      std::string detail, SourcePosition pos = {}) {
+  FieldError e;
+  e.type = type;
+  e.path = std::move(path);
+  e.value = std::move(value);
+  e.detail = std::move(detail);
+  e.line = pos.line;
+  e.column = pos.column;
+  return e;
+}
+
+SourcePosition Pos(const yaml_mark_t& mark) {
+  return {static_cast<uint32_t>(mark.line + 1), static_cast<uint32_t>(mark.column + 1)};
+}
+
+bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
+  for (std::string_view o : options) {
+    if (s == o) return true;
+  }
+  return false;
+}
+
+// Integers as go-yaml v2 reads them (strconv.ParseInt with base 0 after
+// removing '_').
+bool ResolveInt(std::string_view s, Value* out) {
+  std::string clean;
+  for (char c : s) {
+    if (c != '_') clean.push_back(c);
+  }
+  std::string_view t = clean;
+  bool negative = false;
+  if (!t.empty() && (t[0] == '+' || t[0] == '-')) {
+    negative = t[0] == '-';
+    t.remove_prefix(1);
+  }
+  if (t.empty()) return false;
+  int base = 10;
+  if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+    base = 16;
+    t.remove_prefix(2);
+  } else if (t.size() > 2 && t[0] == '0' && (t[1] == 'o' || t[1] == 'O')) {
+    base = 8;
+    t.remove_prefix(2);
+  } else if (t.size() > 2 && t[0] == '0' && (t[1] == 'b' || t[1] == 'B')) {
+    base = 2;
+    t.remove_prefix(2);
+  } else if (t.size() > 1 && t[0] == '0') {
+    base = 8;
+    t.remove_prefix(1);
+  }
+  uint64_t magnitude = 0;
+  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), magnitude, base);
+  if (ptr != t.data() + t.size()) return false;
+  if (ec == std::errc::result_out_of_range) {
+    if (base != 10) return false;
+    out->SetDouble(std::strtod(std::string(s).c_str(), nullptr));
+    return true;
+  }
+  if (ec != std::errc()) return false;
+  if (!negative) {
+    if (magnitude <= static_cast<uint64_t>(INT64_MAX)) {
+      out->SetInt64(static_cast<int64_t>(magnitude));
+    } else {
+      out->SetUint64(magnitude);
+    }
+  } else if (magnitude <= static_cast<uint64_t>(INT64_MAX) + 1) {
+    out->SetInt64(static_cast<int64_t>(0 - magnitude));
+  } else {
+    out->SetDouble(-static_cast<double>(magnitude));
+  }
+  return true;
+}
+
+bool ResolveFloat(std::string_view s, Value* out) {
+  // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  size_t int_digits = 0, frac_digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
+  }
+  if (int_digits + frac_digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    size_t exp_digits = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  if (i != s.size()) return false;
+  double d = std::strtod(std::string(s).c_str(), nullptr);
+  if (d - d != 0) return false;  // inf: JSON cannot hold it, keep the text
+  out->SetDouble(d);
+  return true;
+}
+
+// Resolves a plain scalar; returns false when it is a string.
+bool ResolvePlain(std::string_view s, Value* out) {
+  if (OneOf(s, {"", "~", "null", "Null", "NULL"})) {
+    out->SetNull();
+    return true;
+  }
+  if (OneOf(s, {"true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})) {
+    out->SetBool(true);
+    return true;
+  }
+  if (OneOf(s, {"false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})) {
+    out->SetBool(false);
+    return true;
+  }
+  if (s.size() > 64) return false;
+  char c = s[0];
+  if (!(c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9'))) return false;
+  return ResolveInt(s, out) || ResolveFloat(s, out);
+}
+
+std::string ChildPath(const std::string& parent, std::string_view key) {
+  if (parent.empty()) return std::string(key);
+  return absl::StrCat(parent, ".", std::string(key));
+}
+
+class YamlReader {
+ public:
+  YamlReader(std::string_view text, const DecodeLimits& limits, Stream* out)
+      : text_(text), limits_(limits), out_(out) {}
+
+  void Run() {
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+      out_->errors.push_back(SyntaxError({1, 1}, "cannot initialise the YAML parser"));
+      return;
+    }
+    yaml_parser_set_input_string(
+        &parser, reinterpret_cast<const unsigned char*>(text_.data()), text_.size());
+    bool done = false;
+    while (!done) {
+      yaml_event_t event;
+      if (!yaml_parser_parse(&parser, &event)) {
+        std::string detail = parser.problem ? parser.problem : "invalid YAML";
+        if (parser.context) detail = absl::StrCat(detail, " (", parser.context, ")");
+        out_->errors.push_back(SyntaxError(Pos(parser.problem_mark), detail));
+        break;
+      }
+      done = !Handle(event);
+      yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+  }
+
+ private:
+  struct Frame {
+    Value value;
+    std::string path;
+    bool is_map = false;
+    bool have_key = false;
+    std::string key;
+    SourcePosition key_pos;
+    std::unordered_set<std::string> keys;
+    size_t index = 0;
+  };
+
+  // Returns false to stop reading the stream.
+  bool Handle(const yaml_event_t& event) {
+    SourcePosition pos = Pos(event.start_mark);
+    if (in_document_ &&
+        event.end_mark.index - doc_start_index_ > limits_.max_document_bytes) {
+      out_->errors.push_back(LimitError(
+          FieldError::Type::kTooLong, absl::StrCat("document ", doc_count_), "",
+          absl::StrCat("must have at most ", limits_.max_document_bytes, " bytes"),
+          doc_start_));
+      return false;
+    }
+    switch (event.type) {
+      case YAML_STREAM_START_EVENT:
+        return true;
+      case YAML_STREAM_END_EVENT:
+      case YAML_NO_EVENT:
+        return false;
+      case YAML_DOCUMENT_START_EVENT:
+        if (doc_count_ >= limits_.max_documents) {
+          out_->errors.push_back(LimitError(
+              FieldError::Type::kTooMany, "documents", std::to_string(doc_count_ + 1),
+              absl::StrCat("must have at most ", limits_.max_documents, " items"), pos));
+          return false;
+        }
+        ++doc_count_;
+        in_document_ = true;
+        doc_start_index_ = event.start_mark.index;
+        doc_start_ = pos;
+        doc_ = std::make_shared<rapidjson::Document>();
+        positions_ = std::make_shared<PositionTable>();
+        root_.SetNull();
+        have_root_ = false;
+        frames_.clear();
+        return true;
+      case YAML_DOCUMENT_END_EVENT: {
+        in_document_ = false;
+        if (!have_root_ || root_.IsNull()) return true;  // empty document
+        static_cast<Value&>(*doc_).Swap(root_);
+        StreamDocument d;
+        d.owner = doc_;
+        d.value = doc_.get();
+        d.positions = positions_;
+        d.start = doc_start_;
+        out_->documents.push_back(std::move(d));
+        return true;
+      }
+      case YAML_ALIAS_EVENT:
+        out_->errors.push_back(SyntaxError(
+            pos, "aliases (*name) are not supported: write the value out"));
+        return false;
+      case YAML_SCALAR_EVENT:
+        return Scalar(event, pos);
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT: {
+        std::string path;
+        if (!BeginNode(pos, &path)) return false;
+        if (frames_.size() >= limits_.max_depth) {
+          out_->errors.push_back(LimitError(
+              FieldError::Type::kTooMany, path.empty() ? "document" : path,
+              std::to_string(frames_.size() + 1),
+              absl::StrCat("nesting must be at most ", limits_.max_depth, " levels deep"),
+              pos));
+          return false;
+        }
+        Frame f;
+        f.is_map = event.type == YAML_MAPPING_START_EVENT;
+        if (f.is_map) {
+          f.value.SetObject();
+        } else {
+          f.value.SetArray();
+        }
+        f.path = std::move(path);
+        frames_.push_back(std::move(f));
+        return true;
+      }
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT: {
+        Frame f = std::move(frames_.back());
+        frames_.pop_back();
+        Attach(std::move(f.value));
+        return true;
+      }
+    }
+    return true;
+  }
+
+  // Works out the path of a node that starts at pos; refuses a key that is
+  // not a scalar.
+  bool BeginNode(SourcePosition pos, std::string* path) {
+    if (frames_.empty()) {
+      path->clear();
+      (*positions_)[*path].position = pos;
+      return true;
+    }
+    Frame& top = frames_.back();
+    if (top.is_map) {
+      if (!top.have_key) {
+        out_->errors.push_back(SyntaxError(pos, "mapping keys must be scalars"));
+        return false;
+      }
+      *path = ChildPath(top.path, top.key);
+      (*positions_)[*path].position = top.key_pos;
+    } else {
+      *path = absl::StrCat(top.path, "[", top.index, "]");
+      (*positions_)[*path].position = pos;
+    }
+    return true;
+  }
+
+  bool Scalar(const yaml_event_t& event, SourcePosition pos) {
+    std::string_view text(reinterpret_cast<const char*>(event.data.scalar.value),
+                          event.data.scalar.length);
+    // A mapping key.
+    if (!frames_.empty() && frames_.back().is_map && !frames_.back().have_key) {
+      Frame& top = frames_.back();
+      if (text.size() > limits_.max_string_bytes) {
+        out_->errors.push_back(LimitError(
+            FieldError::Type::kTooLong, top.path.empty() ? "document" : top.path, "",
+            absl::StrCat("a key must have at most ", limits_.max_string_bytes, " bytes"),
+            pos));
+        return false;
+      }
+      top.key.assign(text);
+      top.key_pos = pos;
+      top.have_key = true;
+      return true;
+    }
+    std::string path;
+    if (!BeginNode(pos, &path)) return false;
+    Value v;
+    bool plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    std::string_view tag =
+        event.data.scalar.tag ? reinterpret_cast<const char*>(event.data.scalar.tag) : "";
+    bool forced_string = tag == "tag:yaml.org,2002:str";
+    if (plain && !forced_string && ResolvePlain(text, &v)) {
+      if (!v.IsNull()) (*positions_)[path].plain_text.assign(text);
+    } else if (text.size() > limits_.max_string_bytes) {
+      out_->errors.push_back(LimitError(
+          FieldError::Type::kTooLong, path.empty() ? "document" : path, "",
+          absl::StrCat("must have at most ", limits_.max_string_bytes, " bytes"), pos));
+      v.SetString("", 0);
+    } else {
+      v.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()),
+                  doc_->GetAllocator());
+    }
+    Attach(std::move(v));
+    return true;
+  }
+
+  void Attach(Value&& v) {
+    if (frames_.empty()) {
+      root_ = std::move(v);
+      have_root_ = true;
+      return;
+    }
+    Frame& top = frames_.back();
+    auto& alloc = doc_->GetAllocator();
+    if (!top.is_map) {
+      top.value.PushBack(v, alloc);
+      ++top.index;
+      return;
+    }
+    top.have_key = false;
+    if (!top.keys.insert(top.key).second) {
+      // Kubernetes refuses duplicate keys; keep the first.
+      out_->errors.push_back(SyntaxError(
+          top.key_pos, absl::StrCat("mapping key \"", top.key, "\" already defined")));
+      return;
+    }
+    Value key(top.key.data(), static_cast<rapidjson::SizeType>(top.key.size()), alloc);
+    top.value.AddMember(key, v, alloc);
+  }
+
+  std::string_view text_;
+  const DecodeLimits& limits_;
+  Stream* out_;
+  bool in_document_ = false;
+  size_t doc_count_ = 0;
+  size_t doc_start_index_ = 0;
+  SourcePosition doc_start_;
+  std::shared_ptr<rapidjson::Document> doc_;
+  std::shared_ptr<PositionTable> positions_;
+  Value root_;
+  bool have_root_ = false;
+  std::vector<Frame> frames_;
+};
+
+// Checks JSON input against the depth and string limits, without recursion.
+void CheckJsonLimits(const Value& root, const DecodeLimits& limits, Stream* out) {
+  struct Item {
+    const Value* v;
+    size_t depth;
+  };
+  std::vector<Item> stack = {{&root, 1}};
+  while (!stack.empty()) {
+    Item it = stack.back();
+    stack.pop_back();
+    if ((it.v->IsObject() || it.v->IsArray()) && it.depth > limits.max_depth) {
+      out->errors.push_back(LimitError(
+          FieldError::Type::kTooMany, "document", std::to_string(it.depth),
+          absl::StrCat("nesting must be at most ", limits.max_depth, " levels deep")));
+      return;
+    }
+    if (it.v->IsString() && it.v->GetStringLength() > limits.max_string_bytes) {
+      out->errors.push_back(LimitError(
+          FieldError::Type::kTooLong, "document", "",
+          absl::StrCat("a string must have at most ", limits.max_string_bytes, " bytes")));
+      return;
+    }
+    if (it.v->IsObject()) {
+      for (const auto& m : it.v->GetObject()) {
+        if (m.name.GetStringLength() > limits.max_string_bytes) {
+          out->errors.push_back(LimitError(
+              FieldError::Type::kTooLong, "document", "",
+              absl::StrCat("a key must have at most ", limits.max_string_bytes, " bytes")));
+          return;
+        }
+        stack.push_back({&m.value, it.depth + 1});
+      }
+    } else if (it.v->IsArray()) {
+      for (const auto& e : it.v->GetArray()) stack.push_back({&e, it.depth + 1});
+    }
+  }
+}
+
+SourcePosition OffsetToPosition(std::string_view text, size_t offset) {
+  SourcePosition p{1, 1};
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++p.line;
+      p.column = 1;
+    } else {
+      ++p.column;
+    }
+  }
+  return p;
+}
+
+void ReadJson(std::string_view text, const DecodeLimits& limits, Stream* out) {
+  auto doc = std::make_shared<rapidjson::Document>();
+  // Iterative parsing: deep nesting must not exhaust the stack.
+  doc->Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  if (doc->HasParseError()) {
+    out->errors.push_back(SyntaxError(OffsetToPosition(text, doc->GetErrorOffset()),
+                                      rapidjson::GetParseError_En(doc->GetParseError())));
+    return;
+  }
+  CheckJsonLimits(*doc, limits, out);
+  if (!out->errors.empty()) return;
+  StreamDocument d;
+  d.owner = doc;
+  d.value = doc.get();
+  d.positions = std::make_shared<PositionTable>();
+  d.start = {1, 1};
+  out->documents.push_back(std::move(d));
+}
+
+bool IsList(const Value& v) {
+  if (!v.IsObject()) return false;
+  auto kind = v.FindMember("kind");
+  auto items = v.FindMember("items");
+  return kind != v.MemberEnd() && kind->value.IsString() &&
+         std::string_view(kind->value.GetString()) == "List" && items != v.MemberEnd() &&
+         items->value.IsArray();
+}
+
+// Replaces each list (a top-level array, or `kind: List`) by its items.
+void ExpandLists(const DecodeLimits& limits, Stream* out) {
+  std::vector<StreamDocument> expanded;
+  for (StreamDocument& d : out->documents) {
+    const Value* items = nullptr;
+    std::string prefix;
+    if (d.value->IsArray()) {
+      items = d.value;
+    } else if (IsList(*d.value)) {
+      items = &(*d.value)["items"];
+      prefix = "items";
+    }
+    if (items == nullptr) {
+      expanded.push_back(std::move(d));
+      continue;
+    }
+    size_t i = 0;
+    for (const Value& item : items->GetArray()) {
+      if (expanded.size() >= limits.max_documents) {
+        out->errors.push_back(LimitError(
+            FieldError::Type::kTooMany, "documents", std::to_string(items->Size()),
+            absl::StrCat("must have at most ", limits.max_documents, " items")));
+        break;
+      }
+      StreamDocument e = d;
+      e.value = &item;
+      e.path_prefix = absl::StrCat(prefix, "[", i, "].");
+      e.start = FindPosition(e, "");
+      expanded.push_back(std::move(e));
+      ++i;
+    }
+  }
+  out->documents = std::move(expanded);
+}
+
+}  // namespace
+
+Stream ReadStream(std::string_view text, const DecodeLimits& limits) {
+  Stream out;
+  if (text.size() > limits.max_document_bytes * limits.max_documents) {
+    out.errors.push_back(LimitError(
+        FieldError::Type::kTooLong, "input", "",
+        absl::StrCat("must have at most ", limits.max_document_bytes * limits.max_documents,
+                     " bytes")));
+    return out;
+  }
+  size_t first = text.find_first_not_of(" \t\r\n");
+  bool json = first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
+  if (json) {
+    if (text.size() > limits.max_document_bytes) {
+      out.errors.push_back(LimitError(
+          FieldError::Type::kTooLong, "input", "",
+          absl::StrCat("must have at most ", limits.max_document_bytes, " bytes")));
+      return out;
+    }
+    ReadJson(text, limits, &out);
+  } else {
+    YamlReader(text, limits, &out).Run();
+  }
+  ExpandLists(limits, &out);
+  return out;
+}
+
+SourcePosition FindPosition(const StreamDocument& doc, std::string_view path) {
+  if (!doc.positions) return {};
+  std::string full = doc.path_prefix + std::string(path);
+  if (!full.empty() && full.back() == '.') full.pop_back();
+  while (true) {
+    auto it = doc.positions->find(full);
+    if (it != doc.positions->end()) return it->second.position;
+    if (full.empty()) return doc.start;
+    size_t cut = full.find_last_of(".[");
+    if (cut == std::string::npos) {
+      full.clear();
+    } else {
+      full.resize(cut);
+    }
+  }
+}
+
+}  // namespace qdirect::spec

@@ -1,0 +1,57 @@
+#pragma once
+
+// Reads a YAML (multi-document) or JSON stream into RapidJSON documents,
+// with a side table of the line and column where each value starts, so that
+// findings about a field can name its line.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qdirect/spec.h"
+#include "rapidjson/document.h"
+
+namespace qdirect::spec {
+
+// 1-based line and column of a value in the source text.
+struct SourcePosition {
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
+struct SourceEntry {
+  SourcePosition position;
+  // For a plain YAML scalar that resolved to a number or bool: its text.
+  std::string plain_text;
+};
+
+// Entries by field path ("spec.domain.devices.disks[1].bus").
+using PositionTable = std::map<std::string, SourceEntry, std::less<>>;
+
+// One document of the stream. Items of a `kind: List` (or of a top-level
+// JSON array) are documents of their own; their positions are recorded
+// under "items[i]." (or "[i].") which path_prefix names.
+struct StreamDocument {
+  std::shared_ptr<rapidjson::Document> owner;  // keeps `value` alive
+  const rapidjson::Value* value = nullptr;
+  std::shared_ptr<const PositionTable> positions;
+  std::string path_prefix;
+  SourcePosition start;
+};
+
+struct Stream {
+  std::vector<StreamDocument> documents;
+  std::vector<FieldError> errors;  // syntax errors and broken limits
+};
+
+// Parses text: JSON when its first non-space character is '{' or '[',
+// YAML otherwise. Never fails as a whole; what could be read is returned.
+Stream ReadStream(std::string_view text, const DecodeLimits& limits);
+
+// Finds the position of path (or of its nearest recorded parent).
+SourcePosition FindPosition(const StreamDocument& doc, std::string_view path);
+
+}  // namespace qdirect::spec

@@ -1,0 +1,586 @@
+// Validate: KubeVirt's VMI admission rules (pkg/virt-api/webhooks/
+// validating-webhook/admitters/vmi-create-admitter.go and the network and
+// storage admitters), reported as Kubernetes field errors. Every rule runs;
+// every finding is returned.
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "qdirect/spec.h"
+
+namespace qdirect::spec {
+namespace {
+
+constexpr uint32_t kMaxVcpus = 512;
+
+class Checker {
+ public:
+  explicit Checker(const Vmi& vmi, const DecodeLimits& limits)
+      : vmi_(vmi), limits_(limits), spec_(vmi.spec_path) {}
+
+  std::vector<FieldError> Run() {
+    Metadata();
+    Cpu();
+    Memory();
+    Firmware();
+    Features();
+    Clock();
+    Disks();
+    Volumes();
+    Interfaces();
+    Networks();
+    HostDevices();
+    OtherDevices();
+    Scheduling();
+    return std::move(errors_);
+  }
+
+ private:
+  std::string P(std::string_view rel) const { return absl::StrCat(spec_, ".", std::string(rel)); }
+
+  void Add(FieldError::Type type, std::string path, std::string value, std::string detail) {
+    FieldError e;
+    e.type = type;
+    e.path = std::move(path);
+    e.value = std::move(value);
+    e.detail = std::move(detail);
+    errors_.push_back(std::move(e));
+  }
+  void Required(std::string path, std::string detail = "") {
+    Add(FieldError::Type::kRequired, std::move(path), "", std::move(detail));
+  }
+  void Invalid(std::string path, std::string value, std::string detail) {
+    Add(FieldError::Type::kInvalid, std::move(path), std::move(value), std::move(detail));
+  }
+  void Forbidden(std::string path, std::string detail) {
+    Add(FieldError::Type::kForbidden, std::move(path), "", std::move(detail));
+  }
+  void Unsupported(std::string path, std::string value,
+                   std::initializer_list<std::string_view> options) {
+    std::vector<std::string> quoted;
+    for (std::string_view o : options) quoted.push_back("\"" + std::string(o) + "\"");
+    Add(FieldError::Type::kUnsupported, std::move(path), std::move(value),
+        absl::StrCat("supported values: ", absl::StrJoin(quoted, ", ")));
+  }
+  void OneOf(std::string path, const std::string& value,
+             std::initializer_list<std::string_view> options) {
+    for (std::string_view o : options) {
+      if (value == o) return;
+    }
+    Unsupported(std::move(path), value, options);
+  }
+  void TooMany(std::string path, size_t n, size_t max) {
+    if (n <= max) return;
+    Add(FieldError::Type::kTooMany, std::move(path), std::to_string(n),
+        absl::StrCat("must have at most ", max, " items"));
+  }
+  // Returns false when the length was reported.
+  bool Length(const std::string& path, const std::string& value, size_t max) {
+    if (value.size() <= max) return true;
+    Add(FieldError::Type::kTooLong, path, "", absl::StrCat("must have at most ", max, " bytes"));
+    return false;
+  }
+
+  static bool IsAlnumLower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+  // An RFC 1123 label, as k8s.io/apimachinery IsDNS1123Label.
+  void Dns1123Label(const std::string& path, const std::string& value) {
+    if (!Length(path, value, 63)) return;
+    bool ok = !value.empty() && IsAlnumLower(value.front()) && IsAlnumLower(value.back());
+    for (char c : value) ok &= IsAlnumLower(c) || c == '-';
+    if (!ok) {
+      Invalid(path, value,
+              "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+              "or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+              "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')");
+    }
+  }
+
+  // A device or volume name: required, bounded.
+  bool Name(const std::string& path, const std::string& name) {
+    if (name.empty()) {
+      Required(path);
+      return false;
+    }
+    return Length(path, name, limits_.max_name_bytes);
+  }
+
+  static bool IsHex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  }
+
+  // dddd:bb:ss.f, slot 00..1f, function 0..7.
+  void PciAddress(const std::string& path, const std::string& a) {
+    bool ok = a.size() == 12 && a[4] == ':' && a[7] == ':' && a[10] == '.';
+    for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) ok = ok && IsHex(a[i]);
+    ok = ok && (a[8] == '0' || a[8] == '1') && a[11] >= '0' && a[11] <= '7';
+    if (!ok) {
+      Invalid(path, a, "must be a PCI address of the form dddd:bb:ss.f (e.g. 0000:81:01.0)");
+    }
+  }
+
+  // The serial characters KubeVirt allows.
+  void Serial(const std::string& path, const std::string& s) {
+    bool ok = true;
+    for (char c : s) {
+      ok &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '_' || c == '.' || c == '+' || c == '-';
+    }
+    if (!ok) Invalid(path, s, "must be made up of the following characters [A-Za-z0-9_.+-]");
+    Length(path, s, 256);
+  }
+
+  void Metadata() {
+    if (vmi_.metadata.name.empty()) {
+      Required("metadata.name", "name or generateName is required");
+    } else {
+      Dns1123Label("metadata.name", vmi_.metadata.name);
+    }
+    if (!vmi_.metadata.namespace_.empty()) {
+      Dns1123Label("metadata.namespace", vmi_.metadata.namespace_);
+    }
+  }
+
+  void Cpu() {
+    const spec::Cpu& cpu = vmi_.domain.cpu;
+    std::string base = P("domain.cpu");
+    bool counts_ok = true;
+    for (auto [key, n] : {std::pair<const char*, uint32_t>{"sockets", cpu.sockets},
+                          {"cores", cpu.cores},
+                          {"threads", cpu.threads}}) {
+      if (n == 0) {
+        Invalid(absl::StrCat(base, ".", key), "0", "must be greater than 0");
+        counts_ok = false;
+      }
+    }
+    uint64_t vcpus = uint64_t{cpu.sockets} * cpu.cores * cpu.threads;
+    if (counts_ok && vcpus > kMaxVcpus) {
+      Invalid(base, std::to_string(vcpus),
+              absl::StrCat("sockets * cores * threads must be at most ", kMaxVcpus));
+    }
+    if (cpu.max_sockets && *cpu.max_sockets < cpu.sockets) {
+      Invalid(base + ".maxSockets", std::to_string(*cpu.max_sockets),
+              absl::StrCat("must be greater than or equal to sockets (", cpu.sockets, ")"));
+    }
+    for (size_t i = 0; i < cpu.features.size(); ++i) {
+      std::string fp = absl::StrCat(base, ".features[", i, "]");
+      Name(fp + ".name", cpu.features[i].name);
+      OneOf(fp + ".policy", cpu.features[i].policy,
+            {"disable", "forbid", "force", "optional", "require"});
+    }
+    for (const auto* list : {&vmi_.domain.resources.requests, &vmi_.domain.resources.limits}) {
+      std::string which = list == &vmi_.domain.resources.requests ? "requests" : "limits";
+      for (const auto& [name, q] : *list) {
+        if (q.milli < 0) {
+          Invalid(absl::StrCat(P("domain.resources."), which, ".", name), q.text,
+                  "must be greater than or equal to 0");
+        }
+      }
+    }
+    const auto& req = vmi_.domain.resources.requests;
+    const auto& lim = vmi_.domain.resources.limits;
+    for (const char* name : {"cpu", "memory"}) {
+      auto r = req.find(name), l = lim.find(name);
+      if (r != req.end() && l != lim.end() && r->second.milli > l->second.milli) {
+        Invalid(absl::StrCat(P("domain.resources.requests."), name), r->second.text,
+                absl::StrCat("must be less than or equal to ", name, " limit"));
+      }
+    }
+  }
+
+  void Memory() {
+    const spec::Memory& m = vmi_.domain.memory;
+    std::string base = P("domain.memory");
+    if (!m.guest) {
+      Required(P("domain.resources.requests.memory"),
+               "set domain.memory.guest or domain.resources.requests.memory");
+    } else if (m.guest->value <= 0) {
+      Invalid(base + ".guest", m.guest->text, "must be greater than 0");
+    } else {
+      auto limit = vmi_.domain.resources.limits.find("memory");
+      if (limit != vmi_.domain.resources.limits.end() && limit->second.value > 0 &&
+          m.guest->value > limit->second.value) {
+        Invalid(base + ".guest", m.guest->text,
+                absl::StrCat("must be less than or equal to the memory limit ",
+                             limit->second.text));
+      }
+      if (m.max_guest && m.max_guest->value < m.guest->value) {
+        Invalid(base + ".maxGuest", m.max_guest->text,
+                "must be greater than or equal to the guest memory");
+      }
+    }
+    if (m.hugepages) {
+      const std::string& size = m.hugepages->page_size;
+      if (size != "2Mi" && size != "1Gi") {
+        Unsupported(base + ".hugepages.pageSize", size, {"1Gi", "2Mi"});
+      } else if (m.guest && m.guest->value > 0) {
+        int64_t page = size == "2Mi" ? (int64_t{2} << 20) : (int64_t{1} << 30);
+        if (m.guest->value % page != 0) {
+          Invalid(base + ".guest", m.guest->text,
+                  absl::StrCat("must be a multiple of the hugepage size ", size));
+        }
+      }
+    }
+  }
+
+  void Firmware() {
+    const spec::Firmware& fw = vmi_.domain.firmware;
+    std::string base = P("domain.firmware");
+    if (!fw.uuid.empty()) {
+      const std::string& u = fw.uuid;
+      bool ok = u.size() == 36;
+      for (size_t i = 0; ok && i < u.size(); ++i) {
+        ok = (i == 8 || i == 13 || i == 18 || i == 23) ? u[i] == '-' : IsHex(u[i]);
+      }
+      if (!ok) Invalid(base + ".uuid", u, "must be a UUID (8-4-4-4-12 hexadecimal digits)");
+    }
+    if (!fw.serial.empty()) Serial(base + ".serial", fw.serial);
+    if (fw.kernel_boot) {
+      const KernelBoot& kb = *fw.kernel_boot;
+      std::string kp = base + ".kernelBoot";
+      if (!kb.container) {
+        if (!kb.kernel_args.empty()) {
+          Forbidden(kp + ".kernelArgs",
+                    "kernel arguments cannot be provided without an external kernel");
+        }
+        Required(kp + ".container", "kernel boot needs a container with the kernel");
+      } else {
+        if (kb.container->image.empty()) Required(kp + ".container.image");
+        if (kb.container->kernel_path.empty() && kb.container->initrd_path.empty()) {
+          Required(kp + ".container",
+                   "must be defined with at least one of kernelPath or initrdPath");
+        }
+        if (!kb.container->image_pull_policy.empty()) {
+          OneOf(kp + ".container.imagePullPolicy", kb.container->image_pull_policy,
+                {"Always", "IfNotPresent", "Never"});
+        }
+      }
+    }
+    if (const Efi* efi = std::get_if<Efi>(&fw.bootloader)) {
+      const auto& smm = vmi_.domain.features.smm;
+      if (efi->secure_boot && smm && !smm->enabled) {
+        Invalid(P("domain.features.smm.enabled"), "false",
+                "SMM must be enabled to allow EFI secure boot");
+      }
+    }
+    // KubeVirt takes its list from the cluster's emulatedMachines setting;
+    // qdirect allows the x86 machines its planner builds.
+    const std::string& machine = vmi_.domain.machine.type;
+    if (machine != "q35" && machine.rfind("pc-q35-", 0) != 0 && machine != "pc" &&
+        machine.rfind("pc-i440fx-", 0) != 0) {
+      Unsupported(P("domain.machine.type"), machine, {"pc", "pc-i440fx-*", "pc-q35-*", "q35"});
+    }
+    if (!vmi_.domain.io_threads_policy.empty()) {
+      OneOf(P("domain.ioThreadsPolicy"), vmi_.domain.io_threads_policy, {"auto", "shared"});
+    }
+  }
+
+  void Features() {
+    const auto& hv = vmi_.domain.features.hyperv;
+    if (!hv) return;
+    if (hv->spinlocks && hv->spinlocks->enabled && hv->spinlocks->spinlocks < 4096) {
+      Invalid(P("domain.features.hyperv.spinlocks.spinlocks"),
+              std::to_string(hv->spinlocks->spinlocks), "must be at least 4096");
+    }
+    if (hv->vendorid && hv->vendorid->enabled) {
+      const std::string& id = hv->vendorid->vendor_id;
+      if (id.empty() || id.size() > 12) {
+        Invalid(P("domain.features.hyperv.vendorid.vendorid"), id,
+                "must be between 1 and 12 characters long");
+      }
+    }
+  }
+
+  void Clock() {
+    const spec::Clock& c = vmi_.domain.clock;
+    std::string base = P("domain.clock.timer");
+    for (auto [key, timer] : {std::pair<const char*, const std::optional<Timer>*>{"hpet", &c.hpet},
+                              {"pit", &c.pit},
+                              {"rtc", &c.rtc}}) {
+      if (!*timer || (*timer)->tick_policy.empty()) continue;
+      OneOf(absl::StrCat(base, ".", key, ".tickPolicy"), (*timer)->tick_policy,
+            {"catchup", "delay", "discard", "merge"});
+    }
+    if (c.rtc && !c.rtc->track.empty()) {
+      OneOf(base + ".rtc.track", c.rtc->track, {"guest", "wall"});
+    }
+  }
+
+  void Disks() {
+    const auto& disks = vmi_.domain.devices.disks;
+    std::string base = P("domain.devices.disks");
+    TooMany(base, disks.size(), limits_.max_disks);
+    std::set<std::string> volumes;
+    for (const Volume& v : vmi_.volumes) volumes.insert(v.name);
+    std::set<std::string> names;
+    for (size_t i = 0; i < disks.size(); ++i) {
+      const Disk& d = disks[i];
+      std::string dp = absl::StrCat(base, "[", i, "]");
+      if (Name(dp + ".name", d.name)) {
+        if (!names.insert(d.name).second) {
+          Add(FieldError::Type::kDuplicate, dp + ".name", d.name, "");
+        } else if (volumes.count(d.name) == 0) {
+          Add(FieldError::Type::kNotFound, dp + ".name", d.name,
+              absl::StrCat("no volume of that name in ", P("volumes")));
+        }
+      }
+      std::string target = absl::StrCat(dp, ".", std::string(ToString(d.type)));
+      std::string bus(ToString(d.bus));
+      switch (d.type) {
+        case Disk::Type::kDisk:
+          break;
+        case Disk::Type::kCdrom:
+          OneOf(target + ".bus", bus, {"sata", "scsi"});
+          break;
+        case Disk::Type::kLun:
+          OneOf(target + ".bus", bus, {"scsi"});
+          break;
+      }
+      if (!d.pci_address.empty()) {
+        PciAddress(target + ".pciAddress", d.pci_address);
+        if (d.bus != DiskBus::kVirtio) {
+          Forbidden(target + ".pciAddress", "a PCI address needs the virtio bus");
+        }
+      }
+      if (d.io == DiskIo::kNative && d.cache != DiskCache::kNone &&
+          d.cache != DiskCache::kDefault) {
+        Invalid(dp + ".io", "native",
+                absl::StrCat("io native requires cache \"none\", not \"", std::string(ToString(d.cache)), "\""));
+      }
+      if (d.shareable && d.cache != DiskCache::kNone && d.cache != DiskCache::kDefault) {
+        Invalid(dp + ".cache", std::string(ToString(d.cache)),
+                "a shareable disk requires cache \"none\"");
+      }
+      if (d.dedicated_io_thread && d.bus != DiskBus::kVirtio) {
+        Forbidden(dp + ".dedicatedIOThread", "a dedicated IO thread needs the virtio bus");
+      }
+      if (!d.serial.empty()) Serial(dp + ".serial", d.serial);
+      if (d.boot_order) BootOrder(dp + ".bootOrder", *d.boot_order);
+    }
+  }
+
+  void BootOrder(const std::string& path, uint32_t order) {
+    if (order == 0) {
+      Invalid(path, "0", "must be greater than 0");
+      return;
+    }
+    if (!boot_orders_.insert(order).second) {
+      Add(FieldError::Type::kDuplicate, path, std::to_string(order), "");
+    }
+  }
+
+  void Volumes() {
+    std::string base = P("volumes");
+    TooMany(base, vmi_.volumes.size(), limits_.max_volumes);
+    std::set<std::string> names;
+    for (size_t i = 0; i < vmi_.volumes.size(); ++i) {
+      const Volume& v = vmi_.volumes[i];
+      std::string vp = absl::StrCat(base, "[", i, "]");
+      if (Name(vp + ".name", v.name) && !names.insert(v.name).second) {
+        Add(FieldError::Type::kDuplicate, vp + ".name", v.name, "");
+      }
+      if (const auto* c = std::get_if<ContainerDiskSource>(&v.source)) {
+        if (c->image.empty()) Required(vp + ".containerDisk.image");
+        if (!c->image_pull_policy.empty()) {
+          OneOf(vp + ".containerDisk.imagePullPolicy", c->image_pull_policy,
+                {"Always", "IfNotPresent", "Never"});
+        }
+      } else if (const auto* c = std::get_if<PersistentVolumeClaimSource>(&v.source)) {
+        if (c->claim_name.empty()) Required(vp + ".persistentVolumeClaim.claimName");
+      } else if (const auto* c = std::get_if<DataVolumeSource>(&v.source)) {
+        if (c->name.empty()) Required(vp + ".dataVolume.name");
+      } else if (const auto* c = std::get_if<HostDiskSource>(&v.source)) {
+        if (c->path.empty()) Required(vp + ".hostDisk.path");
+        OneOf(vp + ".hostDisk.type", c->type, {"Disk", "DiskOrCreate"});
+        if (c->type == "DiskOrCreate" && (!c->capacity || c->capacity->value <= 0)) {
+          Required(vp + ".hostDisk.capacity", "type DiskOrCreate needs a capacity");
+        }
+      } else if (const auto* c = std::get_if<EmptyDiskSource>(&v.source)) {
+        if (c->capacity.value <= 0 && !c->capacity.text.empty()) {
+          Invalid(vp + ".emptyDisk.capacity", c->capacity.text, "must be greater than 0");
+        }
+      } else if (const auto* c = std::get_if<EphemeralSource>(&v.source)) {
+        if (c->persistent_volume_claim.claim_name.empty()) {
+          Required(vp + ".ephemeral.persistentVolumeClaim.claimName");
+        }
+      } else if (const auto* c = std::get_if<ConfigSource>(&v.source)) {
+        static constexpr const char* kKeys[] = {"configMap.name", "secret.secretName",
+                                                "serviceAccount.serviceAccountName", ""};
+        const char* key = kKeys[static_cast<int>(c->kind)];
+        if (*key != '\0' && c->name.empty()) Required(absl::StrCat(vp, ".", key));
+      }
+    }
+  }
+
+  void Interfaces() {
+    const auto& ifaces = vmi_.domain.devices.interfaces;
+    std::string base = P("domain.devices.interfaces");
+    TooMany(base, ifaces.size(), limits_.max_interfaces);
+    std::map<std::string, const Network*> networks;
+    for (const Network& n : vmi_.networks) networks.emplace(n.name, &n);
+    std::set<std::string> names;
+    for (size_t i = 0; i < ifaces.size(); ++i) {
+      const Interface& iface = ifaces[i];
+      std::string ip = absl::StrCat(base, "[", i, "]");
+      std::string binding_path = absl::StrCat(ip, ".", std::string(ToString(iface.binding)));
+      if (Name(ip + ".name", iface.name)) {
+        if (!names.insert(iface.name).second) {
+          Add(FieldError::Type::kDuplicate, ip + ".name", iface.name, "");
+        } else if (auto it = networks.find(iface.name); it == networks.end()) {
+          Add(FieldError::Type::kNotFound, ip + ".name", iface.name,
+              absl::StrCat("no network of that name in ", P("networks")));
+        } else {
+          bool pod = std::holds_alternative<PodNetwork>(it->second->source);
+          switch (iface.binding) {
+            case Interface::Binding::kBridge:
+              break;
+            case Interface::Binding::kSriov:
+            case Interface::Binding::kMacvtap:
+              if (pod) {
+                Forbidden(binding_path, absl::StrCat(std::string(ToString(iface.binding)),
+                                                     " needs a multus network, not the pod network"));
+              }
+              break;
+            case Interface::Binding::kMasquerade:
+            case Interface::Binding::kPasst:
+            case Interface::Binding::kSlirp:
+              if (!pod) {
+                Forbidden(binding_path, absl::StrCat(std::string(ToString(iface.binding)),
+                                                     " needs the pod network, not multus"));
+              }
+              break;
+          }
+        }
+      }
+      if (iface.binding == Interface::Binding::kSriov) {
+        if (iface.model != "virtio" && !iface.model.empty()) {
+          Forbidden(ip + ".model", "an SR-IOV interface has no model");
+        }
+      } else {
+        OneOf(ip + ".model", iface.model,
+              {"e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139", "virtio"});
+      }
+      if (!iface.mac_address.empty()) MacAddress(ip + ".macAddress", iface.mac_address);
+      if (!iface.pci_address.empty()) PciAddress(ip + ".pciAddress", iface.pci_address);
+      if (iface.boot_order) BootOrder(ip + ".bootOrder", *iface.boot_order);
+      if (!iface.state.empty()) OneOf(ip + ".state", iface.state, {"absent", "down", "up"});
+      for (size_t j = 0; j < iface.ports.size(); ++j) {
+        const Port& port = iface.ports[j];
+        std::string pp = absl::StrCat(ip, ".ports[", j, "]");
+        if (port.port < 1 || port.port > 65535) {
+          Invalid(pp + ".port", std::to_string(port.port),
+                  "must be between 1 and 65535, inclusive");
+        }
+        OneOf(pp + ".protocol", port.protocol, {"TCP", "UDP"});
+      }
+    }
+  }
+
+  void MacAddress(const std::string& path, const std::string& mac) {
+    bool ok = mac.size() == 17;
+    for (size_t i = 0; ok && i < mac.size(); ++i) {
+      ok = (i % 3 == 2) ? (mac[i] == ':' || mac[i] == '-') : IsHex(mac[i]);
+    }
+    if (!ok) Invalid(path, mac, "must be a MAC address of the form 02:00:00:00:00:01");
+  }
+
+  void Networks() {
+    std::string base = P("networks");
+    TooMany(base, vmi_.networks.size(), limits_.max_interfaces);
+    std::set<std::string> ifaces;
+    for (const Interface& i : vmi_.domain.devices.interfaces) ifaces.insert(i.name);
+    std::set<std::string> names;
+    size_t pods = 0, default_multus = 0;
+    for (size_t i = 0; i < vmi_.networks.size(); ++i) {
+      const Network& n = vmi_.networks[i];
+      std::string np = absl::StrCat(base, "[", i, "]");
+      if (Name(np + ".name", n.name)) {
+        if (!names.insert(n.name).second) {
+          Add(FieldError::Type::kDuplicate, np + ".name", n.name, "");
+        } else if (ifaces.count(n.name) == 0) {
+          Add(FieldError::Type::kNotFound, np + ".name", n.name,
+              absl::StrCat("no interface of that name in ", P("domain.devices.interfaces")));
+        }
+      }
+      if (const auto* m = std::get_if<MultusNetwork>(&n.source)) {
+        if (m->network_name.empty()) Required(np + ".multus.networkName");
+        if (m->is_default && ++default_multus > 1) {
+          Forbidden(np + ".multus.default", "only one multus network may be the default");
+        }
+      } else if (++pods > 1) {
+        Forbidden(np + ".pod", "only one pod network may be defined");
+      }
+    }
+    if (pods > 0 && default_multus > 0) {
+      Forbidden(base, "a pod network and a default multus network cannot both be defined");
+    }
+  }
+
+  void HostDevices() {
+    const Devices& d = vmi_.domain.devices;
+    TooMany(P("domain.devices.hostDevices"), d.gpus.size() + d.host_devices.size(),
+            limits_.max_host_devices);
+    std::set<std::string> names;
+    auto check = [&](const std::string& dp, const std::string& name,
+                     const std::string& device_name) {
+      if (Name(dp + ".name", name) && !names.insert(name).second) {
+        Add(FieldError::Type::kDuplicate, dp + ".name", name, "");
+      }
+      if (device_name.empty()) Required(dp + ".deviceName");
+      Length(dp + ".deviceName", device_name, limits_.max_name_bytes);
+    };
+    for (size_t i = 0; i < d.gpus.size(); ++i) {
+      check(absl::StrCat(P("domain.devices.gpus"), "[", i, "]"), d.gpus[i].name,
+            d.gpus[i].device_name);
+    }
+    for (size_t i = 0; i < d.host_devices.size(); ++i) {
+      check(absl::StrCat(P("domain.devices.hostDevices"), "[", i, "]"), d.host_devices[i].name,
+            d.host_devices[i].device_name);
+    }
+  }
+
+  void OtherDevices() {
+    const Devices& d = vmi_.domain.devices;
+    if (d.watchdog) {
+      std::string wp = P("domain.devices.watchdog");
+      Name(wp + ".name", d.watchdog->name);
+      OneOf(wp + ".i6300esb.action", d.watchdog->action, {"poweroff", "reset", "shutdown"});
+    }
+    for (size_t i = 0; i < d.inputs.size(); ++i) {
+      std::string ip = absl::StrCat(P("domain.devices.inputs"), "[", i, "]");
+      Name(ip + ".name", d.inputs[i].name);
+      OneOf(ip + ".type", d.inputs[i].type, {"tablet"});
+      OneOf(ip + ".bus", d.inputs[i].bus, {"usb", "virtio"});
+    }
+  }
+
+  void Scheduling() {
+    if (vmi_.termination_grace_period_seconds && *vmi_.termination_grace_period_seconds < 0) {
+      Invalid(P("terminationGracePeriodSeconds"),
+              std::to_string(*vmi_.termination_grace_period_seconds),
+              "must be greater than or equal to 0");
+    }
+    if (!vmi_.hostname.empty()) Dns1123Label(P("hostname"), vmi_.hostname);
+    if (!vmi_.subdomain.empty()) Dns1123Label(P("subdomain"), vmi_.subdomain);
+    if (!vmi_.start_strategy.empty()) OneOf(P("startStrategy"), vmi_.start_strategy, {"Paused"});
+  }
+
+  const Vmi& vmi_;
+  const DecodeLimits& limits_;
+  std::string spec_;
+  std::set<uint32_t> boot_orders_;
+  std::vector<FieldError> errors_;
+};
+
+}  // namespace
+
+std::vector<FieldError> Validate(const Vmi& vmi, const DecodeLimits& limits) {
+  return Checker(vmi, limits).Run();
+}
+
+}  // namespace qdirect::spec

@@ -1,0 +1,377 @@
+// vm::Machine against real QEMU (TCG) and the test guest (tests/guest): boot
+// to the console marker, pause/unpause, ACPI shutdown, a QEMU killed under
+// us, QEMU failing during start, a name already in use, two VMs at once, a
+// guest that cannot answer the power button. Needs the test guest in the
+// image store (tests/guest/build.sh DIR; QDIRECT_IMAGE_DIR, default
+// /var/lib/qdirect/images); skipped without it.
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qdirect/event_loop.h"
+#include "qdirect/machine.h"
+#include "qdirect/spec.h"
+#include "qdirect/vmi_status.h"
+#include "vm/console_log.h"
+
+#ifndef QDIRECT_SOURCE_ROOT
+#error "QDIRECT_SOURCE_ROOT must name the source tree"
+#endif
+
+namespace qdirect::vm {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kMarker[] = "QDIRECT-GUEST-UP";
+// Generous: TCG on 2 shared cores boots in ~2 s, but CI machines are busy.
+constexpr absl::Duration kBootTimeout = absl::Seconds(90);
+
+std::string ImageDir() {
+  const char* dir = getenv("QDIRECT_IMAGE_DIR");
+  return dir != nullptr && *dir != '\0' ? dir : "/var/lib/qdirect/images";
+}
+
+class MachineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // QEMU runs as an unprivileged user: the runtime root must be reachable
+    // by it, so the temp dir is opened to traversal (0711).
+    char tmpl[] = "/tmp/qdirect-machine-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    ASSERT_EQ(chmod(tmpl, 0711), 0);
+    temp_dir_ = new std::string(tmpl);
+    setenv("QDIRECT_RUNTIME_DIR", (*temp_dir_ + "/run").c_str(), 1);
+    setenv("QDIRECT_ACCEL", "tcg", 1);
+    setenv("QDIRECT_IMAGE_DIR", ImageDir().c_str(), 1);
+  }
+
+  static void TearDownTestSuite() {
+    std::error_code ignored;
+    std::filesystem::remove_all(*temp_dir_, ignored);
+    delete temp_dir_;
+    temp_dir_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (!std::filesystem::exists(ImageDir() + "/qdirect_test-guest/boot/vmlinuz")) {
+      GTEST_SKIP() << "no test guest in " << ImageDir()
+                   << " (tests/guest/build.sh " << ImageDir() << ")";
+    }
+    std::ifstream in(std::string(QDIRECT_SOURCE_ROOT) + "/examples/testvm.yaml");
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<spec::Vmi> vmi = spec::LoadVmi(text.str());
+    ASSERT_TRUE(vmi.ok()) << vmi.status();
+    vmi_ = *vmi;
+    // Each test its own name, so a failure in one cannot block the next.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '-'; });
+    vmi_.metadata.name = name.substr(0, 50);
+    absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    loop_ = std::move(*loop);
+  }
+
+  spec::Vmi Named(const std::string& name) const {
+    spec::Vmi vmi = vmi_;
+    vmi.metadata.name = name;
+    return vmi;
+  }
+
+  absl::StatusOr<std::unique_ptr<Machine>> Start(const spec::Vmi& vmi) {
+    MachineOptions options;
+    options.loop = loop_.get();
+    return Machine::Start(vmi, options);
+  }
+
+  // Runs the loop until `pattern` shows on the console (replayed from the
+  // log first, so output before the attach counts).
+  ::testing::AssertionResult WaitForConsole(Machine& machine,
+                                            ConsolePattern pattern,
+                                            bool replay = true) {
+    auto session = machine.AttachConsole(
+        [&pattern](std::string_view bytes) { pattern.Feed(bytes); }, replay);
+    if (!session.ok()) {
+      return ::testing::AssertionFailure() << session.status();
+    }
+    absl::Status st = loop_->RunUntil(
+        [&] { return pattern.matched() || IsFinal(machine.Status().phase); },
+        absl::Now() + kBootTimeout);
+    if (pattern.matched()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "console pattern not seen: " << st << "; phase "
+           << VmiPhaseName(machine.Status().phase);
+  }
+
+  ::testing::AssertionResult WaitForMarker(Machine& machine) {
+    return WaitForConsole(machine, ConsolePattern::Substring(kMarker));
+  }
+
+  // The guest's power-button watcher starts in the background just before
+  // the marker and misses a press that comes before it opened the input
+  // device; the second heartbeat comes a second after the marker.
+  ::testing::AssertionResult WaitForPowerButtonWatcher(Machine& machine) {
+    return WaitForConsole(machine, ConsolePattern::Substring("heartbeat 2\n"));
+  }
+
+  static std::string* temp_dir_;
+  spec::Vmi vmi_;
+  std::unique_ptr<EventLoop> loop_;
+};
+
+std::string* MachineTest::temp_dir_ = nullptr;
+
+const VmiCondition* Condition(const VmiStatus& status, const char* type) {
+  return status.FindCondition(type);
+}
+
+TEST_F(MachineTest, BootsToConsoleMarkerAndIsReady) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+
+  ASSERT_TRUE(WaitForMarker(**machine));
+  VmiStatus status = (*machine)->Status();
+  EXPECT_EQ(status.phase, VmiPhase::kRunning);
+  const VmiCondition* ready = Condition(status, vmi_condition::kReady);
+  ASSERT_NE(ready, nullptr);
+  EXPECT_EQ(ready->status, ConditionStatus::kTrue);
+  EXPECT_GT(status.qdirect.qemu_pid, 0);
+  EXPECT_EQ(status.qdirect.qemu_runstate, "running");
+}
+
+TEST_F(MachineTest, PauseAndUnpauseShowInRunstateAndPausedCondition) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  ASSERT_TRUE(WaitForMarker(**machine));
+
+  ASSERT_TRUE((*machine)->Pause().ok());
+  VmiStatus paused = (*machine)->Status();
+  EXPECT_EQ(paused.qdirect.qemu_runstate, "paused");  // from query-status
+  EXPECT_EQ(paused.phase, VmiPhase::kRunning);
+  const VmiCondition* condition = Condition(paused, vmi_condition::kPaused);
+  ASSERT_NE(condition, nullptr);
+  EXPECT_EQ(condition->status, ConditionStatus::kTrue);
+  EXPECT_EQ(condition->reason, vmi_reason::kPausedByUser);
+  EXPECT_EQ(Condition(paused, vmi_condition::kReady)->status,
+            ConditionStatus::kFalse);
+
+  ASSERT_TRUE((*machine)->Unpause().ok());
+  VmiStatus resumed = (*machine)->Status();
+  EXPECT_EQ(resumed.qdirect.qemu_runstate, "running");
+  EXPECT_EQ(Condition(resumed, vmi_condition::kPaused), nullptr);
+  EXPECT_EQ(Condition(resumed, vmi_condition::kReady)->status,
+            ConditionStatus::kTrue);
+  // The guest runs again: a heartbeat arrives after the unpause.
+  EXPECT_TRUE(WaitForConsole(**machine, ConsolePattern::Substring("heartbeat"),
+                             /*replay=*/false));
+}
+
+TEST_F(MachineTest, AcpiShutdownSucceedsAndRemovesRuntimeDir) {
+  std::string runtime_dir;
+  {
+    auto machine = Start(vmi_);
+    ASSERT_TRUE(machine.ok()) << machine.status();
+    runtime_dir = (*machine)->runtime_dir();
+    EXPECT_TRUE(std::filesystem::exists(runtime_dir + "/qemu.log"));
+    ASSERT_TRUE(WaitForPowerButtonWatcher(**machine));
+    std::string console;
+    auto session = (*machine)->AttachConsole(
+        [&](std::string_view bytes) { console.append(bytes); }, true);
+    ASSERT_TRUE(session.ok());
+
+    absl::Status st = (*machine)->Shutdown(absl::Seconds(60));
+    ASSERT_TRUE(st.ok()) << st;
+    VmiStatus status = (*machine)->Status();
+    EXPECT_EQ(status.phase, VmiPhase::kSucceeded)
+        << ToJson(status, {.include_qdirect = true, .pretty = true})
+        << "\nconsole:\n" << console;
+    EXPECT_EQ(status.qdirect.exit_code, 0);
+    EXPECT_EQ(status.qdirect.qemu_pid, 0);
+  }
+  EXPECT_FALSE(std::filesystem::exists(runtime_dir));
+}
+
+// Keystrokes reach the guest's shell; a guest that powers itself off
+// Succeeds and its QEMU (started with -no-shutdown) is ended, not left idle.
+TEST_F(MachineTest, GuestPoweroffFromConsoleSucceedsAndEndsQemu) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  ASSERT_TRUE(WaitForMarker(**machine));
+  auto session = (*machine)->AttachConsole([](std::string_view) {}, false);
+  ASSERT_TRUE(session.ok()) << session.status();
+
+  ASSERT_TRUE((*session)->Write("\npoweroff -f\n").ok());
+  absl::Status st = (*machine)->WaitFor(VmiPhase::kSucceeded,
+                                        absl::Now() + absl::Seconds(60));
+  ASSERT_TRUE(st.ok()) << st;
+  st = loop_->RunUntil(
+      [&] { return (*machine)->Status().qdirect.qemu_pid == 0; },
+      absl::Now() + absl::Seconds(20));
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ((*machine)->Status().qdirect.exit_code, 0);
+}
+
+TEST_F(MachineTest, QemuKilledUnderUsFailsWithReason) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  std::vector<VmiPhase> published;
+  (*machine)->OnStatusChange(
+      [&](const VmiStatus& status) { published.push_back(status.phase); });
+
+  ASSERT_EQ(::kill((*machine)->Status().qdirect.qemu_pid, SIGKILL), 0);
+  absl::Status st =
+      (*machine)->WaitFor(VmiPhase::kFailed, absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(st.ok()) << st;
+  VmiStatus status = (*machine)->Status();
+  EXPECT_EQ(status.reason, "QemuKilled");
+  EXPECT_EQ(status.qdirect.exit_signal, SIGKILL);
+  EXPECT_THAT(Condition(status, vmi_condition::kReady)->message,
+              HasSubstr("SIGKILL"));
+  ASSERT_FALSE(published.empty());
+  EXPECT_EQ(published.back(), VmiPhase::kFailed);
+}
+
+TEST_F(MachineTest, KillIsAForcedStop) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+
+  absl::Status st = (*machine)->Kill();
+  ASSERT_TRUE(st.ok()) << st;
+  VmiStatus status = (*machine)->Status();
+  EXPECT_EQ(status.phase, VmiPhase::kFailed);
+  EXPECT_EQ(status.reason, "ForcedStop");
+  EXPECT_EQ(status.qdirect.exit_signal, SIGKILL);
+  EXPECT_EQ((*machine)->Pause().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(MachineTest, QemuFailingDuringStartIsQuotedAndLeavesNothing) {
+  // Real QEMU for the capability probe (-machine none), an error for the VM.
+  const std::string script = *temp_dir_ + "/failing-qemu";
+  {
+    std::ofstream out(script);
+    out << "#!/bin/sh\n"
+           "case \" $* \" in *\" -machine none \"*) "
+           "exec /usr/bin/qemu-system-x86_64 \"$@\";; esac\n"
+           "echo 'qemu-system-x86_64: -device virtio-net-pci: injected failure' >&2\n"
+           "exit 1\n";
+  }
+  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
+  setenv("QDIRECT_QEMU", script.c_str(), 1);
+  auto machine = Start(vmi_);
+  unsetenv("QDIRECT_QEMU");
+
+  ASSERT_FALSE(machine.ok());
+  EXPECT_THAT(std::string(machine.status().message()),
+              HasSubstr("qemu exited with code 1: qemu-system-x86_64: "
+                        "-device virtio-net-pci: injected failure"));
+  EXPECT_FALSE(std::filesystem::exists(
+      absl::StrCat(*temp_dir_, "/run/default_", vmi_.metadata.name)));
+}
+
+TEST_F(MachineTest, SecondVmWithTheSameNameIsRefused) {
+  auto first = Start(vmi_);
+  ASSERT_TRUE(first.ok()) << first.status();
+
+  auto second = Start(vmi_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr(absl::StrCat("vm default/", vmi_.metadata.name)));
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("in use"));
+  // The refusal touched nothing of the first.
+  EXPECT_TRUE(std::filesystem::exists((*first)->runtime_dir() + "/qmp.sock"));
+  EXPECT_TRUE(WaitForMarker(**first));
+}
+
+// What a crashed launcher left behind (no lock held) is cleaned and reused.
+TEST_F(MachineTest, StaleRuntimeDirIsRecovered) {
+  const std::string stale =
+      absl::StrCat(*temp_dir_, "/run/default_", vmi_.metadata.name);
+  std::filesystem::create_directories(stale);
+  std::ofstream(stale + "/qmp.sock") << "left by a crashed launcher";
+  std::ofstream(stale + "/junk") << "x";
+
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  EXPECT_EQ((*machine)->runtime_dir(), stale);
+  EXPECT_FALSE(std::filesystem::exists(stale + "/junk"));
+  EXPECT_EQ((*machine)->Status().phase, VmiPhase::kRunning);
+}
+
+TEST_F(MachineTest, TwoVmsRunAtOnce) {
+  auto a = Start(Named("two-a"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = Start(Named("two-b"));
+  ASSERT_TRUE(b.ok()) << b.status();
+
+  EXPECT_TRUE(WaitForMarker(**a));
+  EXPECT_TRUE(WaitForMarker(**b));
+  ASSERT_TRUE(WaitForPowerButtonWatcher(**a));
+  EXPECT_NE((*a)->Status().qdirect.qemu_pid, (*b)->Status().qdirect.qemu_pid);
+  ASSERT_TRUE((*a)->Shutdown(absl::Seconds(60)).ok());
+  EXPECT_EQ((*a)->Status().phase, VmiPhase::kSucceeded);
+  EXPECT_EQ((*b)->Status().phase, VmiPhase::kRunning);  // untouched
+}
+
+// A guest started paused cannot answer the power button: the stop policy
+// must give up after the grace period and force QEMU down.
+TEST_F(MachineTest, GuestIgnoringPowerButtonIsForcedAfterGrace) {
+  spec::Vmi vmi = vmi_;
+  vmi.start_strategy = "Paused";
+  auto machine = Start(vmi);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  VmiStatus started = (*machine)->Status();
+  ASSERT_NE(Condition(started, vmi_condition::kPaused), nullptr);
+  EXPECT_EQ(Condition(started, vmi_condition::kPaused)->reason,
+            vmi_reason::kPausedStartStrategy);
+
+  absl::Status st = (*machine)->Shutdown(absl::Milliseconds(500));
+  ASSERT_TRUE(st.ok()) << st;
+  VmiStatus status = (*machine)->Status();
+  EXPECT_EQ(status.phase, VmiPhase::kFailed);
+  EXPECT_EQ(status.reason, "ForcedStop");
+}
+
+// Not a pass/fail check: prints exec -> QMP ready, exec -> running (cont
+// answered) and exec -> console marker, medians of 5 boots, for the README.
+TEST_F(MachineTest, StartupTimings) {
+  std::vector<double> qmp_ms, running_ms, marker_ms;
+  for (int i = 0; i < 5; ++i) {
+    auto machine = Start(Named(absl::StrCat("timing-", i)));
+    ASSERT_TRUE(machine.ok()) << machine.status();
+    ASSERT_TRUE(WaitForMarker(**machine));
+    const absl::Time marker = absl::Now();
+    const MachineStartTimes& t = (*machine)->start_times();
+    qmp_ms.push_back(absl::ToDoubleMilliseconds(t.qmp_ready - t.exec));
+    running_ms.push_back(absl::ToDoubleMilliseconds(t.running - t.exec));
+    marker_ms.push_back(absl::ToDoubleMilliseconds(marker - t.exec));
+  }
+  for (auto* v : {&qmp_ms, &running_ms, &marker_ms}) std::sort(v->begin(), v->end());
+  std::printf("exec -> QMP ready: median %.1f ms\n", qmp_ms[2]);
+  std::printf("exec -> running (cont answered): median %.1f ms\n", running_ms[2]);
+  std::printf("exec -> console marker: median %.1f ms\n", marker_ms[2]);
+  EXPECT_GT(qmp_ms[2], 0);
+  EXPECT_GE(running_ms[2], qmp_ms[2]);
+  EXPECT_GT(marker_ms[2], running_ms[2]);
+}
+
+}  // namespace
+}  // namespace qdirect::vm
