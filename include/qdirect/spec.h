@@ -41,7 +41,7 @@ absl::StatusOr<Quantity> ParseQuantity(std::string_view text);
 // Field errors, kube style
 
 // FieldError is one finding with a kube-style field path, e.g.
-// `spec.domain.devices.disks[1].disk.bus: Unsupported value: "ide": supported
+// `spec.domain.devices.disks[1].bus: Unsupported value: "ide": supported
 // values: "sata", "scsi", "usb", "virtio"`.
 struct FieldError {
   enum class Type {
@@ -57,7 +57,7 @@ struct FieldError {
     kSyntax,       // YAML/JSON syntax error; path is "line L, column C"
   };
   Type type = Type::kInvalid;
-  std::string path;    // "spec.domain.devices.disks[1].disk.bus"
+  std::string path;    // "spec.domain.devices.disks[1].bus"
   std::string value;   // the offending value as text, if any
   std::string detail;  // free text after the value
   // Where the field is in the YAML source (1-based; 0 when unknown, e.g. for

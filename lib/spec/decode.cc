@@ -157,12 +157,19 @@ bool Under(std::string_view path, std::string_view prefix) {
          path[prefix.size()] == '[';
 }
 
-// A validation finding inside an object that already failed to decode
-// (a forbidden volume source, an unknown bus) only repeats it: drop it.
+// A validation finding that only repeats a decode error is dropped: one
+// about the failed field itself, or anything inside an object a forbidden
+// field made meaningless (a volume whose only source is forbidden decodes as
+// an empty default source). Findings about the other fields of an object
+// with a bad value (disks[1].name beside a bad disks[1].bus) stand.
 bool Repeats(const FieldError& e, const std::vector<FieldError>& decode_errors) {
   for (const FieldError& d : decode_errors) {
+    if (Under(e.path, d.path)) return true;
     std::string_view parent = Parent(d.path);
-    if (!parent.empty() && Under(e.path, parent)) return true;
+    if (d.type == FieldError::Type::kForbidden && !parent.empty() &&
+        Under(e.path, parent)) {
+      return true;
+    }
   }
   return false;
 }

@@ -311,7 +311,13 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
              : type == Disk::Type::kCdrom ? DiskBus::kSata
                                           : DiskBus::kScsi;
     d->readonly = type == Disk::Type::kCdrom;
-    if (t.String("bus", &text)) ParseBus(f, t.PathOf("bus"), text, &d->bus);
+    // The bus is reported at disks[i].bus, the path the project's contract
+    // (and the issue) names, though YAML nests it under the target.
+    if (t.String("bus", &text)) {
+      size_t before = f->errors.size();
+      ParseBus(f, r.PathOf("bus"), text, &d->bus);
+      if (f->errors.size() > before) f->PlaceAt(&f->errors.back(), t.PathOf("bus"));
+    }
     t.Bool("readonly", &d->readonly);
     if (type == Disk::Type::kDisk) t.String("pciAddress", &d->pci_address);
     if (type == Disk::Type::kCdrom && t.String("tray", &text) && text != "closed") {

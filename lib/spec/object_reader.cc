@@ -16,6 +16,13 @@ void Findings::Place(FieldError* e) const {
   e->column = p.column;
 }
 
+void Findings::PlaceAt(FieldError* e, const std::string& source_path) const {
+  if (doc_ == nullptr) return;
+  SourcePosition p = FindPosition(*doc_, source_path);
+  e->line = p.line;
+  e->column = p.column;
+}
+
 void Findings::Error(FieldError e) {
   Place(&e);
   errors.push_back(std::move(e));

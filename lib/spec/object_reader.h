@@ -29,6 +29,10 @@ class Findings {
   void Invalid(std::string path, std::string value, std::string detail);
   void Forbidden(std::string path, std::string detail);
 
+  // Sets e's line and column from the value at source_path, for findings
+  // reported under another path than where the YAML holds the value.
+  void PlaceAt(FieldError* e, const std::string& source_path) const;
+
   // The source text of a plain scalar at path (see stream.h), if any.
   const std::string* PlainText(const std::string& path) const;
 

@@ -335,10 +335,10 @@ class Checker {
         case Disk::Type::kDisk:
           break;
         case Disk::Type::kCdrom:
-          OneOf(target + ".bus", bus, {"sata", "scsi"});
+          OneOf(dp + ".bus", bus, {"sata", "scsi"});
           break;
         case Disk::Type::kLun:
-          OneOf(target + ".bus", bus, {"scsi"});
+          OneOf(dp + ".bus", bus, {"scsi"});
           break;
       }
       if (!d.pci_address.empty()) {

@@ -311,6 +311,11 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
       launch::BindListeningUnixSocket(plan->qmp_socket);
   if (!listener.ok()) return Error("qmp socket", listener.status());
 
+  if (!plan->passt_sockets.empty()) {
+    return absl::UnimplementedError(absl::StrCat(
+        label, ": interface ", plan->passt_sockets.begin()->first,
+        ": passt binding is not started by the Machine yet"));
+  }
   launch::SpawnOptions spawn;
   spawn.argv = plan->argv;
   spawn.env = kQemuEnv;

@@ -331,6 +331,26 @@ TEST_F(MachineTest, TwoVmsRunAtOnce) {
   EXPECT_EQ((*b)->Status().phase, VmiPhase::kRunning);  // untouched
 }
 
+TEST_F(MachineTest, StartedPausedThenUnpausedBoots) {
+  spec::Vmi vmi = vmi_;
+  vmi.start_strategy = "Paused";
+  auto machine = Start(vmi);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  EXPECT_EQ((*machine)->Status().qdirect.qemu_runstate, "prelaunch");
+
+  ASSERT_TRUE((*machine)->Unpause().ok());
+  EXPECT_EQ(Condition((*machine)->Status(), vmi_condition::kPaused), nullptr);
+  EXPECT_TRUE(WaitForMarker(**machine));
+}
+
+TEST_F(MachineTest, InvalidNameIsRefusedBeforeAnythingIsCreated) {
+  auto machine = Start(Named("Not_A_Label"));
+  ASSERT_FALSE(machine.ok());
+  EXPECT_EQ(machine.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(machine.status().message()), HasSubstr("Not_A_Label"));
+  EXPECT_FALSE(std::filesystem::exists(*temp_dir_ + "/run/default_Not_A_Label"));
+}
+
 // A guest started paused cannot answer the power button: the stop policy
 // must give up after the grace period and force QEMU down.
 TEST_F(MachineTest, GuestIgnoringPowerButtonIsForcedAfterGrace) {

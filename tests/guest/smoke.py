@@ -7,7 +7,7 @@ guest-get-osinfo, guest-exec with captured output); hotplug of a virtio-blk disk
 and a virtio-net NIC over QMP (seen on the console and in the guest's sysfs);
 device_del (DEVICE_DELETED); system_powerdown (SHUTDOWN, QEMU exits).
 
-usage: python3 tests/guest/smoke.py --image-dir DIR [--build] [--boot-runs N] [--deadline S]
+usage: python3 tests/guest/smoke.py [--image-dir DIR] [--build] [--boot-runs N] [--deadline S]
 Exit status 0 on success; 1 with a message naming the failed step otherwise.
 Stdlib only. Every wait reads a socket for a pattern or an event under a
 deadline; nothing sleeps to synchronise.
@@ -437,7 +437,10 @@ def coldplug(args, deadline, run_dir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--image-dir", required=True, help="image store holding qdirect_test-guest")
+    ap.add_argument("--image-dir",
+                    default=os.environ.get("QDIRECT_IMAGE_DIR") or "/var/lib/qdirect/images",
+                    help="image store holding qdirect_test-guest "
+                         "(default: $QDIRECT_IMAGE_DIR, else /var/lib/qdirect/images)")
     ap.add_argument("--build", action="store_true",
                     help="run build.sh IMAGE_DIR first (quick when the image is up to date)")
     ap.add_argument("--boot-runs", type=int, default=0,

@@ -18,6 +18,7 @@ enum ExitCode : int {
   kExitNotFound = 3,    // no such file, VM, image or volume
   kExitFailed = 4,      // QEMU or the host refused (precondition, I/O)
   kExitInternal = 5,    // a bug
+  kExitVmFailed = 6,    // the VM ran and ended Failed (vmctl run)
 };
 
 // Maps a Status to an exit code and prints `vmctl: <message>` to stderr.

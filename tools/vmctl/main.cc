@@ -15,6 +15,8 @@ constexpr char kUsage[] =
     "\n"
     "commands:\n"
     "  validate [--strict] FILE...     check VM/VMI manifests; errors as FILE: PATH: message\n"
+    "  run FILE [--name N] [--grace S] run a VM in the foreground, console on stdout;\n"
+    "                                  exit 0 when it ends Succeeded, 6 when Failed\n"
     "  render FILE [--accel tcg|kvm] [--json] [--name NAME]\n"
     "                                  print the QEMU argv the launcher would exec\n"
     "\n"
@@ -29,6 +31,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"validate", RunValidate},
     {"render", RunRender},
+    {"run", RunRun},
 };
 
 }  // namespace

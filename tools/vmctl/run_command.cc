@@ -34,7 +34,6 @@ namespace qdirect::vmctl {
 namespace {
 
 // The VM ran and ended in phase Failed.
-constexpr int kExitVmFailed = 6;
 // Ctrl-]: telnet's and virsh console's escape.
 constexpr char kDetachByte = 0x1d;
 // After the phase is final, how long QEMU may take to exit on its own.

@@ -373,7 +373,7 @@ TEST(DecodeTest, UnknownBusIsUnsupported) {
   DecodeResult r = Decode(text);
   ASSERT_EQ(r.vmis.size(), 1u);
   EXPECT_THAT(Strings(r.vmis[0].errors),
-              ElementsAre("spec.domain.devices.disks[0].disk.bus: Unsupported value: \"ide\": "
+              ElementsAre("spec.domain.devices.disks[0].bus: Unsupported value: \"ide\": "
                           "supported values: \"sata\", \"scsi\", \"usb\", \"virtio\""));
   EXPECT_EQ(r.vmis[0].errors[0].line, 13u);
 }
@@ -660,7 +660,7 @@ TEST(LoadVmiTest, ListsEveryErrorOnItsOwnLine) {
   absl::StatusOr<Vmi> vmi = LoadVmi(text);
   ASSERT_EQ(vmi.status().code(), absl::StatusCode::kInvalidArgument);
   std::string message(vmi.status().message());
-  EXPECT_THAT(message, HasSubstr("spec.domain.devices.disks[0].disk.bus: Unsupported value: \"ide\""));
+  EXPECT_THAT(message, HasSubstr("spec.domain.devices.disks[0].bus: Unsupported value: \"ide\""));
   EXPECT_THAT(message, HasSubstr("\nmetadata.name: Invalid value: \"My_VMI\""));
 }
 

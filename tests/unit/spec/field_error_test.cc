@@ -24,10 +24,10 @@ TEST(FieldErrorTest, RendersEveryTypeAsKubernetesDoes) {
             "spec.domain: Required value: needed");
   EXPECT_EQ(Make(T::kInvalid, "metadata.name", "My_VM", "bad").ToString(),
             "metadata.name: Invalid value: \"My_VM\": bad");
-  EXPECT_EQ(Make(T::kUnsupported, "spec.domain.devices.disks[1].disk.bus", "ide",
+  EXPECT_EQ(Make(T::kUnsupported, "spec.domain.devices.disks[1].bus", "ide",
                  "supported values: \"sata\", \"scsi\", \"usb\", \"virtio\"")
                 .ToString(),
-            "spec.domain.devices.disks[1].disk.bus: Unsupported value: \"ide\": supported "
+            "spec.domain.devices.disks[1].bus: Unsupported value: \"ide\": supported "
             "values: \"sata\", \"scsi\", \"usb\", \"virtio\"");
   EXPECT_EQ(Make(T::kDuplicate, "spec.volumes[1].name", "data", "").ToString(),
             "spec.volumes[1].name: Duplicate value: \"data\"");

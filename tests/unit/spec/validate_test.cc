@@ -117,7 +117,7 @@ TEST(ValidateTest, DuplicateInterfaceAndNetworkNames) {
 TEST(ValidateTest, CdromOnVirtioIsUnsupported) {
   Vmi vmi = ValidVmi();
   vmi.domain.devices.disks[1].bus = DiskBus::kVirtio;
-  EXPECT_THAT(Errors(vmi), ElementsAre("spec.domain.devices.disks[1].cdrom.bus: Unsupported "
+  EXPECT_THAT(Errors(vmi), ElementsAre("spec.domain.devices.disks[1].bus: Unsupported "
                                        "value: \"virtio\": supported values: \"sata\", \"scsi\""));
 }
 
@@ -125,7 +125,7 @@ TEST(ValidateTest, LunNeedsScsi) {
   Vmi vmi = ValidVmi();
   vmi.domain.devices.disks[0].type = Disk::Type::kLun;
   vmi.domain.devices.disks[0].bus = DiskBus::kSata;
-  EXPECT_THAT(Paths(vmi), ElementsAre("spec.domain.devices.disks[0].lun.bus"));
+  EXPECT_THAT(Paths(vmi), ElementsAre("spec.domain.devices.disks[0].bus"));
 }
 
 TEST(ValidateTest, IoNativeNeedsCacheNone) {
