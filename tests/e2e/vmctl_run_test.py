@@ -67,3 +67,19 @@ with tempfile.TemporaryDirectory(prefix="qdirect-run-") as runtime:
             proc.kill()
             proc.wait()
 print("PASS")
+
+# --until: the VM stops by itself once the console shows the pattern.
+with tempfile.TemporaryDirectory(prefix="qdirect-run-") as runtime:
+    os.chmod(runtime, 0o755)
+    env = dict(os.environ, QDIRECT_RUNTIME_DIR=runtime, QDIRECT_ACCEL="tcg")
+    try:
+        result = subprocess.run([VMCTL, "run", MANIFEST, "--until", "heartbeat 2"],
+                                stdin=subprocess.DEVNULL, capture_output=True,
+                                env=env, timeout=max(1, DEADLINE - time.monotonic()))
+    except subprocess.TimeoutExpired as e:
+        fail("vmctl run --until did not stop by itself", e.stdout or b"")
+    if result.returncode != 0 or b"heartbeat 2" not in result.stdout:
+        fail(f"vmctl run --until exited {result.returncode}", result.stdout + result.stderr)
+    if os.listdir(runtime):
+        fail(f"runtime root not clean: {os.listdir(runtime)}")
+print("PASS --until")

@@ -1,10 +1,11 @@
-// vmctl run FILE [--name NAME] [--grace SECONDS]
+// vmctl run FILE [--name NAME] [--grace SECONDS] [--until REGEX]
 //
 // Runs one VM in the foreground: starts it, copies its serial console to
 // stdout and, when stdin is a terminal, keystrokes to the console (raw mode;
 // Ctrl-] detaches, which stops the VM). Ctrl-C or SIGTERM stops the VM with
 // the grace period (the spec's terminationGracePeriodSeconds unless --grace);
-// a second one kills QEMU at once.
+// a second one kills QEMU at once. --until stops the VM the same way once
+// the console shows REGEX (a POSIX extended regex): a boot check for scripts.
 //
 // Exit code: 0 when the VM ended Succeeded (the guest powered off, or obeyed
 // the power button), kExitVmFailed (6) when it ended Failed (the reason is
@@ -29,6 +30,7 @@
 #include "qdirect/vmi_status.h"
 #include "tools/vmctl/command.h"
 #include "tools/vmctl/manifest_file.h"
+#include "vm/console_log.h"
 
 namespace qdirect::vmctl {
 namespace {
@@ -40,7 +42,7 @@ constexpr char kDetachByte = 0x1d;
 constexpr absl::Duration kExitWait = absl::Seconds(10);
 
 constexpr char kRunUsage[] =
-    "usage: vmctl run FILE [--name NAME] [--grace SECONDS]\n";
+    "usage: vmctl run FILE [--name NAME] [--grace SECONDS] [--until REGEX]\n";
 
 // Puts a terminal in raw mode for its life and restores it after.
 class RawTerminal {
@@ -79,6 +81,7 @@ struct Flags {
   std::string file;
   std::string name;
   std::optional<absl::Duration> grace;
+  std::string until;
 };
 
 // Parses the arguments; returns the exit code on a usage error.
@@ -87,6 +90,8 @@ std::optional<int> ParseFlags(const Args& args, Flags* flags) {
     const std::string& arg = args[i];
     if (arg == "--name" && i + 1 < args.size()) {
       flags->name = args[++i];
+    } else if (arg == "--until" && i + 1 < args.size()) {
+      flags->until = args[++i];
     } else if (arg == "--grace" && i + 1 < args.size()) {
       int64_t seconds = 0;
       if (!absl::SimpleAtoi(args[++i], &seconds) || seconds < 0) {
@@ -133,6 +138,14 @@ int RunRun(const Args& args) {
   Flags flags;
   if (std::optional<int> usage = ParseFlags(args, &flags)) return *usage;
 
+  std::optional<vm::ConsolePattern> until;
+  if (!flags.until.empty()) {
+    absl::StatusOr<vm::ConsolePattern> pattern =
+        vm::ConsolePattern::Regex(flags.until);
+    if (!pattern.ok()) return ReportError(pattern.status());
+    until.emplace(std::move(*pattern));
+  }
+
   absl::StatusOr<spec::Vmi> vmi = LoadOneVmi(flags.file, flags.name);
   if (!vmi.ok()) return ReportError(vmi.status());
   const std::string label =
@@ -173,7 +186,12 @@ int RunRun(const Args& args) {
 
   absl::StatusOr<std::unique_ptr<vm::ConsoleSession>> console =
       machine.AttachConsole(
-          [](std::string_view bytes) { WriteAll(STDOUT_FILENO, bytes); },
+          [&](std::string_view bytes) {
+            WriteAll(STDOUT_FILENO, bytes);
+            if (until && !until->matched() && until->Feed(bytes)) {
+              stop_requested = true;
+            }
+          },
           /*replay=*/true);
   if (!console.ok() && console.status().code() !=
                            absl::StatusCode::kFailedPrecondition) {
