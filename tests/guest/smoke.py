@@ -413,8 +413,10 @@ def coldplug(args, deadline, run_dir):
         g.console.wait_for(rb"cold-%d\r?\n" % ((8 << 20) // 512),
                            deadline.timeout(10.0, "the cold-plugged disk"))
         if not args.no_net:
-            m = g.console.wait_for(rb"QDIRECT-NET eth0 (\S+)\r?\n",
-                                   deadline.timeout(20.0, "a DHCP lease on the cold-plugged NIC"))
+            # The lease may have shown before the line waited for above.
+            net = rb"QDIRECT-NET eth0 (\S+)\r?\n"
+            m = re.search(net, g.console.seen) or g.console.wait_for(
+                net, deadline.timeout(20.0, "a DHCP lease on the cold-plugged NIC"))
             step(f"cold plug: vda present at the marker, eth0 DHCP {m.group(1).decode()}")
         else:
             step("cold plug: vda present at the marker")
