@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Exec -> guest console marker: vmctl run vs raw QEMU with the same argv.
+
+usage: benchmarks/boot_compare.py [--vmctl build/tools/vmctl/vmctl] [--runs 5]
+       [--manifest examples/testvm.yaml]
+
+Both sides boot the test guest under TCG (QDIRECT_ACCEL=tcg) and are timed
+from just before exec to the `QDIRECT-GUEST-UP` line, alternating runs so
+machine noise hits both. The raw side execs exactly the argv `vmctl render
+--json` prints, with a pre-bound QMP socket at fd 3 and a script sending
+`cont` (what the launcher does); the vmctl side is `vmctl run --until`, which
+also plans, creates files, drops privileges and runs the sandbox. Prints
+p50/min per side and the ratio. A benchmark, not a test: it asserts nothing.
+"""
+
+import argparse
+import json
+import os
+import re
+import select
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+MARKER = re.compile(rb"QDIRECT-GUEST-UP boot_id=[0-9a-f-]{36}")
+
+
+def wait_marker(read, fileobj, deadline):
+    seen = b""
+    while not MARKER.search(seen):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(seen[-500:])
+        ready, _, _ = select.select([fileobj], [], [], left)
+        if ready:
+            chunk = read()
+            if not chunk:
+                raise EOFError(seen[-500:])
+            seen += chunk
+
+
+def run_vmctl(vmctl, manifest, env):
+    start = time.monotonic()
+    proc = subprocess.Popen([vmctl, "run", manifest, "--until", "QDIRECT-GUEST-UP"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env)
+    wait_marker(lambda: os.read(proc.stdout.fileno(), 65536), proc.stdout, start + 120)
+    elapsed = time.monotonic() - start
+    proc.wait(timeout=120)
+    return elapsed
+
+
+def run_raw(argv, runtime):
+    console_path = next(a.split("path=")[1].split(",")[0] for a in argv
+                        if a.startswith("socket,id=console,"))
+    vm_dir = os.path.dirname(console_path)
+    os.makedirs(vm_dir, mode=0o700, exist_ok=True)
+    qmp_path = os.path.join(vm_dir, "qmp.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(qmp_path)
+    listener.listen(1)
+    if listener.fileno() != 3:
+        os.dup2(listener.fileno(), 3)
+    start = time.monotonic()
+    qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, pass_fds=(3,))
+    try:
+        qmp = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        qmp.connect(qmp_path)
+        f = qmp.makefile("rwb")
+        f.readline()
+        for cmd in ("qmp_capabilities", "cont"):
+            f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+            f.flush()
+            while "return" not in json.loads(f.readline()):
+                pass
+        console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        console.connect(console_path)
+        wait_marker(lambda: console.recv(65536), console, start + 120)
+        return time.monotonic() - start
+    finally:
+        qemu.kill()
+        qemu.wait()
+        listener.close()
+        os.unlink(qmp_path)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vmctl", default="build/tools/vmctl/vmctl")
+    parser.add_argument("--manifest", default="examples/testvm.yaml")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    results = {"raw": [], "vmctl": []}
+    with tempfile.TemporaryDirectory(prefix="qdirect-bench-") as runtime:
+        os.chmod(runtime, 0o755)
+        env = dict(os.environ, QDIRECT_RUNTIME_DIR=runtime, QDIRECT_ACCEL="tcg")
+        argv = json.loads(subprocess.run([args.vmctl, "render", args.manifest, "--json"],
+                                         env=env, check=True, capture_output=True).stdout)
+        for _ in range(args.runs):
+            results["raw"].append(run_raw(argv, runtime))
+            results["vmctl"].append(run_vmctl(args.vmctl, args.manifest, env))
+    for side, times in results.items():
+        print(f"{side:6s} exec->marker p50 {statistics.median(times)*1000:7.1f} ms"
+              f"  min {min(times)*1000:7.1f} ms  ({len(times)} runs)")
+    ratio = statistics.median(results["vmctl"]) / statistics.median(results["raw"])
+    delta = (statistics.median(results["vmctl"]) - statistics.median(results["raw"])) * 1000
+    print(f"vmctl/raw p50 ratio {ratio:.3f}  (vmctl adds {delta:+.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
