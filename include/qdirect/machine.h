@@ -1,8 +1,9 @@
 #pragma once
 
 // vm::Machine is one running VMI: it owns the QEMU process (pidfd), the QMP
-// client and the serial console, and keeps one VmiStatus
-// (qdirect/vmi_status.h) that every operation and every QEMU event updates.
+// client, the serial console and the guest agent client, and keeps one
+// VmiStatus (qdirect/vmi_status.h) that every operation and every QEMU event
+// updates.
 // It is a handle: not copyable, destroyed = QEMU killed and its runtime dir
 // removed. All of it runs on one EventLoop; the blocking calls below run that
 // loop until their answer or deadline (DESIGN.md, "One event loop per
@@ -24,6 +25,10 @@
 namespace qdirect {
 
 class EventLoop;
+
+namespace agent {
+class AgentClient;  // qdirect/agent.h (ops area)
+}  // namespace agent
 
 namespace vm {
 
@@ -56,8 +61,6 @@ class ConsoleSession {
   virtual ~ConsoleSession() = default;
   virtual absl::Status Write(std::string_view bytes) = 0;
 };
-
-class AgentClient;  // qdirect/agent.h (ops area)
 
 // When Start reached its milestones, for benchmarks and start-up figures.
 struct MachineStartTimes {
@@ -98,6 +101,12 @@ class Machine {
   // Runs the loop until status.phase == phase or a final phase (returned as
   // FailedPrecondition when it is not `phase`), or DeadlineExceeded.
   absl::Status WaitFor(VmiPhase phase, absl::Time deadline);
+  // Runs the loop until status.conditions has `type` with `status` (an
+  // absent condition counts as False: KubeVirt removes AgentConnected and
+  // Paused rather than setting them False) or the phase is final
+  // (FailedPrecondition), or DeadlineExceeded.
+  absl::Status WaitForCondition(std::string_view type, ConditionStatus status,
+                                absl::Time deadline);
   // Called on the loop after every status change.
   void OnStatusChange(std::function<void(const VmiStatus&)> callback);
 
@@ -105,8 +114,15 @@ class Machine {
   // (before this returns) what the console log retains.
   absl::StatusOr<std::unique_ptr<ConsoleSession>> AttachConsole(
       std::function<void(std::string_view)> on_output, bool replay);
-  // The guest agent. Not implemented yet (Unimplemented).
-  absl::StatusOr<AgentClient*> Agent();
+  // The guest agent client, connected since Start to the VM's agent channel
+  // (<runtime dir>/agent.sock). While it is in sync, status has the
+  // AgentConnected condition, and guestOSInfo and interfaces (merged with
+  // the spec's NICs, see lib/vm/guest_interfaces.h) are refreshed every
+  // 10 s. FailedPrecondition when QEMU is not running or qemu-ga is not
+  // answering (yet): wait with WaitForCondition(kAgentConnected, kTrue).
+  // The pointer stays valid until the Machine is destroyed; the client
+  // reconnects by itself after a guest reboot.
+  absl::StatusOr<agent::AgentClient*> Agent();
 
   const MachineStartTimes& start_times() const;
   // The loop this Machine runs on (the private one when none was given).

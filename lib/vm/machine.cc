@@ -16,11 +16,13 @@
 #include "launch/runtime_dir.h"
 #include "launch/unix_socket.h"
 #include "plan/files.h"
+#include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
 #include "qdirect/plan.h"
 #include "qdirect/qmp.h"
 #include "vm/console_log.h"
 #include "vm/console_stream.h"
+#include "vm/guest_interfaces.h"
 #include "vm/host_facts.h"
 #include "vm/qmp_event_input.h"
 #include "vm/shutdown_policy.h"
@@ -38,6 +40,9 @@ constexpr size_t kLogTailBytes = 2048;
 constexpr absl::Duration kExitSettle = absl::Seconds(3);
 // Slack beyond the stop policy's own deadlines before Shutdown gives up.
 constexpr absl::Duration kShutdownSlack = absl::Seconds(30);
+// How often guestOSInfo and interfaces are read from a connected agent
+// (virt-launcher polls interfaces every 10 s too).
+constexpr absl::Duration kAgentRefreshInterval = absl::Seconds(10);
 
 // Debian's abseil has its own string_view; StrCat takes only that one.
 absl::string_view AV(std::string_view text) {
@@ -68,6 +73,13 @@ struct Machine::Impl {
   WatchId pid_watch;
   std::unique_ptr<qmp::QmpClient> qmp;
   std::unique_ptr<ConsoleStream> console;
+  std::unique_ptr<agent::AgentClient> agent;
+  // The spec's NICs, the base of status.interfaces.
+  std::vector<DomainInterface> domain_interfaces;
+  // Bumped on every agent (dis)connection: answers of an earlier connection
+  // are dropped.
+  uint64_t agent_generation = 0;
+  TimerId agent_refresh_timer;
 
   StatusTracker tracker;
   std::vector<std::function<void(const VmiStatus&)>> callbacks;
@@ -120,6 +132,56 @@ struct Machine::Impl {
     Apply(ProcessExited{info.kind == launch::ExitInfo::Kind::kSignaled,
                         info.code, info.signal});
     if (shutting_down) StepShutdown();
+  }
+
+  void CancelAgentRefresh() {
+    if (agent_refresh_timer.valid()) loop->CancelTimer(agent_refresh_timer);
+    agent_refresh_timer = {};
+  }
+
+  void OnAgentStatus(bool connected) {
+    ++agent_generation;
+    CancelAgentRefresh();
+    if (connected) {
+      Apply(AgentConnected{});
+      RefreshFromAgent();
+    } else {
+      Apply(AgentDisconnected{});
+      Apply(InterfacesUpdate{InterfaceStatusFromDomain(domain_interfaces)});
+    }
+  }
+
+  // Reads guest-get-osinfo and guest-network-get-interfaces into the status,
+  // then again kAgentRefreshInterval after both answered. A failed read
+  // (an old qemu-ga without the command) leaves that part as it was.
+  void RefreshFromAgent() {
+    std::weak_ptr<bool> weak = alive;
+    const uint64_t generation = agent_generation;
+    auto pending = std::make_shared<int>(2);
+    auto answered = [this, weak, generation, pending] {
+      if (weak.expired() || generation != agent_generation) return;
+      if (--*pending > 0 || !agent->connected()) return;
+      agent_refresh_timer = loop->AddTimer(kAgentRefreshInterval, [this] {
+        agent_refresh_timer = {};
+        RefreshFromAgent();
+      });
+    };
+    agent->GetOsInfoAsync(
+        [this, weak, generation, answered](absl::StatusOr<GuestOsInfo> info) {
+          if (weak.expired() || generation != agent_generation) return;
+          if (info.ok()) Apply(GuestOsInfoUpdate{*std::move(info)});
+          answered();
+        });
+    agent->GetNetworkInterfacesAsync(
+        [this, weak, generation,
+         answered](absl::StatusOr<std::vector<agent::NetworkInterface>> nics) {
+          if (weak.expired() || generation != agent_generation) return;
+          if (nics.ok()) {
+            Apply(InterfacesUpdate{MergeGuestInterfaces(
+                InterfaceStatusFromDomain(domain_interfaces), *nics)});
+          }
+          answered();
+        });
   }
 
   void OnEvent(const qmp::Event& event) {
@@ -222,6 +284,8 @@ struct Machine::Impl {
     alive.reset();
     if (shutdown_timer.valid()) loop->CancelTimer(shutdown_timer);
     shutdown_timer = {};
+    CancelAgentRefresh();
+    agent.reset();
     console.reset();
     qmp.reset();
     if (process && !exited) {
@@ -379,6 +443,20 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
                                                    std::move(console_log)));
   }
 
+  // The agent channel's socket exists too (QEMU serves it, wait=off); the
+  // client retries on its own timer until qemu-ga in the guest answers.
+  domain_interfaces = DomainInterfacesFromPlan(vmi, *plan);
+  Apply(InterfacesUpdate{InterfaceStatusFromDomain(domain_interfaces)});
+  if (!plan->agent_socket.empty()) {
+    absl::StatusOr<std::unique_ptr<agent::AgentClient>> client =
+        agent::AgentClient::Create(
+            loop, agent::UnixSocketConnector(plan->agent_socket));
+    if (!client.ok()) return Error("guest agent", client.status());
+    agent = std::move(*client);
+    agent->SetStatusCallback(
+        [this](bool connected) { OnAgentStatus(connected); });
+  }
+
   if (vmi.start_strategy == "Paused") {
     Apply(StartPausedRequested{});
   } else if (absl::Status st = qmp->Cont(); !st.ok()) {
@@ -534,9 +612,37 @@ absl::StatusOr<std::unique_ptr<ConsoleSession>> Machine::AttachConsole(
   return session;
 }
 
-absl::StatusOr<AgentClient*> Machine::Agent() {
-  return absl::UnimplementedError(
-      absl::StrCat(impl_->label, ": guest agent: not implemented yet"));
+absl::Status Machine::WaitForCondition(std::string_view type,
+                                       ConditionStatus status,
+                                       absl::Time deadline) {
+  Impl& m = *impl_;
+  auto matches = [&] {
+    const VmiCondition* c = m.tracker.status().FindCondition(type);
+    return (c != nullptr ? c->status : ConditionStatus::kFalse) == status;
+  };
+  absl::Status st = m.loop->RunUntil(
+      [&] { return matches() || IsFinal(m.tracker.status().phase); }, deadline);
+  if (matches()) return absl::OkStatus();
+  const std::string what =
+      absl::StrCat("waiting for condition ", AV(type), "=",
+                   AV(ConditionStatusName(status)));
+  if (IsFinal(m.tracker.status().phase)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(m.label, ": ", what, ": phase is ",
+                     AV(VmiPhaseName(m.tracker.status().phase))));
+  }
+  return m.Error(what, st);
+}
+
+absl::StatusOr<agent::AgentClient*> Machine::Agent() {
+  Impl& m = *impl_;
+  RETURN_IF_ERROR(m.RequireRunning("guest agent"));
+  if (m.agent == nullptr || !m.agent->connected()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        m.label, ": guest agent: not connected (qemu-ga is not answering on ",
+        m.plan ? m.plan->agent_socket : "", ")"));
+  }
+  return m.agent.get();
 }
 
 const MachineStartTimes& Machine::start_times() const {

@@ -193,6 +193,10 @@ void StatusTracker::On(const GuestOsInfoUpdate& update) {
   status_.guest_os_info = update.info;
 }
 
+void StatusTracker::On(const InterfacesUpdate& update) {
+  status_.interfaces = update.interfaces;
+}
+
 // ---------------------------------------------------------------------------
 // Intents
 

@@ -23,6 +23,7 @@
 
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "qdirect/vmi_status.h"
@@ -88,6 +89,11 @@ struct AgentDisconnected {};
 struct GuestOsInfoUpdate {
   GuestOsInfo info;
 };
+// status.interfaces as a whole (guest_interfaces.h computes it from the
+// domain's NICs and the guest agent's report).
+struct InterfacesUpdate {
+  std::vector<VmiInterface> interfaces;
+};
 
 // The user (or the launcher) asked for something. Recorded so that the QMP
 // event that follows is attributed: a STOP after PauseRequested is
@@ -108,8 +114,9 @@ using TrackerInput =
                  QmpPowerdownEvent, QmpResetEvent, QmpGuestPanickedEvent,
                  QmpBlockIoErrorEvent, QueryStatusResult, ProcessStarted,
                  ProcessExited, AgentConnected, AgentDisconnected,
-                 GuestOsInfoUpdate, PauseRequested, UnpauseRequested,
-                 StartPausedRequested, StopRequested, ForceStopStarted>;
+                 GuestOsInfoUpdate, InterfacesUpdate, PauseRequested,
+                 UnpauseRequested, StartPausedRequested, StopRequested,
+                 ForceStopStarted>;
 
 struct StatusTrackerOptions {
   // The guest has ACPI (spec.domain.features.acpi, on by default): a stop
@@ -144,6 +151,7 @@ class StatusTracker {
   void On(const AgentConnected&);
   void On(const AgentDisconnected&);
   void On(const GuestOsInfoUpdate&);
+  void On(const InterfacesUpdate&);
   void On(const PauseRequested&);
   void On(const UnpauseRequested&);
   void On(const StartPausedRequested&);

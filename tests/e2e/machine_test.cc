@@ -1,7 +1,8 @@
 // vm::Machine against real QEMU (TCG) and the test guest (tests/guest): boot
 // to the console marker, pause/unpause, ACPI shutdown, a QEMU killed under
 // us, QEMU failing during start, a name already in use, two VMs at once, a
-// guest that cannot answer the power button. Needs the test guest in the
+// guest that cannot answer the power button, the guest agent (condition,
+// guestOSInfo, interfaces, exec). Needs the test guest in the
 // image store (tests/guest/build.sh DIR; QDIRECT_IMAGE_DIR, default
 // /var/lib/qdirect/images); skipped without it.
 
@@ -24,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
 #include "qdirect/machine.h"
 #include "qdirect/spec.h"
@@ -368,6 +370,95 @@ TEST_F(MachineTest, GuestIgnoringPowerButtonIsForcedAfterGrace) {
   VmiStatus status = (*machine)->Status();
   EXPECT_EQ(status.phase, VmiPhase::kFailed);
   EXPECT_EQ(status.reason, "ForcedStop");
+}
+
+TEST_F(MachineTest, AgentConnectsAndFillsGuestOsInfoAndInterfaces) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  Machine& m = **machine;
+  // When the console marker and AgentConnected were first seen.
+  absl::Time marker_at = absl::InfinitePast();
+  absl::Time agent_at = absl::InfinitePast();
+  ConsolePattern marker = ConsolePattern::Substring(kMarker);
+  auto session = m.AttachConsole(
+      [&](std::string_view bytes) {
+        marker.Feed(bytes);
+        if (marker.matched() && marker_at == absl::InfinitePast()) {
+          marker_at = absl::Now();
+        }
+      },
+      /*replay=*/true);
+  ASSERT_TRUE(session.ok()) << session.status();
+  m.OnStatusChange([&](const VmiStatus& status) {
+    const VmiCondition* c = status.FindCondition(vmi_condition::kAgentConnected);
+    if (c != nullptr && c->status == ConditionStatus::kTrue &&
+        agent_at == absl::InfinitePast()) {
+      agent_at = absl::Now();
+    }
+  });
+
+  const absl::Time deadline = absl::Now() + kBootTimeout;
+  ASSERT_TRUE(m.WaitForCondition(vmi_condition::kAgentConnected,
+                                 ConditionStatus::kTrue, deadline)
+                  .ok());
+  ASSERT_TRUE(loop_->RunUntil([&] { return marker.matched(); }, deadline).ok());
+  std::printf("console marker -> AgentConnected: %.1f ms\n",
+              absl::ToDoubleMilliseconds(agent_at - marker_at));
+
+  // guestOSInfo and interfaces are read right after the connection.
+  ASSERT_TRUE(loop_->RunUntil(
+                       [&] { return !m.Status().guest_os_info.name.empty(); },
+                       deadline)
+                  .ok());
+  VmiStatus status = m.Status();
+  EXPECT_FALSE(status.guest_os_info.kernel_release.empty());
+  EXPECT_EQ(status.phase, VmiPhase::kRunning);
+
+  absl::StatusOr<agent::AgentClient*> client = m.Agent();
+  ASSERT_TRUE(client.ok()) << client.status();
+  // The guest has no NIC, only loopback, which KubeVirt leaves out of
+  // status.interfaces.
+  absl::StatusOr<std::vector<agent::NetworkInterface>> guest_nics =
+      (*client)->GetNetworkInterfaces();
+  ASSERT_TRUE(guest_nics.ok()) << guest_nics.status();
+  ASSERT_TRUE(std::any_of(guest_nics->begin(), guest_nics->end(),
+                          [](const agent::NetworkInterface& nic) {
+                            return nic.name == "lo";
+                          }));
+  EXPECT_TRUE(status.interfaces.empty());
+  EXPECT_EQ(status.interfaces.size(), guest_nics->size() - 1);
+
+  agent::ExecRequest echo;
+  echo.path = "/bin/echo";
+  echo.args = {"hi"};
+  absl::StatusOr<agent::ExecStatus> exec = (*client)->Exec(echo);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  EXPECT_TRUE(exec->exited);
+  EXPECT_EQ(exec->exit_code, 0);
+  EXPECT_EQ(exec->out, "hi\n");
+
+  // Once QEMU is gone the agent is refused and the condition is gone.
+  ASSERT_TRUE(m.Kill().ok());
+  absl::StatusOr<agent::AgentClient*> after = m.Agent();
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Condition(m.Status(), vmi_condition::kAgentConnected), nullptr);
+}
+
+TEST_F(MachineTest, AgentOfAPausedGuestIsNotConnected) {
+  spec::Vmi vmi = vmi_;
+  vmi.start_strategy = "Paused";
+  auto machine = Start(vmi);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+
+  absl::StatusOr<agent::AgentClient*> client = (*machine)->Agent();
+  EXPECT_EQ(client.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(client.status().message(), HasSubstr("not connected"));
+  // The vCPUs never ran, so no qemu-ga can answer: the wait times out.
+  absl::Status st = (*machine)->WaitForCondition(
+      vmi_condition::kAgentConnected, ConditionStatus::kTrue,
+      absl::Now() + absl::Seconds(2));
+  EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
+  EXPECT_TRUE((*machine)->Status().guest_os_info.name.empty());
 }
 
 // Not a pass/fail check: prints exec -> QMP ready, exec -> running (cont

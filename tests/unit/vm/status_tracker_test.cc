@@ -348,6 +348,18 @@ TEST(StatusTracker, GuestOsInfoIsCopied) {
   EXPECT_EQ(tracker.status().guest_os_info, info);
 }
 
+TEST(StatusTracker, InterfacesUpdateReplacesInterfaces) {
+  StatusTracker tracker(kT0);
+  VmiInterface nic;
+  nic.name = "default";
+  nic.mac = "02:00:00:00:00:01";
+  EXPECT_TRUE(tracker.Apply(InterfacesUpdate{{nic}}, kT0));
+  EXPECT_EQ(tracker.status().interfaces, std::vector<VmiInterface>{nic});
+  EXPECT_FALSE(tracker.Apply(InterfacesUpdate{{nic}}, kT0));
+  EXPECT_TRUE(tracker.Apply(InterfacesUpdate{{}}, kT0));
+  EXPECT_TRUE(tracker.status().interfaces.empty());
+}
+
 TEST(StatusTracker, IoErrorMessageNamesDevice) {
   StatusTracker tracker(kT0);
   for (const TrackerInput& in : Booted()) tracker.Apply(in, kT0);
