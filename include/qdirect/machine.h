@@ -26,6 +26,9 @@ namespace qdirect {
 
 class EventLoop;
 
+namespace qmp {
+class QmpClient;
+}  // namespace qmp
 namespace agent {
 class AgentClient;  // qdirect/agent.h (ops area)
 }  // namespace agent
@@ -123,6 +126,10 @@ class Machine {
   // The pointer stays valid until the Machine is destroyed; the client
   // reconnects by itself after a guest reboot.
   absl::StatusOr<agent::AgentClient*> Agent();
+  // The QMP session, for raw commands (vmctl qmp, the Python harness).
+  // FailedPrecondition when QEMU is not running. Valid until the Machine is
+  // destroyed; use it from the Machine's loop thread only.
+  absl::StatusOr<qmp::QmpClient*> Qmp();
 
   const MachineStartTimes& start_times() const;
   // The loop this Machine runs on (the private one when none was given).

@@ -645,6 +645,15 @@ absl::StatusOr<agent::AgentClient*> Machine::Agent() {
   return m.agent.get();
 }
 
+absl::StatusOr<qmp::QmpClient*> Machine::Qmp() {
+  Impl& m = *impl_;
+  RETURN_IF_ERROR(m.RequireRunning("qmp"));
+  if (m.qmp == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(m.label, ": qmp: not connected"));
+  }
+  return m.qmp.get();
+}
+
 const MachineStartTimes& Machine::start_times() const {
   return impl_->start_times;
 }

@@ -29,5 +29,19 @@ using Args = std::vector<std::string>;
 int RunValidate(const Args& args);
 int RunRender(const Args& args);
 int RunRun(const Args& args);
+// Background VMs, through qdirect-launcher's control socket.
+int RunStart(const Args& args);
+int RunList(const Args& args);
+int RunStatus(const Args& args);
+int RunStop(const Args& args);
+int RunPause(const Args& args);
+int RunUnpause(const Args& args);
+int RunRestart(const Args& args);
+int RunKill(const Args& args);
+int RunConsole(const Args& args);
+int RunQmp(const Args& args);
+int RunGuestOsInfo(const Args& args);
+int RunFsList(const Args& args);
+int RunUserList(const Args& args);
 
 }  // namespace qdirect::vmctl

@@ -23,7 +23,8 @@ constexpr char kUsage[] =
     "                                  print the QEMU argv the launcher would exec\n"
     "\n"
     "environment: QDIRECT_IMAGE_DIR, QDIRECT_PVC_DIR, QDIRECT_ALLOWED_ROOTS, QDIRECT_ACCEL,\n"
-    "             QDIRECT_QEMU, QDIRECT_CACHE_DIR, QDIRECT_RUNTIME_DIR\n";
+    "             QDIRECT_QEMU, QDIRECT_CACHE_DIR, QDIRECT_RUNTIME_DIR,\n"
+    "             QDIRECT_LAUNCHER\n";
 
 struct Command {
   const char* name;
@@ -34,6 +35,19 @@ constexpr Command kCommands[] = {
     {"validate", RunValidate},
     {"render", RunRender},
     {"run", RunRun},
+    {"start", RunStart},
+    {"list", RunList},
+    {"status", RunStatus},
+    {"stop", RunStop},
+    {"pause", RunPause},
+    {"unpause", RunUnpause},
+    {"restart", RunRestart},
+    {"kill", RunKill},
+    {"console", RunConsole},
+    {"qmp", RunQmp},
+    {"guestosinfo", RunGuestOsInfo},
+    {"fslist", RunFsList},
+    {"userlist", RunUserList},
 };
 
 }  // namespace

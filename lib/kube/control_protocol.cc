@@ -1,0 +1,522 @@
+#include "kube/control_protocol.h"
+
+#include <type_traits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "rapidjson/document.h"
+#include "rapidjson/error/en.h"
+#include "rapidjson/prettywriter.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+namespace qdirect::kube {
+namespace {
+
+using rapidjson::Document;
+using rapidjson::StringBuffer;
+using rapidjson::Value;
+using Writer = rapidjson::Writer<StringBuffer>;
+
+// Debian's abseil has its own string_view; StrCat takes only that one.
+absl::string_view AV(std::string_view text) {
+  return absl::string_view(text.data(), text.size());
+}
+
+template <typename T>
+inline constexpr bool kAlwaysFalse = false;
+
+constexpr std::pair<std::string_view, ControlRequest (*)()> kSimpleRequests[] = {
+    {"status", [] { return ControlRequest(StatusRequest{}); }},
+    {"pause", [] { return ControlRequest(PauseRequest{}); }},
+    {"unpause", [] { return ControlRequest(UnpauseRequest{}); }},
+    {"reset", [] { return ControlRequest(ResetRequest{}); }},
+    {"kill", [] { return ControlRequest(KillRequest{}); }},
+    {"console_log", [] { return ControlRequest(ConsoleLogRequest{}); }},
+    {"guest_os_info", [] { return ControlRequest(GuestOsInfoRequest{}); }},
+    {"fs_list", [] { return ControlRequest(FsListRequest{}); }},
+    {"user_list", [] { return ControlRequest(UserListRequest{}); }},
+    {"console_attach", [] { return ControlRequest(ConsoleAttachRequest{}); }},
+};
+
+void WriteString(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+std::string ValueToJson(const Value& value) {
+  StringBuffer buffer;
+  Writer w(buffer);
+  value.Accept(w);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+absl::StatusOr<Document> ParseObject(std::string_view text,
+                                     std::string_view what) {
+  // RapidJSON would take a NUL as the end of the text and ignore the rest.
+  if (text.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AV(what), ": invalid JSON: contains a NUL byte"));
+  }
+  Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AV(what), ": invalid JSON at offset ", doc.GetErrorOffset(), ": ",
+        rapidjson::GetParseError_En(doc.GetParseError())));
+  }
+  if (!doc.IsObject()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AV(what), ": not a JSON object"));
+  }
+  return doc;
+}
+
+std::string_view StripNewline(std::string_view line) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  return line;
+}
+
+absl::Status WrongType(std::string_view path, std::string_view want) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(AV(path), ": expected ", AV(want)));
+}
+
+absl::Status GetString(const Value& obj, const char* key, std::string_view path,
+                       std::string* out) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return absl::OkStatus();
+  if (!it->value.IsString()) {
+    return WrongType(absl::StrCat(AV(path), ".", key), "a string");
+  }
+  out->assign(it->value.GetString(), it->value.GetStringLength());
+  return absl::OkStatus();
+}
+
+absl::Status GetUint64(const Value& obj, const char* key, std::string_view path,
+                       std::optional<uint64_t>* out) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return absl::OkStatus();
+  if (!it->value.IsUint64()) {
+    return WrongType(absl::StrCat(AV(path), ".", key), "an unsigned integer");
+  }
+  *out = it->value.GetUint64();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const Value*> GetArray(const Value& obj, const char* key,
+                                      std::string_view path) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return nullptr;
+  if (!it->value.IsArray()) {
+    return WrongType(absl::StrCat(AV(path), ".", key), "an array");
+  }
+  return &it->value;
+}
+
+// --- guest agent payloads, KubeVirt's names --------------------------------
+
+template <typename W>
+void WriteOptionalString(W& w, const char* key, const std::string& value) {
+  if (value.empty()) return;
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+template <typename W>
+void WriteGuestOsInfo(W& w, const GuestOsInfo& info) {
+  w.StartObject();
+  WriteOptionalString(w, "name", info.name);
+  WriteOptionalString(w, "kernelRelease", info.kernel_release);
+  WriteOptionalString(w, "version", info.version);
+  WriteOptionalString(w, "prettyName", info.pretty_name);
+  WriteOptionalString(w, "versionId", info.version_id);
+  WriteOptionalString(w, "kernelVersion", info.kernel_version);
+  WriteOptionalString(w, "machine", info.machine);
+  WriteOptionalString(w, "id", info.id);
+  w.EndObject();
+}
+
+template <typename W>
+void WriteFilesystems(W& w, const std::vector<agent::Filesystem>& list) {
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (const agent::Filesystem& fs : list) {
+    w.StartObject();
+    WriteOptionalString(w, "diskName", fs.name);
+    WriteOptionalString(w, "mountPoint", fs.mountpoint);
+    WriteOptionalString(w, "fileSystemType", fs.type);
+    if (fs.used_bytes) {
+      w.Key("usedBytes");
+      w.Uint64(*fs.used_bytes);
+    }
+    if (fs.total_bytes) {
+      w.Key("totalBytes");
+      w.Uint64(*fs.total_bytes);
+    }
+    if (!fs.disks.empty()) {
+      w.Key("disk");
+      w.StartArray();
+      for (const agent::FsDisk& disk : fs.disks) {
+        w.StartObject();
+        WriteOptionalString(w, "serial", disk.serial);
+        WriteOptionalString(w, "busType", disk.bus_type);
+        WriteOptionalString(w, "dev", disk.dev);
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+template <typename W>
+void WriteUsers(W& w, const std::vector<agent::GuestUser>& users) {
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (const agent::GuestUser& user : users) {
+    w.StartObject();
+    WriteOptionalString(w, "userName", user.user);
+    WriteOptionalString(w, "domain", user.domain);
+    if (user.login_time != 0) {
+      w.Key("loginTime");
+      w.Double(user.login_time);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+template <typename Fn>
+std::string Render(bool pretty, Fn&& write) {
+  StringBuffer buffer;
+  if (pretty) {
+    rapidjson::PrettyWriter<StringBuffer> w(buffer);
+    w.SetIndent(' ', 2);
+    write(w);
+  } else {
+    Writer w(buffer);
+    write(w);
+  }
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+absl::StatusOr<GuestOsInfo> ReadGuestOsInfo(const Value& v,
+                                            std::string_view path) {
+  if (!v.IsObject()) return WrongType(path, "an object");
+  GuestOsInfo info;
+  RETURN_IF_ERROR(GetString(v, "name", path, &info.name));
+  RETURN_IF_ERROR(GetString(v, "kernelRelease", path, &info.kernel_release));
+  RETURN_IF_ERROR(GetString(v, "version", path, &info.version));
+  RETURN_IF_ERROR(GetString(v, "prettyName", path, &info.pretty_name));
+  RETURN_IF_ERROR(GetString(v, "versionId", path, &info.version_id));
+  RETURN_IF_ERROR(GetString(v, "kernelVersion", path, &info.kernel_version));
+  RETURN_IF_ERROR(GetString(v, "machine", path, &info.machine));
+  RETURN_IF_ERROR(GetString(v, "id", path, &info.id));
+  return info;
+}
+
+absl::StatusOr<std::vector<agent::Filesystem>> ReadFilesystems(
+    const Value& v, std::string_view path) {
+  if (!v.IsObject()) return WrongType(path, "an object");
+  ASSIGN_OR_RETURN(const Value* items, GetArray(v, "items", path));
+  std::vector<agent::Filesystem> out;
+  if (items == nullptr) return out;
+  for (rapidjson::SizeType i = 0; i < items->Size(); ++i) {
+    const std::string at = absl::StrCat(AV(path), ".items[", i, "]");
+    const Value& item = (*items)[i];
+    if (!item.IsObject()) return WrongType(at, "an object");
+    agent::Filesystem fs;
+    RETURN_IF_ERROR(GetString(item, "diskName", at, &fs.name));
+    RETURN_IF_ERROR(GetString(item, "mountPoint", at, &fs.mountpoint));
+    RETURN_IF_ERROR(GetString(item, "fileSystemType", at, &fs.type));
+    RETURN_IF_ERROR(GetUint64(item, "usedBytes", at, &fs.used_bytes));
+    RETURN_IF_ERROR(GetUint64(item, "totalBytes", at, &fs.total_bytes));
+    ASSIGN_OR_RETURN(const Value* disks, GetArray(item, "disk", at));
+    for (rapidjson::SizeType d = 0; disks != nullptr && d < disks->Size(); ++d) {
+      const std::string disk_at = absl::StrCat(at, ".disk[", d, "]");
+      if (!(*disks)[d].IsObject()) return WrongType(disk_at, "an object");
+      agent::FsDisk disk;
+      RETURN_IF_ERROR(GetString((*disks)[d], "serial", disk_at, &disk.serial));
+      RETURN_IF_ERROR(GetString((*disks)[d], "busType", disk_at, &disk.bus_type));
+      RETURN_IF_ERROR(GetString((*disks)[d], "dev", disk_at, &disk.dev));
+      fs.disks.push_back(std::move(disk));
+    }
+    out.push_back(std::move(fs));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<agent::GuestUser>> ReadUsers(const Value& v,
+                                                        std::string_view path) {
+  if (!v.IsObject()) return WrongType(path, "an object");
+  ASSIGN_OR_RETURN(const Value* items, GetArray(v, "items", path));
+  std::vector<agent::GuestUser> out;
+  if (items == nullptr) return out;
+  for (rapidjson::SizeType i = 0; i < items->Size(); ++i) {
+    const std::string at = absl::StrCat(AV(path), ".items[", i, "]");
+    const Value& item = (*items)[i];
+    if (!item.IsObject()) return WrongType(at, "an object");
+    agent::GuestUser user;
+    RETURN_IF_ERROR(GetString(item, "userName", at, &user.user));
+    RETURN_IF_ERROR(GetString(item, "domain", at, &user.domain));
+    auto t = item.FindMember("loginTime");
+    if (t != item.MemberEnd()) {
+      if (!t->value.IsNumber()) return WrongType(absl::StrCat(at, ".loginTime"), "a number");
+      user.login_time = t->value.GetDouble();
+    }
+    out.push_back(std::move(user));
+  }
+  return out;
+}
+
+absl::StatusOr<absl::StatusCode> ParseStatusCode(std::string_view name) {
+  for (int code = 0; code <= 16; ++code) {
+    const auto c = static_cast<absl::StatusCode>(code);
+    if (absl::StatusCodeToString(c) == AV(name)) return c;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("response.error.code: unknown code \"", AV(name), "\""));
+}
+
+}  // namespace
+
+std::string_view RequestName(const ControlRequest& request) {
+  return std::visit(
+      [](const auto& r) -> std::string_view {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, StatusRequest>) return "status";
+        else if constexpr (std::is_same_v<T, PauseRequest>) return "pause";
+        else if constexpr (std::is_same_v<T, UnpauseRequest>) return "unpause";
+        else if constexpr (std::is_same_v<T, ResetRequest>) return "reset";
+        else if constexpr (std::is_same_v<T, StopRequest>) return "stop";
+        else if constexpr (std::is_same_v<T, KillRequest>) return "kill";
+        else if constexpr (std::is_same_v<T, QmpRequest>) return "qmp";
+        else if constexpr (std::is_same_v<T, ConsoleLogRequest>) return "console_log";
+        else if constexpr (std::is_same_v<T, GuestOsInfoRequest>) return "guest_os_info";
+        else if constexpr (std::is_same_v<T, FsListRequest>) return "fs_list";
+        else if constexpr (std::is_same_v<T, UserListRequest>) return "user_list";
+        else if constexpr (std::is_same_v<T, ConsoleAttachRequest>) return "console_attach";
+        else static_assert(kAlwaysFalse<T>, "request without a name");
+      },
+      request);
+}
+
+absl::StatusOr<std::string> EncodeRequest(const ControlRequest& request) {
+  StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("request");
+  WriteString(w, RequestName(request));
+  if (const auto* stop = std::get_if<StopRequest>(&request)) {
+    if (stop->grace_seconds) {
+      w.Key("grace_seconds");
+      w.Int64(*stop->grace_seconds);
+    }
+  } else if (const auto* qmp = std::get_if<QmpRequest>(&request)) {
+    if (qmp->command.empty()) {
+      return absl::InvalidArgumentError("qmp request: empty command");
+    }
+    w.Key("command");
+    WriteString(w, qmp->command);
+    if (!qmp->arguments.empty()) {
+      ASSIGN_OR_RETURN(Document args,
+                       ParseObject(qmp->arguments, "qmp request: arguments"));
+      w.Key("arguments");
+      args.Accept(w);
+    }
+  }
+  w.EndObject();
+  return absl::StrCat(absl::string_view(buffer.GetString(), buffer.GetSize()),
+                      "\n");
+}
+
+absl::StatusOr<ControlRequest> DecodeRequest(std::string_view line) {
+  line = StripNewline(line);
+  if (line.size() > kMaxRequestBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request: ", line.size(), " bytes, more than the limit of ",
+        kMaxRequestBytes));
+  }
+  ASSIGN_OR_RETURN(Document doc, ParseObject(line, "request"));
+  auto name_it = doc.FindMember("request");
+  if (name_it == doc.MemberEnd()) {
+    return absl::InvalidArgumentError("request.request: Required value");
+  }
+  if (!name_it->value.IsString()) return WrongType("request.request", "a string");
+  const std::string_view name(name_it->value.GetString(),
+                              name_it->value.GetStringLength());
+  for (const auto& [simple_name, make] : kSimpleRequests) {
+    if (name == simple_name) return make();
+  }
+  if (name == "stop") {
+    StopRequest stop;
+    auto it = doc.FindMember("grace_seconds");
+    if (it != doc.MemberEnd()) {
+      if (!it->value.IsInt64() || it->value.GetInt64() < 0) {
+        return WrongType("request.grace_seconds", "an integer >= 0");
+      }
+      stop.grace_seconds = it->value.GetInt64();
+    }
+    return stop;
+  }
+  if (name == "qmp") {
+    QmpRequest qmp;
+    RETURN_IF_ERROR(GetString(doc, "command", "request", &qmp.command));
+    if (qmp.command.empty()) {
+      return absl::InvalidArgumentError("request.command: Required value");
+    }
+    auto it = doc.FindMember("arguments");
+    if (it != doc.MemberEnd()) {
+      if (!it->value.IsObject()) return WrongType("request.arguments", "an object");
+      qmp.arguments = ValueToJson(it->value);
+    }
+    return qmp;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "request.request: Unsupported value: \"", AV(name), "\""));
+}
+
+absl::StatusOr<QmpRequest> QmpRequestFromCommandJson(std::string_view json) {
+  ASSIGN_OR_RETURN(Document doc, ParseObject(json, "qmp command"));
+  QmpRequest qmp;
+  RETURN_IF_ERROR(GetString(doc, "execute", "qmp command", &qmp.command));
+  if (qmp.command.empty()) {
+    return absl::InvalidArgumentError("qmp command.execute: Required value");
+  }
+  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+    const std::string_view key(it->name.GetString(), it->name.GetStringLength());
+    if (key == "execute") continue;
+    if (key == "arguments") {
+      if (!it->value.IsObject()) {
+        return WrongType("qmp command.arguments", "an object");
+      }
+      qmp.arguments = ValueToJson(it->value);
+      continue;
+    }
+    // "id" belongs to our client, which numbers commands itself.
+    return absl::InvalidArgumentError(
+        absl::StrCat("qmp command.", AV(key), ": Unsupported field"));
+  }
+  return qmp;
+}
+
+std::string EncodeResponse(const ControlResponse& response) {
+  StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  if (!response.error.ok()) {
+    w.Key("error");
+    w.StartObject();
+    w.Key("code");
+    const std::string code = absl::StatusCodeToString(response.error.code());
+    WriteString(w, code);
+    w.Key("message");
+    WriteString(w, std::string_view(response.error.message().data(),
+                                    response.error.message().size()));
+    w.EndObject();
+  }
+  if (response.status) {
+    const std::string json =
+        ToJson(*response.status, {.include_qdirect = true, .pretty = false});
+    w.Key("status");
+    w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+  }
+  if (response.qmp_return) {
+    w.Key("return");
+    Document value;
+    value.Parse(response.qmp_return->data(), response.qmp_return->size());
+    // Our own QMP client produced it; a broken text is our bug, sent as null.
+    if (value.HasParseError()) value.SetNull();
+    value.Accept(w);
+  }
+  if (response.console_log) {
+    w.Key("console_log");
+    WriteString(w, *response.console_log);
+  }
+  if (response.guest_os_info) {
+    w.Key("guestOSInfo");
+    WriteGuestOsInfo(w, *response.guest_os_info);
+  }
+  if (response.filesystems) {
+    w.Key("fsList");
+    WriteFilesystems(w, *response.filesystems);
+  }
+  if (response.users) {
+    w.Key("userList");
+    WriteUsers(w, *response.users);
+  }
+  w.EndObject();
+  return absl::StrCat(absl::string_view(buffer.GetString(), buffer.GetSize()),
+                      "\n");
+}
+
+absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line) {
+  line = StripNewline(line);
+  if (line.size() > kMaxResponseBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "response: ", line.size(), " bytes, more than the limit of ",
+        kMaxResponseBytes));
+  }
+  ASSIGN_OR_RETURN(Document doc, ParseObject(line, "response"));
+  ControlResponse response;
+  if (auto it = doc.FindMember("error"); it != doc.MemberEnd()) {
+    if (!it->value.IsObject()) return WrongType("response.error", "an object");
+    std::string code_name;
+    std::string message;
+    RETURN_IF_ERROR(GetString(it->value, "code", "response.error", &code_name));
+    RETURN_IF_ERROR(GetString(it->value, "message", "response.error", &message));
+    ASSIGN_OR_RETURN(absl::StatusCode code, ParseStatusCode(code_name));
+    if (code == absl::StatusCode::kOk) {
+      return absl::InvalidArgumentError("response.error.code: OK is no error");
+    }
+    response.error = absl::Status(code, message);
+  }
+  if (auto it = doc.FindMember("status"); it != doc.MemberEnd()) {
+    absl::StatusOr<VmiStatus> status = VmiStatusFromJson(ValueToJson(it->value));
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("response.", status.status().message()));
+    }
+    response.status = std::move(*status);
+  }
+  if (auto it = doc.FindMember("return"); it != doc.MemberEnd()) {
+    response.qmp_return = ValueToJson(it->value);
+  }
+  if (auto it = doc.FindMember("console_log"); it != doc.MemberEnd()) {
+    if (!it->value.IsString()) return WrongType("response.console_log", "a string");
+    response.console_log.emplace(it->value.GetString(), it->value.GetStringLength());
+  }
+  if (auto it = doc.FindMember("guestOSInfo"); it != doc.MemberEnd()) {
+    ASSIGN_OR_RETURN(response.guest_os_info,
+                     ReadGuestOsInfo(it->value, "response.guestOSInfo"));
+  }
+  if (auto it = doc.FindMember("fsList"); it != doc.MemberEnd()) {
+    ASSIGN_OR_RETURN(response.filesystems,
+                     ReadFilesystems(it->value, "response.fsList"));
+  }
+  if (auto it = doc.FindMember("userList"); it != doc.MemberEnd()) {
+    ASSIGN_OR_RETURN(response.users, ReadUsers(it->value, "response.userList"));
+  }
+  return response;
+}
+
+std::string GuestOsInfoToJson(const GuestOsInfo& info, bool pretty) {
+  return Render(pretty, [&](auto& w) { WriteGuestOsInfo(w, info); });
+}
+
+std::string FilesystemsToJson(const std::vector<agent::Filesystem>& filesystems,
+                              bool pretty) {
+  return Render(pretty, [&](auto& w) { WriteFilesystems(w, filesystems); });
+}
+
+std::string UsersToJson(const std::vector<agent::GuestUser>& users, bool pretty) {
+  return Render(pretty, [&](auto& w) { WriteUsers(w, users); });
+}
+
+}  // namespace qdirect::kube

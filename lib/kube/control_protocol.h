@@ -1,0 +1,128 @@
+#pragma once
+
+// The launcher's control protocol: what `vmctl` (or the handler) asks a
+// qdirect-launcher over <vm runtime dir>/control.sock, and what it answers.
+// One JSON object per line each way, one request per connection at a time:
+//   {"request":"stop","grace_seconds":30}
+//   {"status":{...VMI status...}}  or  {"error":{"code":"NOT_FOUND","message":"..."}}
+// Call sites use the typed structs below; only this file spells the JSON.
+// After the reply to console_attach the connection carries raw console bytes
+// both ways.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "qdirect/agent.h"
+#include "qdirect/vmi_status.h"
+
+namespace qdirect::kube {
+
+// The socket's file name inside the VM's runtime dir.
+inline constexpr std::string_view kControlSocketName = "control.sock";
+// A request line longer than this is refused unread (requests are small; a
+// QMP passthrough's arguments are the largest).
+inline constexpr size_t kMaxRequestBytes = 64 * 1024;
+// A response line may carry the console log (4 MiB by default, escaped).
+inline constexpr size_t kMaxResponseBytes = 32 << 20;
+
+struct StatusRequest {
+  bool operator==(const StatusRequest&) const = default;
+};
+struct PauseRequest {
+  bool operator==(const PauseRequest&) const = default;
+};
+struct UnpauseRequest {
+  bool operator==(const UnpauseRequest&) const = default;
+};
+// system_reset.
+struct ResetRequest {
+  bool operator==(const ResetRequest&) const = default;
+};
+// The stop policy (ACPI, grace, quit, SIGKILL); the reply comes once the
+// phase is final.
+struct StopRequest {
+  // The spec's terminationGracePeriodSeconds when unset.
+  std::optional<int64_t> grace_seconds;
+  bool operator==(const StopRequest&) const = default;
+};
+struct KillRequest {
+  bool operator==(const KillRequest&) const = default;
+};
+// A raw QMP command, passed through.
+struct QmpRequest {
+  std::string command;
+  // A JSON object's text; empty: no arguments.
+  std::string arguments;
+  bool operator==(const QmpRequest&) const = default;
+};
+// What the console log retains.
+struct ConsoleLogRequest {
+  bool operator==(const ConsoleLogRequest&) const = default;
+};
+struct GuestOsInfoRequest {
+  bool operator==(const GuestOsInfoRequest&) const = default;
+};
+struct FsListRequest {
+  bool operator==(const FsListRequest&) const = default;
+};
+struct UserListRequest {
+  bool operator==(const UserListRequest&) const = default;
+};
+// After an OK reply the connection is the serial console.
+struct ConsoleAttachRequest {
+  bool operator==(const ConsoleAttachRequest&) const = default;
+};
+
+using ControlRequest =
+    std::variant<StatusRequest, PauseRequest, UnpauseRequest, ResetRequest,
+                 StopRequest, KillRequest, QmpRequest, ConsoleLogRequest,
+                 GuestOsInfoRequest, FsListRequest, UserListRequest,
+                 ConsoleAttachRequest>;
+
+// "status", "pause", ... as on the wire.
+std::string_view RequestName(const ControlRequest& request);
+
+// One line, '\n'-terminated. InvalidArgument when a QmpRequest's arguments
+// are not a JSON object.
+absl::StatusOr<std::string> EncodeRequest(const ControlRequest& request);
+// One line (the '\n' optional). Malformed JSON, an unknown request or a
+// field of the wrong type is InvalidArgument naming it.
+absl::StatusOr<ControlRequest> DecodeRequest(std::string_view line);
+
+// `vmctl qmp NAME '{"execute":"query-status","arguments":{...}}'`: a QMP
+// command object as QEMU takes it, into a QmpRequest.
+absl::StatusOr<QmpRequest> QmpRequestFromCommandJson(std::string_view json);
+
+// The answer to any request: an error, or the payload the request asks for.
+struct ControlResponse {
+  absl::Status error;  // OK: success
+  // status and the lifecycle requests: the VMI status afterwards.
+  std::optional<VmiStatus> status;
+  // qmp: QEMU's "return" value as JSON text.
+  std::optional<std::string> qmp_return;
+  // console_log.
+  std::optional<std::string> console_log;
+  std::optional<GuestOsInfo> guest_os_info;
+  std::optional<std::vector<agent::Filesystem>> filesystems;
+  std::optional<std::vector<agent::GuestUser>> users;
+};
+
+std::string EncodeResponse(const ControlResponse& response);
+absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line);
+
+// KubeVirt's JSON for what the guest agent reports
+// (VirtualMachineInstanceGuestAgentInfo's guestOSInfo, fsInfo.disks,
+// userList), as `vmctl guestosinfo|fslist|userlist` prints it.
+std::string GuestOsInfoToJson(const GuestOsInfo& info, bool pretty);
+std::string FilesystemsToJson(const std::vector<agent::Filesystem>& filesystems,
+                              bool pretty);
+std::string UsersToJson(const std::vector<agent::GuestUser>& users, bool pretty);
+
+}  // namespace qdirect::kube

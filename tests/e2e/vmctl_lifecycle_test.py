@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""`vmctl start` runs a VM in the background under qdirect-launcher; the other
+vmctl commands manage it through the launcher's control socket.
+
+usage: vmctl_lifecycle_test.py VMCTL MANIFEST
+Boots examples/testvm.yaml under TCG in a private runtime root. Every wait
+polls a command for a pattern with a deadline; nothing sleeps to synchronise.
+Prints the launcher's resident memory (VmRSS) while the VM runs.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+VMCTL = MANIFEST = None
+# TCG boot to the marker takes seconds; the whole lifecycle well under this.
+BUDGET = 170
+
+
+def launcher_pids(runtime):
+    """Launchers (ours) whose environment names this runtime root."""
+    pids = []
+    needle = f"QDIRECT_RUNTIME_DIR={runtime}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            if b"qdirect-launcher" not in cmdline.split(b"\0")[0]:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+class VmctlLifecycleTest(unittest.TestCase):
+    def setUp(self):
+        self.runtime = tempfile.mkdtemp(prefix="qdirect-lifecycle-")
+        # As root QEMU runs as an unprivileged uid that must traverse the root.
+        os.chmod(self.runtime, 0o755)
+        self.env = dict(os.environ, QDIRECT_RUNTIME_DIR=self.runtime,
+                        QDIRECT_ACCEL="tcg")
+        self.env.pop("QDIRECT_LAUNCHER", None)
+        self.deadline = time.monotonic() + BUDGET
+
+    def tearDown(self):
+        for pid in launcher_pids(self.runtime):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+    def vmctl(self, *args, check=None):
+        left = max(1.0, self.deadline - time.monotonic())
+        result = subprocess.run([VMCTL, *args], env=self.env, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, errors="replace",
+                                timeout=left)
+        if check is not None:
+            self.assertEqual(result.returncode, check,
+                             f"vmctl {' '.join(args)}: {result.stdout}{result.stderr}")
+        return result
+
+    def wait_console(self, pattern):
+        while True:
+            log = self.vmctl("console", "testvm", "--log", check=0).stdout
+            if re.search(pattern, log):
+                return log
+            if time.monotonic() > self.deadline:
+                self.fail(f"{pattern!r} not in the console log:\n{log[-2000:]}")
+
+    def status(self):
+        return json.loads(self.vmctl("status", "testvm", "--json", check=0).stdout)
+
+    @staticmethod
+    def condition(status, kind):
+        for c in status.get("conditions") or []:
+            if c["type"] == kind:
+                return c["status"]
+        return None
+
+    def control_exchange(self, lines):
+        """Raw lines to the control socket; the answer line to each."""
+        path = os.path.join(self.runtime, "default_testvm", "control.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(path)
+            answers = []
+            buffered = b""
+            for line in lines:
+                s.sendall(line + b"\n")
+                while b"\n" not in buffered:
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, "launcher closed the control connection")
+                    buffered += chunk
+                answer, buffered = buffered.split(b"\n", 1)
+                answers.append(json.loads(answer))
+            return answers
+
+    def test_background_lifecycle(self):
+        started = self.vmctl("start", MANIFEST, check=0)
+        pid = re.search(r"launcher pid (\d+)", started.stdout)
+        self.assertIsNotNone(pid, started.stdout)
+        pid = int(pid.group(1))
+        # vmctl has exited; the VM runs on.
+        self.assertEqual(self.vmctl("list", check=0).stdout, "default/testvm Running\n")
+
+        self.wait_console(r"QDIRECT-GUEST-UP boot_id=[0-9a-f-]{36}")
+        status = self.status()
+        self.assertEqual(status["phase"], "Running")
+        self.assertEqual(self.condition(status, "Ready"), "True")
+        self.assertNotIn("qdirect", status)
+
+        with open(f"/proc/{pid}/status") as f:
+            proc_status = f.read()
+        rss, anon = (re.search(rf"{key}:\s+(\d+) kB", proc_status).group(1)
+                     for key in ("VmRSS", "RssAnon"))
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            pss = re.search(r"Pss:\s+(\d+) kB", f.read()).group(1)
+        print(f"\nlauncher while the VM runs: VmRSS {rss} kB (RssAnon {anon} kB),"
+              f" Pss {pss} kB", file=sys.stderr)
+
+        # Malformed requests get an error answer and the connection serves on.
+        answers = self.control_exchange(
+            [b"{not json", b'{"request":"reboot"}', b'{"request":"status"}'])
+        self.assertEqual(answers[0]["error"]["code"], "INVALID_ARGUMENT")
+        self.assertIn("reboot", answers[1]["error"]["message"])
+        self.assertEqual(answers[2]["status"]["phase"], "Running")
+
+        self.vmctl("pause", "testvm", check=0)
+        self.assertEqual(self.condition(self.status(), "Paused"), "True")
+        self.vmctl("unpause", "testvm", check=0)
+        self.assertNotEqual(self.condition(self.status(), "Paused"), "True")
+
+        with self.subTest("qmp passthrough"):
+            qmp = self.vmctl("qmp", "testvm", '{"execute":"query-status"}')
+            self.assertEqual(qmp.returncode, 0, qmp.stderr)
+            self.assertEqual(json.loads(qmp.stdout)["status"], "running")
+
+        again = self.vmctl("start", MANIFEST)
+        self.assertNotEqual(again.returncode, 0, again.stdout)
+        self.assertIn("already", again.stderr)
+        self.assertEqual(self.status()["phase"], "Running")
+        self.assertEqual(self.vmctl("list", check=0).stdout, "default/testvm Running\n")
+
+        # The guest's power-button watcher starts with its heartbeat.
+        self.wait_console(r"heartbeat 2\b")
+        stopped = self.vmctl("stop", "testvm", check=0)
+        self.assertIn("Succeeded", stopped.stdout)
+        self.assertEqual(self.vmctl("list", check=0).stdout, "")
+        self.assertFalse(os.path.exists(os.path.join(self.runtime, "default_testvm")))
+        self.assertEqual(self.vmctl("status", "testvm").returncode, 3)
+
+    def test_missing_vm_is_not_found(self):
+        for command in (["status", "nosuchvm"], ["stop", "nosuchvm"],
+                        ["console", "other/nosuchvm", "--log"]):
+            result = self.vmctl(*command)
+            self.assertEqual(result.returncode, 3, result.stderr)
+            self.assertIn("not found", result.stderr)
+
+
+if __name__ == "__main__":
+    VMCTL, MANIFEST = sys.argv[1:3]
+    unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -1,0 +1,214 @@
+#include "kube/control_protocol.h"
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace qdirect::kube {
+namespace {
+
+using ::testing::HasSubstr;
+
+ControlRequest RoundTrip(const ControlRequest& request) {
+  absl::StatusOr<std::string> line = EncodeRequest(request);
+  EXPECT_TRUE(line.ok()) << line.status();
+  EXPECT_EQ(line->back(), '\n');
+  EXPECT_EQ(line->find('\n'), line->size() - 1);
+  absl::StatusOr<ControlRequest> decoded = DecodeRequest(*line);
+  EXPECT_TRUE(decoded.ok()) << decoded.status();
+  return decoded.ok() ? *decoded : ControlRequest(StatusRequest{});
+}
+
+TEST(ControlRequest, EverySimpleRequestRoundTrips) {
+  const ControlRequest requests[] = {
+      PauseRequest{},       UnpauseRequest{},     ResetRequest{},
+      KillRequest{},        ConsoleLogRequest{},  GuestOsInfoRequest{},
+      FsListRequest{},      UserListRequest{},    ConsoleAttachRequest{},
+  };
+  for (const ControlRequest& request : requests) {
+    EXPECT_EQ(RoundTrip(request), request) << RequestName(request);
+  }
+  // StatusRequest last: RoundTrip falls back to it on failure.
+  EXPECT_EQ(RequestName(RoundTrip(StatusRequest{})), "status");
+}
+
+TEST(ControlRequest, StopKeepsGraceOrItsAbsence) {
+  EXPECT_EQ(RoundTrip(StopRequest{.grace_seconds = 7}),
+            ControlRequest(StopRequest{.grace_seconds = 7}));
+  EXPECT_EQ(RoundTrip(StopRequest{}), ControlRequest(StopRequest{}));
+}
+
+TEST(ControlRequest, QmpKeepsCommandAndArguments) {
+  const QmpRequest qmp{"human-monitor-command",
+                       R"({"command-line":"info \"x\"\n"})"};
+  EXPECT_EQ(RoundTrip(qmp), ControlRequest(qmp));
+  EXPECT_EQ(RoundTrip(QmpRequest{"query-status", ""}),
+            ControlRequest(QmpRequest{"query-status", ""}));
+}
+
+TEST(ControlRequest, QmpArgumentsThatAreNotAnObjectDoNotEncode) {
+  EXPECT_EQ(EncodeRequest(QmpRequest{"x", "[1]"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EncodeRequest(QmpRequest{"x", "{"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ControlRequest, MalformedInputIsInvalidArgumentNamingTheField) {
+  struct Case {
+    std::string line;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"", "invalid JSON"},
+      {"{", "invalid JSON"},
+      {"[]", "not a JSON object"},
+      {"{}", "request.request: Required value"},
+      {R"({"request":3})", "request.request: expected a string"},
+      {R"({"request":"reboot"})", "Unsupported value: \"reboot\""},
+      {R"({"request":"stop","grace_seconds":-1})", "request.grace_seconds"},
+      {R"({"request":"stop","grace_seconds":"5"})", "request.grace_seconds"},
+      {R"({"request":"qmp"})", "request.command: Required value"},
+      {R"({"request":"qmp","command":"x","arguments":[]})", "request.arguments"},
+      {std::string("{\"request\":\"status\"}\0", 21), "invalid JSON"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<ControlRequest> decoded = DecodeRequest(c.line);
+    ASSERT_FALSE(decoded.ok()) << c.line;
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(decoded.status().message()), HasSubstr(c.message))
+        << c.line;
+  }
+}
+
+TEST(ControlRequest, OversizedRequestIsRefused) {
+  std::string line = R"({"request":"qmp","command":"x","arguments":{"a":")";
+  line += std::string(kMaxRequestBytes, 'a');
+  line += "\"}}";
+  absl::StatusOr<ControlRequest> decoded = DecodeRequest(line);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_THAT(std::string(decoded.status().message()), HasSubstr("limit"));
+}
+
+TEST(QmpCommandJson, TakesExecuteAndArguments) {
+  absl::StatusOr<QmpRequest> qmp = QmpRequestFromCommandJson(
+      R"({"execute":"query-block","arguments":{"flat":true}})");
+  ASSERT_TRUE(qmp.ok()) << qmp.status();
+  EXPECT_EQ(qmp->command, "query-block");
+  EXPECT_EQ(qmp->arguments, R"({"flat":true})");
+}
+
+TEST(QmpCommandJson, RefusesMissingExecuteAndUnknownKeys) {
+  EXPECT_FALSE(QmpRequestFromCommandJson(R"({"arguments":{}})").ok());
+  EXPECT_FALSE(QmpRequestFromCommandJson(R"({"execute":"x","id":1})").ok());
+  EXPECT_FALSE(QmpRequestFromCommandJson(R"({"execute":"x","arguments":1})").ok());
+  EXPECT_FALSE(QmpRequestFromCommandJson("query-status").ok());
+}
+
+TEST(ControlResponse, ErrorRoundTripsCodeAndMessage) {
+  ControlResponse response;
+  response.error = absl::NotFoundError("vm default/x: \"quoted\"\nline");
+  absl::StatusOr<ControlResponse> decoded =
+      DecodeResponse(EncodeResponse(response));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->error, response.error);
+  EXPECT_FALSE(decoded->status.has_value());
+}
+
+TEST(ControlResponse, StatusRoundTripsWithQdirectFacts) {
+  VmiStatus status;
+  status.phase = VmiPhase::kRunning;
+  VmiCondition ready;
+  ready.type = vmi_condition::kReady;
+  ready.status = ConditionStatus::kTrue;
+  ready.last_transition_time = absl::FromUnixSeconds(1800000000);
+  status.conditions.push_back(ready);
+  status.qdirect.qemu_pid = 1234;
+  status.qdirect.runtime_dir = "/run/qdirect/default_x";
+  ControlResponse response;
+  response.status = status;
+  absl::StatusOr<ControlResponse> decoded =
+      DecodeResponse(EncodeResponse(response));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(decoded->error.ok());
+  ASSERT_TRUE(decoded->status.has_value());
+  EXPECT_EQ(decoded->status->phase, VmiPhase::kRunning);
+  EXPECT_EQ(decoded->status->qdirect.qemu_pid, 1234);
+  ASSERT_NE(decoded->status->FindCondition(vmi_condition::kReady), nullptr);
+}
+
+TEST(ControlResponse, ConsoleLogKeepsEveryByte) {
+  ControlResponse response;
+  response.console_log = std::string("a\0b\x1b[0m\r\n\xff\"", 11);
+  const std::string line = EncodeResponse(response);
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+  absl::StatusOr<ControlResponse> decoded = DecodeResponse(line);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->console_log, response.console_log);
+}
+
+TEST(ControlResponse, QmpReturnAndAgentPayloadsRoundTrip) {
+  ControlResponse response;
+  response.qmp_return = R"({"running":true,"status":"running"})";
+  GuestOsInfo os;
+  os.name = "Debian";
+  os.kernel_release = "6.1";
+  os.id = "debian";
+  response.guest_os_info = os;
+  agent::Filesystem fs;
+  fs.name = "vda1";
+  fs.mountpoint = "/";
+  fs.type = "ext4";
+  fs.used_bytes = 10;
+  fs.total_bytes = 20;
+  fs.disks.push_back({"S1", "virtio", "/dev/vda"});
+  response.filesystems = std::vector<agent::Filesystem>{fs};
+  response.users = std::vector<agent::GuestUser>{{"root", "", 1.5}};
+  absl::StatusOr<ControlResponse> decoded =
+      DecodeResponse(EncodeResponse(response));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->qmp_return, response.qmp_return);
+  EXPECT_EQ(decoded->guest_os_info, response.guest_os_info);
+  ASSERT_EQ(decoded->filesystems->size(), 1u);
+  const agent::Filesystem& got = (*decoded->filesystems)[0];
+  EXPECT_EQ(got.mountpoint, "/");
+  EXPECT_EQ(got.total_bytes, 20u);
+  ASSERT_EQ(got.disks.size(), 1u);
+  EXPECT_EQ(got.disks[0].bus_type, "virtio");
+  ASSERT_EQ(decoded->users->size(), 1u);
+  EXPECT_EQ((*decoded->users)[0].user, "root");
+  EXPECT_DOUBLE_EQ((*decoded->users)[0].login_time, 1.5);
+}
+
+TEST(ControlResponse, MalformedResponsesAreErrors) {
+  const std::string lines[] = {
+      "",
+      "null",
+      R"({"error":"boom"})",
+      R"({"error":{"code":"NO_SUCH_CODE","message":"x"}})",
+      R"({"error":{"code":"OK","message":"x"}})",
+      R"({"status":{"phase":"Exploded"}})",
+      R"({"console_log":5})",
+      R"({"fsList":{"items":[{"usedBytes":-1}]}})",
+      R"({"userList":{"items":"root"}})",
+  };
+  for (const std::string& line : lines) {
+    EXPECT_EQ(DecodeResponse(line).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << line;
+  }
+}
+
+TEST(AgentJson, UsesKubeVirtFieldNames) {
+  GuestOsInfo os;
+  os.name = "Debian";
+  os.pretty_name = "D";
+  EXPECT_EQ(GuestOsInfoToJson(os, /*pretty=*/false),
+            R"({"name":"Debian","prettyName":"D"})");
+  EXPECT_EQ(UsersToJson({{"root", "", 0}}, /*pretty=*/false),
+            R"({"items":[{"userName":"root"}]})");
+}
+
+}  // namespace
+}  // namespace qdirect::kube

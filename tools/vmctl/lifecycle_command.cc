@@ -1,0 +1,51 @@
+// vmctl pause|unpause|restart|kill NAME [--namespace NS]: one lifecycle
+// request each, printing the phase afterwards.
+
+#include <cstdio>
+#include <string>
+
+#include "tools/vmctl/command.h"
+#include "tools/vmctl/control_client.h"
+
+namespace qdirect::vmctl {
+namespace {
+
+int RunLifecycle(const char* command, const Args& args,
+                 const kube::ControlRequest& request) {
+  VmArgs parsed;
+  if (std::optional<int> code = ParseVmArgs(command, args, &parsed)) return *code;
+  if (!parsed.rest.empty()) {
+    std::fprintf(stderr, "vmctl %s: unknown argument %s\n", command,
+                 parsed.rest[0].c_str());
+    return kExitUsage;
+  }
+  absl::StatusOr<kube::ControlResponse> response = CallVm(parsed.vm, request);
+  if (!response.ok()) return ReportError(response.status());
+  if (response->status) {
+    const VmiCondition* paused =
+        response->status->FindCondition(vmi_condition::kPaused);
+    std::printf("vm %s %s%s\n", parsed.vm.label().c_str(),
+                std::string(VmiPhaseName(response->status->phase)).c_str(),
+                paused != nullptr && paused->status == ConditionStatus::kTrue
+                    ? " (Paused)"
+                    : "");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunPause(const Args& args) {
+  return RunLifecycle("pause", args, kube::PauseRequest{});
+}
+int RunUnpause(const Args& args) {
+  return RunLifecycle("unpause", args, kube::UnpauseRequest{});
+}
+int RunRestart(const Args& args) {
+  return RunLifecycle("restart", args, kube::ResetRequest{});
+}
+int RunKill(const Args& args) {
+  return RunLifecycle("kill", args, kube::KillRequest{});
+}
+
+}  // namespace qdirect::vmctl
