@@ -5,7 +5,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "plan/identity.h"
@@ -60,8 +59,8 @@ absl::StatusOr<JsonObject> UserNetdev(const spec::Interface& iface,
   uint32_t base = (a << 24) | (b << 16) | (c << 8) | d;
   base &= ~((uint32_t{1} << (32 - bits)) - 1);
   auto ip = [](uint32_t v) {
-    return absl::StrFormat("%u.%u.%u.%u", v >> 24, (v >> 16) & 255,
-                           (v >> 8) & 255, v & 255);
+    return absl::StrCat(v >> 24, ".", (v >> 16) & 255, ".", (v >> 8) & 255, ".",
+                        v & 255);
   };
   JsonObject netdev;
   netdev.Str("type", "user")

@@ -2,7 +2,8 @@
 
 // JsonObject builds one QEMU object (-device/-blockdev/-netdev/-object) as
 // compact JSON with members in insertion order, so the rendered argv is
-// stable and reads like libvirt's. Values are encoded when set.
+// stable and reads like libvirt's. String values are kept as text and
+// escaped once, when rendered; other values are encoded when set.
 
 #include <cstdint>
 #include <string>
@@ -29,20 +30,23 @@ class JsonObject {
   std::vector<std::string> Keys() const;
 
   std::string Render() const;
+  // Appends the rendering to *out (nested objects render in place).
+  void RenderTo(std::string* out) const;
 
  private:
   struct Member {
     std::string key;
-    std::string encoded;  // the value as JSON
-    std::string text;     // string values: the string itself
+    std::string value;  // strings: the text; others: the value as JSON
     bool is_string = false;
   };
-  JsonObject& Set(std::string_view key, std::string encoded,
-                  std::string_view text = {}, bool is_string = false);
+  // The member named key, appended when absent.
+  Member& Slot(std::string_view key);
   std::vector<Member> members_;
 };
 
 // Encodes s as a JSON string literal (quotes included).
 std::string JsonString(std::string_view s);
+// Appends JsonString(s) to *out.
+void AppendJsonString(std::string_view s, std::string* out);
 
 }  // namespace qdirect::plan

@@ -4,7 +4,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace qdirect::plan {
 namespace {
@@ -12,7 +11,21 @@ namespace {
 constexpr int kMaxSlot = 31;
 constexpr int kFunctionsPerSlot = 8;
 
-std::string Hex(int value) { return absl::StrFormat("0x%x", value); }
+// "0x1f": hand-rolled, every PCI device of every plan gets one.
+std::string Hex(int value) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  char buf[2 + 2 * sizeof(int)];
+  char* end = buf + sizeof(buf);
+  char* p = end;
+  unsigned v = static_cast<unsigned>(value);
+  do {
+    *--p = kDigits[v & 0xf];
+    v >>= 4;
+  } while (v != 0);
+  *--p = 'x';
+  *--p = '0';
+  return std::string(p, end);
+}
 
 // Parses "DDDD:BB:SS.F" (KubeVirt's pciAddress) and accepts only bus 0,
 // function 0: there is no root port there to hang a deeper bus on.

@@ -27,7 +27,17 @@ struct PendingPciDevice {
 };
 
 struct PlanContext {
-  PlanContext(const spec::Vmi& v, const HostFacts& h) : vmi(v), host(h) {}
+  PlanContext(const spec::Vmi& v, const HostFacts& h) : vmi(v), host(h) {
+    // Typical plans fit: no regrowth (each move copies a DeviceEntry's
+    // strings' headers) on the way.
+    objects.reserve(4);
+    chardevs.reserve(4);
+    blockdevs.reserve(8);
+    netdevs.reserve(4);
+    pci_devices.reserve(16);
+    bus_devices.reserve(8);
+    property_checks.reserve(16);
+  }
 
   const spec::Vmi& vmi;
   const HostFacts& host;
@@ -63,10 +73,10 @@ struct PlanContext {
   }
 
   void NeedDevice(const std::string& driver, const std::string& path) {
-    needed_devices.emplace(driver, path);
+    needed_devices.try_emplace(driver, path);  // no node built when known
   }
   void NeedObject(const std::string& type, const std::string& path) {
-    needed_objects.emplace(type, path);
+    needed_objects.try_emplace(type, path);
   }
 
   void AddObject(const std::string& id, const JsonObject& props,

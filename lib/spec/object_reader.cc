@@ -1,5 +1,6 @@
 #include "spec/object_reader.h"
 
+#include <charconv>
 #include <cmath>
 #include <utility>
 
@@ -52,9 +53,9 @@ void Findings::Forbidden(std::string path, std::string detail) {
 
 const std::string* Findings::PlainText(const std::string& path) const {
   if (doc_ == nullptr || !doc_->positions) return nullptr;
-  auto it = doc_->positions->find(doc_->path_prefix + path);
-  if (it == doc_->positions->end() || it->second.plain_text.empty()) return nullptr;
-  return &it->second.plain_text;
+  PositionTable::Found found;
+  if (!doc_->positions->Find(doc_->path_prefix + path, &found)) return nullptr;
+  return found.plain_text;
 }
 
 std::string JsonTypeName(const rapidjson::Value& v) {
@@ -77,7 +78,14 @@ std::string Describe(const rapidjson::Value& v) {
 }
 
 std::string IndexPath(const std::string& path, size_t index) {
-  return absl::StrCat(path, "[", index, "]");
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), index);
+  (void)ec;  // 24 digits hold any size_t
+  std::string out;
+  out.reserve(path.size() + 2 + static_cast<size_t>(end - digits));
+  out.append(path).push_back('[');
+  out.append(digits, end).push_back(']');
+  return out;
 }
 
 ObjectReader::ObjectReader(Findings* findings, const rapidjson::Value* value, std::string path)
@@ -89,14 +97,14 @@ ObjectReader::ObjectReader(Findings* findings, const rapidjson::Value* value, st
     return;
   }
   value_ = value;
-  used_.assign(value->MemberCount(), false);
+  if (value->MemberCount() > 64) used_more_.assign(value->MemberCount() - 64, false);
 }
 
 ObjectReader::~ObjectReader() {
   if (value_ == nullptr) return;
   size_t i = 0;
   for (const auto& m : value_->GetObject()) {
-    if (!used_[i++]) {
+    if (!Used(i++)) {
       FieldError e;
       e.type = FieldError::Type::kUnknown;
       e.path = PathOf(std::string_view(m.name.GetString(), m.name.GetStringLength()));
@@ -106,8 +114,16 @@ ObjectReader::~ObjectReader() {
 }
 
 std::string ObjectReader::PathOf(std::string_view key) const {
-  if (path_.empty()) return std::string(key);
-  return absl::StrCat(path_, ".", std::string(key));
+  // Every nested reader gets one: plain appends, no formatting.
+  std::string out;
+  if (path_.empty()) {
+    out.assign(key);
+    return out;
+  }
+  out.reserve(path_.size() + 1 + key.size());
+  out.append(path_).push_back('.');
+  out.append(key);
+  return out;
 }
 
 const rapidjson::Value* ObjectReader::Field(std::string_view key) {
@@ -115,7 +131,7 @@ const rapidjson::Value* ObjectReader::Field(std::string_view key) {
   rapidjson::Value name(rapidjson::StringRef(key.data(), key.size()));
   auto it = value_->FindMember(name);
   if (it == value_->MemberEnd()) return nullptr;
-  used_[static_cast<size_t>(it - value_->MemberBegin())] = true;
+  MarkUsed(static_cast<size_t>(it - value_->MemberBegin()));
   if (it->value.IsNull()) return nullptr;
   return &it->value;
 }

@@ -82,7 +82,20 @@ class ObjectReader {
   Findings* findings_;
   const rapidjson::Value* value_ = nullptr;
   std::string path_;
-  std::vector<bool> used_;
+  // Which members were read: the first 64 in a word (no allocation for a
+  // typical object), any further ones in used_more_.
+  bool Used(size_t i) const {
+    return i < 64 ? (used_ >> i) & 1 : static_cast<bool>(used_more_[i - 64]);
+  }
+  void MarkUsed(size_t i) {
+    if (i < 64) {
+      used_ |= uint64_t{1} << i;
+    } else {
+      used_more_[i - 64] = true;
+    }
+  }
+  uint64_t used_ = 0;
+  std::vector<bool> used_more_;
 };
 
 // A JSON value as it would be shown in an error ("12", "true", "{...}").

@@ -16,6 +16,7 @@
 
 #include <yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <memory>
@@ -162,10 +163,33 @@ bool ResolvePlain(std::string_view s, Value* out) {
   return ResolveInt(s, out) || ResolveFloat(s, out);
 }
 
+// Paths are built for every node: plain appends, no formatting.
 std::string ChildPath(const std::string& parent, std::string_view key) {
-  if (parent.empty()) return std::string(key);
-  return absl::StrCat(parent, ".", std::string(key));
+  std::string path;
+  if (parent.empty()) {
+    path.assign(key);
+    return path;
+  }
+  path.reserve(parent.size() + 1 + key.size());
+  path.append(parent).push_back('.');
+  path.append(key);
+  return path;
 }
+
+std::string ItemPath(const std::string& parent, size_t index) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), index);
+  (void)ec;  // 24 digits hold any size_t
+  std::string path;
+  path.reserve(parent.size() + 2 + static_cast<size_t>(end - digits));
+  path.append(parent).push_back('[');
+  path.append(digits, end).push_back(']');
+  return path;
+}
+
+// Mappings with fewer keys than this find duplicates by scanning their
+// members; larger ones (rare in manifests) switch to a hash set.
+constexpr size_t kLinearKeyLimit = 32;
 
 class YamlReader {
  public:
@@ -203,6 +227,7 @@ class YamlReader {
     bool have_key = false;
     std::string key;
     SourcePosition key_pos;
+    // Filled only past kLinearKeyLimit members (see DuplicateKey).
     std::unordered_set<std::string> keys;
     size_t index = 0;
   };
@@ -293,12 +318,14 @@ class YamlReader {
     return true;
   }
 
-  // Works out the path of a node that starts at pos; refuses a key that is
-  // not a scalar.
-  bool BeginNode(SourcePosition pos, std::string* path) {
+  // Works out the path of a node that starts at pos and records its
+  // position; refuses a key that is not a scalar. A scalar's path is not
+  // needed afterwards: it moves into the table (keep false) and reads back
+  // as positions_->BackPath().
+  bool BeginNode(SourcePosition pos, std::string* path, bool keep = true) {
     if (frames_.empty()) {
       path->clear();
-      (*positions_)[*path].position = pos;
+      positions_->Add(keep ? *path : std::move(*path), pos);
       return true;
     }
     Frame& top = frames_.back();
@@ -308,10 +335,10 @@ class YamlReader {
         return false;
       }
       *path = ChildPath(top.path, top.key);
-      (*positions_)[*path].position = top.key_pos;
+      positions_->Add(keep ? *path : std::move(*path), top.key_pos);
     } else {
-      *path = absl::StrCat(top.path, "[", top.index, "]");
-      (*positions_)[*path].position = pos;
+      *path = ItemPath(top.path, top.index);
+      positions_->Add(keep ? *path : std::move(*path), pos);
     }
     return true;
   }
@@ -334,15 +361,17 @@ class YamlReader {
       top.have_key = true;
       return true;
     }
-    std::string path;
-    if (!BeginNode(pos, &path)) return false;
+    std::string moved;
+    if (!BeginNode(pos, &moved, /*keep=*/false)) return false;
+    const std::string& path = positions_->BackPath();  // no Add below
     Value v;
     bool plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     std::string_view tag =
         event.data.scalar.tag ? reinterpret_cast<const char*>(event.data.scalar.tag) : "";
     bool forced_string = tag == "tag:yaml.org,2002:str";
     if (plain && !forced_string && ResolvePlain(text, &v)) {
-      if (!v.IsNull()) (*positions_)[path].plain_text.assign(text);
+      // BeginNode just added path's entry.
+      if (!v.IsNull()) positions_->Back().plain_text.assign(text);
     } else if (text.size() > limits_.max_string_bytes) {
       out_->errors.push_back(LimitError(
           FieldError::Type::kTooLong, path.empty() ? "document" : path, "",
@@ -354,6 +383,25 @@ class YamlReader {
     }
     Attach(std::move(v));
     return true;
+  }
+
+  // True when top.key is already a member of top's mapping.
+  static bool DuplicateKey(Frame& top) {
+    const Value& obj = top.value;
+    if (obj.MemberCount() < kLinearKeyLimit) {
+      for (const auto& m : obj.GetObject()) {
+        if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == top.key) {
+          return true;
+        }
+      }
+      return false;
+    }
+    if (top.keys.empty()) {
+      for (const auto& m : obj.GetObject()) {
+        top.keys.emplace(m.name.GetString(), m.name.GetStringLength());
+      }
+    }
+    return !top.keys.insert(top.key).second;
   }
 
   void Attach(Value&& v) {
@@ -370,7 +418,7 @@ class YamlReader {
       return;
     }
     top.have_key = false;
-    if (!top.keys.insert(top.key).second) {
+    if (DuplicateKey(top)) {
       // Kubernetes refuses duplicate keys; keep the first.
       out_->errors.push_back(SyntaxError(
           top.key_pos, absl::StrCat("mapping key \"", top.key, "\" already defined")));
@@ -536,13 +584,56 @@ Stream ReadStream(std::string_view text, const DecodeLimits& limits) {
   return out;
 }
 
+SourceEntry& PositionTable::Add(std::string path, SourcePosition pos) {
+  sorted_.clear();
+  auto& entry = entries_.emplace_back(std::move(path), SourceEntry{});
+  entry.second.position = pos;
+  return entry.second;
+}
+
+bool PositionTable::Find(std::string_view path, Found* found) const {
+  // Matches are visited latest first.
+  bool any = false;
+  auto visit = [&](const SourceEntry& e) {
+    if (!any) found->position = e.position;
+    any = true;
+    if (found->plain_text == nullptr && !e.plain_text.empty()) {
+      found->plain_text = &e.plain_text;
+    }
+  };
+  found->plain_text = nullptr;
+  // A manifest has a few hundred nodes at most and few findings: a scan
+  // beats building any index.
+  constexpr size_t kScanLimit = 256;
+  if (entries_.size() <= kScanLimit) {
+    for (size_t i = entries_.size(); i-- > 0;) {
+      if (entries_[i].first == path) visit(entries_[i].second);
+    }
+    return any;
+  }
+  if (sorted_.empty()) {
+    sorted_.resize(entries_.size());
+    for (size_t i = 0; i < sorted_.size(); ++i) sorted_[i] = static_cast<uint32_t>(i);
+    std::stable_sort(sorted_.begin(), sorted_.end(), [this](uint32_t a, uint32_t b) {
+      return entries_[a].first < entries_[b].first;
+    });
+  }
+  auto first = std::lower_bound(
+      sorted_.begin(), sorted_.end(), path,
+      [this](uint32_t i, std::string_view p) { return entries_[i].first < p; });
+  auto last = first;
+  while (last != sorted_.end() && entries_[*last].first == path) ++last;
+  while (last != first) visit(entries_[*--last].second);
+  return any;
+}
+
 SourcePosition FindPosition(const StreamDocument& doc, std::string_view path) {
   if (!doc.positions) return {};
   std::string full = doc.path_prefix + std::string(path);
   if (!full.empty() && full.back() == '.') full.pop_back();
   while (true) {
-    auto it = doc.positions->find(full);
-    if (it != doc.positions->end()) return it->second.position;
+    PositionTable::Found found;
+    if (doc.positions->Find(full, &found)) return found.position;
     if (full.empty()) return doc.start;
     size_t cut = full.find_last_of(".[");
     if (cut == std::string::npos) {

@@ -5,10 +5,10 @@
 // findings about a field can name its line.
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "qdirect/spec.h"
@@ -28,8 +28,33 @@ struct SourceEntry {
   std::string plain_text;
 };
 
-// Entries by field path ("spec.domain.devices.disks[1].bus").
-using PositionTable = std::map<std::string, SourceEntry, std::less<>>;
+// Entries by field path ("spec.domain.devices.disks[1].bus"). Filled in
+// document order while parsing (appends, no per-node tree allocation) and
+// searched only when a finding needs a position: small tables by a scan,
+// large ones through an index sorted on first use. Not for concurrent use.
+class PositionTable {
+ public:
+  // Records path at pos; returns its entry (valid until the next Add).
+  SourceEntry& Add(std::string path, SourcePosition pos);
+  // The entry Add returned last.
+  SourceEntry& Back() { return entries_.back().second; }
+  const std::string& BackPath() const { return entries_.back().first; }
+
+  // What is known of one path. A path recorded twice (a duplicate key)
+  // reads as assigning into a map would leave it: the later position, the
+  // later plain text that there is.
+  struct Found {
+    SourcePosition position;
+    const std::string* plain_text = nullptr;  // nullptr: none
+  };
+  // false when path was never recorded.
+  bool Find(std::string_view path, Found* found) const;
+
+ private:
+  std::vector<std::pair<std::string, SourceEntry>> entries_;
+  // Indices of entries_ sorted by path (stable), built on first use.
+  mutable std::vector<uint32_t> sorted_;
+};
 
 // One document of the stream. Items of a `kind: List` (or of a top-level
 // JSON array) are documents of their own; their positions are recorded

@@ -750,5 +750,17 @@ TEST(PlannerTest, UtcOffsetNeedsStartTime) {
   EXPECT_EQ(FindArg(MustPlan(vmi, host).argv, "-rtc"), "base=2023-11-14T23:13:20");
 }
 
+TEST(PlannerTest, AgentChardevCarriesChardevAddArgumentsAndKeyval) {
+  HostFacts host = TcgHost();
+  host.runtime_dir = "/run/q\"d";  // a quote: escaped in JSON, kept in keyval
+  Plan plan = MustPlan(MinimalVmi(), host);
+  const DeviceEntry* agent = FindDevice(plan, "agent");
+  ASSERT_NE(agent, nullptr);
+  EXPECT_EQ(agent->kind, DeviceEntry::Kind::kChardev);
+  EXPECT_EQ(agent->json,
+            R"({"id":"agent","backend":{"type":"socket","data":{"addr":{"type":"unix",)"
+            R"("data":{"path":"/run/q\"d/agent.sock"}},"server":true,"wait":false}}})");
+}
+
 }  // namespace
 }  // namespace qdirect

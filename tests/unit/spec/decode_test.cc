@@ -294,6 +294,18 @@ TEST(DecodeTest, DuplicateKeysAreRefused) {
   EXPECT_EQ(r.errors[0].ToString(), "line 2, column 1: mapping key \"kind\" already defined");
 }
 
+// Wide mappings find duplicates through a set rather than a scan.
+TEST(DecodeTest, DuplicateKeysAreRefusedInWideMappings) {
+  std::string text;
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&text, "k", i, ": ", i, "\n");
+  absl::StrAppend(&text, "k3: again\nk40: 40\nk39: again\n");
+  DecodeResult r = Decode(text);
+  EXPECT_THAT(Strings(r.errors),
+              ElementsAre("line 41, column 1: mapping key \"k3\" already defined",
+                          "line 43, column 1: mapping key \"k39\" already defined",
+                          "document 1: kind: Required value"));
+}
+
 TEST(DecodeTest, DocumentLimitIsEnforced) {
   DecodeOptions options;
   options.limits.max_documents = 2;
@@ -366,6 +378,41 @@ TEST(DecodeTest, BadQuantityIsInvalidWithThePath) {
   EXPECT_THAT(r.vmis[0].errors[0].ToString(),
               HasSubstr("spec.domain.resources.requests.memory: Invalid value: \"512Q\": "
                         "quantities must match"));
+}
+
+// Past a few hundred nodes positions are looked up through a sorted index
+// rather than a scan: lines and plain scalars' text must come out the same.
+TEST(DecodeTest, LargeDocumentKeepsLinesAndPlainText) {
+  std::string labels;
+  for (int i = 0; i < 300; ++i) absl::StrAppend(&labels, "    l", i, ": ", i, "\n");
+  std::string text = absl::StrReplaceAll(
+      kVmi, {{"    app: web\n", absl::StrCat("    app: web\n", labels)},
+             {"bus: virtio", "bus: ide"}});
+  DecodeResult r = Decode(text);
+  ASSERT_EQ(r.vmis.size(), 1u);
+  ASSERT_EQ(r.vmis[0].errors.size(), 1u);
+  EXPECT_EQ(r.vmis[0].errors[0].path, "spec.domain.devices.disks[0].bus");
+  EXPECT_EQ(r.vmis[0].errors[0].line, 313u);
+  EXPECT_EQ(r.vmis[0].errors[0].column, 11u);
+  EXPECT_EQ(r.vmis[0].vmi.metadata.labels["l7"], "7");
+  EXPECT_EQ(r.vmis[0].vmi.metadata.labels["l299"], "299");
+}
+
+// Objects past 64 members track what was read beyond the first word.
+TEST(DecodeTest, WideObjectReportsEachUnknownFieldAndReadsTheRest) {
+  std::string unknown;
+  for (int i = 0; i < 70; ++i) absl::StrAppend(&unknown, "    x", i, ": 1\n");
+  std::string text = absl::StrReplaceAll(
+      kVmi, {{"  domain:\n", absl::StrCat("  domain:\n", unknown)}});
+  DecodeResult r = Decode(text);
+  ASSERT_EQ(r.vmis.size(), 1u);
+  EXPECT_THAT(Strings(r.vmis[0].errors), IsEmpty());
+  ASSERT_EQ(r.vmis[0].warnings.size(), 70u);
+  EXPECT_EQ(r.vmis[0].warnings[0].ToString(), "spec.domain.x0: unknown field");
+  EXPECT_EQ(r.vmis[0].warnings[69].ToString(), "spec.domain.x69: unknown field");
+  // devices and resources come after the 70 unknown members.
+  ASSERT_EQ(r.vmis[0].vmi.domain.devices.disks.size(), 1u);
+  EXPECT_EQ(r.vmis[0].vmi.domain.devices.disks[0].name, "containerdisk");
 }
 
 TEST(DecodeTest, UnknownBusIsUnsupported) {
