@@ -126,7 +126,12 @@ TEST_F(LaunchQemuTest, QmpHandshakeAndQuitAsUnprivilegedUser) {
     char line[256];
     while (fgets(line, sizeof line, file)) status += line;
     fclose(file);
-    EXPECT_THAT(status, HasSubstr("Uid:\t65534\t65534\t65534\t65534\n"));
+    // The QEMU user of this host (libvirt-qemu, qemu or nobody), never root.
+    absl::StatusOr<Credentials> expected = ResolveQemuCredentials("");
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    ASSERT_NE(expected->uid, 0u);
+    std::string uid = std::to_string(expected->uid);
+    EXPECT_THAT(status, HasSubstr("Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid + "\n"));
     EXPECT_THAT(status, HasSubstr("CapEff:\t0000000000000000\n"));
     EXPECT_THAT(status, HasSubstr("Seccomp:\t2\n"));
   }
