@@ -28,6 +28,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rapidjson/error/en.h"
+#include "spec/yaml_fast.h"
 
 namespace qdirect::spec {
 namespace {
@@ -196,7 +197,20 @@ class YamlReader {
   YamlReader(std::string_view text, const DecodeLimits& limits, Stream* out)
       : text_(text), limits_(limits), out_(out) {}
 
-  void Run() {
+  void Run(bool allow_fast, bool* used_fast) {
+    if (used_fast) *used_fast = false;
+    if (allow_fast) {
+      YamlEvents fast;
+      if (FastYamlEvents(text_, limits_, &fast)) {
+        if (used_fast) *used_fast = true;
+        // The input is no longer than one document may be, so the size
+        // check in Handle cannot fire: offsets are left 0.
+        for (const YamlEvent& e : fast.events) {
+          if (!Handle(e, 0, 0)) break;
+        }
+        return;
+      }
+    }
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
       out_->errors.push_back(SyntaxError({1, 1}, "cannot initialise the YAML parser"));
@@ -213,7 +227,7 @@ class YamlReader {
         out_->errors.push_back(SyntaxError(Pos(parser.problem_mark), detail));
         break;
       }
-      done = !Handle(event);
+      done = !HandleLibyaml(event);
       yaml_event_delete(&event);
     }
     yaml_parser_delete(&parser);
@@ -232,11 +246,59 @@ class YamlReader {
     size_t index = 0;
   };
 
-  // Returns false to stop reading the stream.
-  bool Handle(const yaml_event_t& event) {
+  // Translates a libyaml event; returns false to stop reading the stream.
+  bool HandleLibyaml(const yaml_event_t& event) {
+    YamlEvent e;
     SourcePosition pos = Pos(event.start_mark);
-    if (in_document_ &&
-        event.end_mark.index - doc_start_index_ > limits_.max_document_bytes) {
+    e.line = pos.line;
+    e.column = pos.column;
+    switch (event.type) {
+      case YAML_STREAM_START_EVENT:
+        return true;
+      case YAML_STREAM_END_EVENT:
+      case YAML_NO_EVENT:
+        return false;
+      case YAML_ALIAS_EVENT:
+        out_->errors.push_back(SyntaxError(
+            pos, "aliases (*name) are not supported: write the value out"));
+        return false;
+      case YAML_DOCUMENT_START_EVENT:
+        e.type = YamlEvent::Type::kDocumentStart;
+        break;
+      case YAML_DOCUMENT_END_EVENT:
+        e.type = YamlEvent::Type::kDocumentEnd;
+        break;
+      case YAML_SEQUENCE_START_EVENT:
+        e.type = YamlEvent::Type::kSequenceStart;
+        break;
+      case YAML_SEQUENCE_END_EVENT:
+        e.type = YamlEvent::Type::kSequenceEnd;
+        break;
+      case YAML_MAPPING_START_EVENT:
+        e.type = YamlEvent::Type::kMappingStart;
+        break;
+      case YAML_MAPPING_END_EVENT:
+        e.type = YamlEvent::Type::kMappingEnd;
+        break;
+      case YAML_SCALAR_EVENT: {
+        e.type = YamlEvent::Type::kScalar;
+        e.text = std::string_view(reinterpret_cast<const char*>(event.data.scalar.value),
+                                  event.data.scalar.length);
+        std::string_view tag =
+            event.data.scalar.tag ? reinterpret_cast<const char*>(event.data.scalar.tag) : "";
+        // A !!str tag makes a plain scalar a string.
+        e.plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                  tag != "tag:yaml.org,2002:str";
+        break;
+      }
+    }
+    return Handle(e, event.start_mark.index, event.end_mark.index);
+  }
+
+  // Returns false to stop reading the stream.
+  bool Handle(const YamlEvent& event, size_t start_index, size_t end_index) {
+    SourcePosition pos{event.line, event.column};
+    if (in_document_ && end_index - doc_start_index_ > limits_.max_document_bytes) {
       out_->errors.push_back(LimitError(
           FieldError::Type::kTooLong, absl::StrCat("document ", doc_count_), "",
           absl::StrCat("must have at most ", limits_.max_document_bytes, " bytes"),
@@ -244,12 +306,7 @@ class YamlReader {
       return false;
     }
     switch (event.type) {
-      case YAML_STREAM_START_EVENT:
-        return true;
-      case YAML_STREAM_END_EVENT:
-      case YAML_NO_EVENT:
-        return false;
-      case YAML_DOCUMENT_START_EVENT:
+      case YamlEvent::Type::kDocumentStart:
         if (doc_count_ >= limits_.max_documents) {
           out_->errors.push_back(LimitError(
               FieldError::Type::kTooMany, "documents", std::to_string(doc_count_ + 1),
@@ -258,7 +315,7 @@ class YamlReader {
         }
         ++doc_count_;
         in_document_ = true;
-        doc_start_index_ = event.start_mark.index;
+        doc_start_index_ = start_index;
         doc_start_ = pos;
         doc_ = std::make_shared<rapidjson::Document>();
         positions_ = std::make_shared<PositionTable>();
@@ -266,7 +323,7 @@ class YamlReader {
         have_root_ = false;
         frames_.clear();
         return true;
-      case YAML_DOCUMENT_END_EVENT: {
+      case YamlEvent::Type::kDocumentEnd: {
         in_document_ = false;
         if (!have_root_ || root_.IsNull()) return true;  // empty document
         static_cast<Value&>(*doc_).Swap(root_);
@@ -278,14 +335,10 @@ class YamlReader {
         out_->documents.push_back(std::move(d));
         return true;
       }
-      case YAML_ALIAS_EVENT:
-        out_->errors.push_back(SyntaxError(
-            pos, "aliases (*name) are not supported: write the value out"));
-        return false;
-      case YAML_SCALAR_EVENT:
+      case YamlEvent::Type::kScalar:
         return Scalar(event, pos);
-      case YAML_SEQUENCE_START_EVENT:
-      case YAML_MAPPING_START_EVENT: {
+      case YamlEvent::Type::kSequenceStart:
+      case YamlEvent::Type::kMappingStart: {
         std::string path;
         if (!BeginNode(pos, &path)) return false;
         if (frames_.size() >= limits_.max_depth) {
@@ -297,7 +350,7 @@ class YamlReader {
           return false;
         }
         Frame f;
-        f.is_map = event.type == YAML_MAPPING_START_EVENT;
+        f.is_map = event.type == YamlEvent::Type::kMappingStart;
         if (f.is_map) {
           f.value.SetObject();
         } else {
@@ -307,8 +360,8 @@ class YamlReader {
         frames_.push_back(std::move(f));
         return true;
       }
-      case YAML_SEQUENCE_END_EVENT:
-      case YAML_MAPPING_END_EVENT: {
+      case YamlEvent::Type::kSequenceEnd:
+      case YamlEvent::Type::kMappingEnd: {
         Frame f = std::move(frames_.back());
         frames_.pop_back();
         Attach(std::move(f.value));
@@ -343,9 +396,8 @@ class YamlReader {
     return true;
   }
 
-  bool Scalar(const yaml_event_t& event, SourcePosition pos) {
-    std::string_view text(reinterpret_cast<const char*>(event.data.scalar.value),
-                          event.data.scalar.length);
+  bool Scalar(const YamlEvent& event, SourcePosition pos) {
+    std::string_view text = event.text;
     // A mapping key.
     if (!frames_.empty() && frames_.back().is_map && !frames_.back().have_key) {
       Frame& top = frames_.back();
@@ -365,11 +417,7 @@ class YamlReader {
     if (!BeginNode(pos, &moved, /*keep=*/false)) return false;
     const std::string& path = positions_->BackPath();  // no Add below
     Value v;
-    bool plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-    std::string_view tag =
-        event.data.scalar.tag ? reinterpret_cast<const char*>(event.data.scalar.tag) : "";
-    bool forced_string = tag == "tag:yaml.org,2002:str";
-    if (plain && !forced_string && ResolvePlain(text, &v)) {
+    if (event.plain && ResolvePlain(text, &v)) {
       // BeginNode just added path's entry.
       if (!v.IsNull()) positions_->Back().plain_text.assign(text);
     } else if (text.size() > limits_.max_string_bytes) {
@@ -559,6 +607,12 @@ void ExpandLists(const DecodeLimits& limits, Stream* out) {
 }  // namespace
 
 Stream ReadStream(std::string_view text, const DecodeLimits& limits) {
+  return ReadStreamForTest(text, limits, /*allow_fast=*/kYamlFastPathEnabled, nullptr);
+}
+
+Stream ReadStreamForTest(std::string_view text, const DecodeLimits& limits, bool allow_fast,
+                         bool* used_fast) {
+  if (used_fast) *used_fast = false;
   Stream out;
   if (text.size() > limits.max_document_bytes * limits.max_documents) {
     out.errors.push_back(LimitError(
@@ -578,7 +632,7 @@ Stream ReadStream(std::string_view text, const DecodeLimits& limits) {
     }
     ReadJson(text, limits, &out);
   } else {
-    YamlReader(text, limits, &out).Run();
+    YamlReader(text, limits, &out).Run(allow_fast, used_fast);
   }
   ExpandLists(limits, &out);
   return out;

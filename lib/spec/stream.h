@@ -50,6 +50,9 @@ class PositionTable {
   // false when path was never recorded.
   bool Find(std::string_view path, Found* found) const;
 
+  // Every entry in the order recorded (for tests).
+  const std::vector<std::pair<std::string, SourceEntry>>& entries() const { return entries_; }
+
  private:
   std::vector<std::pair<std::string, SourceEntry>> entries_;
   // Indices of entries_ sorted by path (stable), built on first use.
@@ -75,6 +78,15 @@ struct Stream {
 // Parses text: JSON when its first non-space character is '{' or '[',
 // YAML otherwise. Never fails as a whole; what could be read is returned.
 Stream ReadStream(std::string_view text, const DecodeLimits& limits);
+
+// Whether ReadStream tries the hand-written scanner for the block-YAML
+// subset (yaml_fast.h) before libyaml.
+inline constexpr bool kYamlFastPathEnabled = true;
+
+// ReadStream, for tests: allow_fast chooses whether the fast YAML scanner
+// may read text; *used_fast (may be null) tells whether it did.
+Stream ReadStreamForTest(std::string_view text, const DecodeLimits& limits, bool allow_fast,
+                         bool* used_fast);
 
 // Finds the position of path (or of its nearest recorded parent).
 SourcePosition FindPosition(const StreamDocument& doc, std::string_view path);

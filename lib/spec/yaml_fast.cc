@@ -1,0 +1,421 @@
+// The block-YAML subset scanner (see yaml_fast.h). Every rule here mirrors
+// what libyaml 0.2.5 does for the same input; where mirroring would need
+// more than a few lines (folding, escapes, flow content, empty sequence
+// items, anchors, tags...) the scanner gives up and libyaml reads the
+// stream instead.
+
+#include "spec/yaml_fast.h"
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qdirect::spec {
+namespace {
+
+using Type = YamlEvent::Type;
+
+class FastScanner {
+ public:
+  FastScanner(std::string_view text, const DecodeLimits& limits, YamlEvents* out)
+      : t_(text), limits_(limits), out_(out) {}
+
+  bool Run() {
+    if (!SplitLines()) return false;
+    bool pending = false;  // a `---` opened a document with no content yet
+    size_t pending_line = 0;
+    while (true) {
+      int n = 0;
+      if (!NextContent(&n)) return false;
+      if (n == -1) {
+        if (pending) EmptyDocument(pending_line);
+        if (li_ >= lines_.size()) return true;
+        pending = true;
+        pending_line = li_;
+        ++li_;
+        continue;
+      }
+      if (pending) {
+        Emit(Type::kDocumentStart, pending_line, 0);
+      } else {
+        if (started_) return false;  // cannot happen: content ends at a marker
+        Emit(Type::kDocumentStart, li_, static_cast<size_t>(n));
+      }
+      started_ = true;
+      pending = false;
+      if (!BlockNode(static_cast<size_t>(n))) return false;
+      int after = 0;
+      if (!NextContent(&after)) return false;
+      if (after != -1) return false;
+      Emit(Type::kDocumentEnd, li_, 0);
+    }
+  }
+
+ private:
+  struct Line {
+    size_t begin, end;  // end excludes the line break
+    bool terminated;    // has a line break
+  };
+
+  bool SplitLines() {
+    size_t begin = 0;
+    for (size_t i = 0; i < t_.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(t_[i]);
+      if (c == '\n') {
+        lines_.push_back({begin, i, true});
+        begin = i + 1;
+      } else if (c == '\r') {
+        if (i + 1 >= t_.size() || t_[i + 1] != '\n') return false;
+        lines_.push_back({begin, i, true});
+        ++i;
+        begin = i + 1;
+      } else if (c < 0x20 || c > 0x7e) {
+        return false;  // tabs, controls, UTF-8 (columns count characters)
+      }
+    }
+    if (begin < t_.size()) lines_.push_back({begin, t_.size(), false});
+    return true;
+  }
+
+  size_t Indent(const Line& l) const {
+    size_t i = l.begin;
+    while (i < l.end && t_[i] == ' ') ++i;
+    return i - l.begin;
+  }
+
+  void Emit(Type type, size_t line, size_t col, std::string_view text = {},
+            bool plain = false) {
+    YamlEvent e;
+    e.type = type;
+    e.line = static_cast<uint32_t>(line + 1);
+    e.column = static_cast<uint32_t>(col + 1);
+    e.text = text;
+    e.plain = plain;
+    out_->events.push_back(e);
+  }
+
+  void EmptyDocument(size_t line) {
+    Emit(Type::kDocumentStart, line, 0);
+    Emit(Type::kScalar, line, 3, std::string_view(), true);
+    Emit(Type::kDocumentEnd, line, 3);
+  }
+
+  // Moves li_ to the next line with content; *indent is its indent, or -1
+  // at the end or at a `---` line. False outside the subset.
+  bool NextContent(int* indent) {
+    while (li_ < lines_.size()) {
+      const Line& l = lines_[li_];
+      size_t sp = Indent(l);
+      if (l.begin + sp == l.end || t_[l.begin + sp] == '#') {
+        ++li_;
+        continue;
+      }
+      std::string_view s = t_.substr(l.begin, l.end - l.begin);
+      if (sp == 0 && (s.substr(0, 3) == "---" || s.substr(0, 3) == "...")) {
+        if (s.substr(0, 3) == "...") return false;
+        if (s.size() > 3) {
+          if (s[3] != ' ') return false;
+          size_t k = s.find_first_not_of(' ', 3);
+          if (k != std::string_view::npos && s[k] != '#') return false;
+        }
+        *indent = -1;
+        return true;
+      }
+      if (sp > 100000) return false;
+      *indent = static_cast<int>(sp);
+      return true;
+    }
+    *indent = -1;
+    return true;
+  }
+
+  bool IsDash(size_t line, size_t col) const {
+    const Line& l = lines_[line];
+    size_t p = l.begin + col;
+    return p < l.end && t_[p] == '-' && (p + 1 == l.end || t_[p + 1] == ' ');
+  }
+
+  // A single-line quoted scalar starting at p; *end is past the quote.
+  bool Quoted(const Line& l, size_t p, std::string_view* text, size_t* end) {
+    char q = t_[p];
+    size_t i = p + 1;
+    std::string owned;
+    bool escaped = false;
+    while (true) {
+      if (i >= l.end) return false;  // multi-line
+      char c = t_[i];
+      if (q == '"' && c == '\\') return false;
+      if (c == q) {
+        if (q == '\'' && i + 1 < l.end && t_[i + 1] == '\'') {
+          if (!escaped) owned.assign(t_.substr(p + 1, i - p - 1));
+          escaped = true;
+          owned.push_back('\'');
+          i += 2;
+          continue;
+        }
+        break;
+      }
+      if (escaped) owned.push_back(c);
+      ++i;
+    }
+    if (escaped) {
+      *text = out_->owned.emplace_back(std::move(owned));
+    } else {
+      *text = t_.substr(p + 1, i - p - 1);
+    }
+    *end = i + 1;
+    return true;
+  }
+
+  static bool Indicator(char c) {
+    return std::string_view("-?:,[]{}#&*!|>'\"%@`").find(c) != std::string_view::npos;
+  }
+
+  // A key at (li_, col) followed by ':'; *after is past the ':'.
+  bool Key(size_t col, std::string_view* text, bool* plain, size_t* after) {
+    const Line& l = lines_[li_];
+    size_t p = l.begin + col;
+    if (p >= l.end) return false;
+    size_t i;
+    if (t_[p] == '\'' || t_[p] == '"') {
+      if (!Quoted(l, p, text, &i)) return false;
+      while (i < l.end && t_[i] == ' ') ++i;
+      if (i >= l.end || t_[i] != ':') return false;
+      *plain = false;
+    } else {
+      char c = t_[p];
+      if (Indicator(c) && !(c == '-' && p + 1 < l.end && t_[p + 1] != ' ')) return false;
+      i = p;
+      while (true) {
+        if (i >= l.end) return false;
+        if (t_[i] == ' ' && i + 1 < l.end && t_[i + 1] == '#') return false;
+        if (t_[i] == ':' && (i + 1 == l.end || t_[i + 1] == ' ')) break;
+        ++i;
+      }
+      size_t e = i;
+      while (e > p && t_[e - 1] == ' ') --e;
+      *text = t_.substr(p, e - p);
+      *plain = true;
+    }
+    if (i + 1 < l.end && t_[i + 1] != ' ') return false;
+    if (i - p > 1000) return false;  // libyaml's simple key length limit
+    *after = i + 1;
+    return true;
+  }
+
+  // A collection starting at (li_, col).
+  bool BlockNode(size_t col) {
+    if (++depth_ > limits_.max_depth) return false;
+    bool ok;
+    if (IsDash(li_, col)) {
+      ok = Sequence(col, false);
+    } else {
+      ok = Mapping(col);
+    }
+    --depth_;
+    return ok;
+  }
+
+  bool Mapping(size_t col) {
+    Emit(Type::kMappingStart, li_, col);
+    while (true) {
+      std::string_view key;
+      bool plain = false;
+      size_t after = 0;
+      if (!Key(col, &key, &plain, &after)) return false;
+      Emit(Type::kScalar, li_, col, key, plain);
+      const Line& l = lines_[li_];
+      size_t p = after;
+      while (p < l.end && t_[p] == ' ') ++p;
+      if (p == l.end || t_[p] == '#') {
+        ++li_;
+        int n = 0;
+        if (!NextContent(&n)) return false;
+        if (n > static_cast<int>(col)) {
+          if (!BlockNode(static_cast<size_t>(n))) return false;
+        } else if (n == static_cast<int>(col) && IsDash(li_, col)) {
+          if (++depth_ > limits_.max_depth) return false;
+          if (!Sequence(col, true)) return false;
+          --depth_;
+        } else {
+          Emit(Type::kScalar, li_, col, std::string_view(), true);
+        }
+      } else if (!InlineValue(p - l.begin, col)) {
+        return false;
+      }
+      int n = 0;
+      if (!NextContent(&n)) return false;
+      if (n < static_cast<int>(col)) break;
+      if (n > static_cast<int>(col) || IsDash(li_, col)) return false;
+    }
+    Emit(Type::kMappingEnd, li_, col);
+    return true;
+  }
+
+  bool Sequence(size_t col, bool indentless) {
+    Emit(Type::kSequenceStart, li_, col);
+    while (true) {
+      const Line& l = lines_[li_];
+      size_t p = l.begin + col + 1;
+      while (p < l.end && t_[p] == ' ') ++p;
+      size_t q = p - l.begin;
+      if (p == l.end || t_[p] == '#') {
+        ++li_;
+        int n = 0;
+        if (!NextContent(&n)) return false;
+        if (n <= static_cast<int>(col)) return false;  // an empty item
+        if (!BlockNode(static_cast<size_t>(n))) return false;
+      } else if (IsDash(li_, q)) {
+        if (++depth_ > limits_.max_depth) return false;
+        if (!Sequence(q, false)) return false;
+        --depth_;
+      } else {
+        std::string_view key;
+        bool plain = false;
+        size_t after = 0;
+        if (Key(q, &key, &plain, &after)) {
+          if (++depth_ > limits_.max_depth) return false;
+          if (!Mapping(q)) return false;
+          --depth_;
+        } else if (!InlineValue(q, col)) {
+          return false;
+        }
+      }
+      int n = 0;
+      if (!NextContent(&n)) return false;
+      if (n < static_cast<int>(col)) break;
+      if (n > static_cast<int>(col)) return false;
+      if (!IsDash(li_, col)) {
+        if (indentless) break;
+        return false;
+      }
+    }
+    Emit(Type::kSequenceEnd, li_, col);
+    return true;
+  }
+
+  // A value after "key: " or "- " at (li_, col); indent is the enclosing
+  // block's. Leaves li_ on the next line to read.
+  bool InlineValue(size_t col, size_t indent) {
+    const Line& l = lines_[li_];
+    size_t p = l.begin + col;
+    char c = t_[p];
+    size_t line = li_;
+    if (c == '\'' || c == '"') {
+      std::string_view text;
+      size_t end = 0;
+      if (!Quoted(l, p, &text, &end)) return false;
+      if (end < l.end && t_[end] != ' ') return false;
+      if (!RestIsComment(l, end)) return false;
+      Emit(Type::kScalar, line, col, text, false);
+      ++li_;
+      return true;
+    }
+    if (c == '{' || c == '[') {
+      if (p + 1 >= l.end || t_[p + 1] != (c == '{' ? '}' : ']')) return false;
+      if (p + 2 < l.end && t_[p + 2] != ' ') return false;
+      if (!RestIsComment(l, p + 2)) return false;
+      Emit(c == '{' ? Type::kMappingStart : Type::kSequenceStart, line, col);
+      Emit(c == '{' ? Type::kMappingEnd : Type::kSequenceEnd, line, col + 1);
+      ++li_;
+      return true;
+    }
+    if (c == '|') return Literal(col, indent);
+    if (Indicator(c) && !(c == '-' && p + 1 < l.end && t_[p + 1] != ' ')) return false;
+    size_t i = p;
+    while (i < l.end) {
+      if (t_[i] == ':' && (i + 1 == l.end || t_[i + 1] == ' ')) return false;
+      if (t_[i] == ' ' && i + 1 < l.end && t_[i + 1] == '#') break;
+      ++i;
+    }
+    size_t e = i;
+    while (e > p && t_[e - 1] == ' ') --e;
+    Emit(Type::kScalar, line, col, t_.substr(p, e - p), true);
+    ++li_;
+    // A more indented line that is not a comment would continue the scalar.
+    for (size_t j = li_; j < lines_.size(); ++j) {
+      const Line& n = lines_[j];
+      size_t sp = Indent(n);
+      if (n.begin + sp == n.end) continue;
+      if (sp > indent && t_[n.begin + sp] != '#') return false;
+      break;
+    }
+    return true;
+  }
+
+  bool RestIsComment(const Line& l, size_t p) {
+    while (p < l.end && t_[p] == ' ') ++p;
+    return p == l.end || t_[p] == '#';
+  }
+
+  // A literal block scalar whose '|' is at (li_, col).
+  bool Literal(size_t col, size_t indent) {
+    const Line& l = lines_[li_];
+    size_t p = l.begin + col + 1;
+    int chomp = 0;  // -1 strip, 0 clip, 1 keep
+    if (p < l.end && t_[p] == '-') {
+      chomp = -1;
+      ++p;
+    } else if (p < l.end && t_[p] == '+') {
+      chomp = 1;
+      ++p;
+    }
+    if (p < l.end && t_[p] != ' ') return false;
+    if (!RestIsComment(l, p)) return false;
+    size_t header = li_;
+    size_t j = li_ + 1;
+    size_t max_blank = 0;
+    for (; j < lines_.size(); ++j) {
+      size_t sp = Indent(lines_[j]);
+      if (lines_[j].begin + sp != lines_[j].end) break;
+      max_blank = std::max(max_blank, sp);
+    }
+    if (j >= lines_.size()) return false;
+    size_t ind = Indent(lines_[j]);
+    if (ind <= indent || max_blank > ind) return false;
+    std::string s;
+    size_t breaks = 0;
+    bool have = false, last_break = false;
+    for (j = header + 1; j < lines_.size(); ++j) {
+      const Line& n = lines_[j];
+      size_t sp = Indent(n);
+      bool blank = n.begin + sp == n.end;
+      if (blank && sp <= ind) {
+        if (n.terminated) ++breaks;
+        continue;
+      }
+      if (sp < ind) break;
+      if (have && last_break) s.push_back('\n');
+      s.append(breaks, '\n');
+      breaks = 0;
+      s.append(t_.substr(n.begin + ind, n.end - n.begin - ind));
+      have = true;
+      last_break = n.terminated;
+    }
+    if (chomp >= 0 && last_break) s.push_back('\n');
+    if (chomp == 1) s.append(breaks, '\n');
+    Emit(Type::kScalar, header, col, out_->owned.emplace_back(std::move(s)), false);
+    li_ = j;
+    return true;
+  }
+
+  std::string_view t_;
+  const DecodeLimits& limits_;
+  YamlEvents* out_;
+  std::vector<Line> lines_;
+  size_t li_ = 0;
+  size_t depth_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace
+
+bool FastYamlEvents(std::string_view text, const DecodeLimits& limits, YamlEvents* out) {
+  out->events.clear();
+  out->owned.clear();
+  if (text.size() > limits.max_document_bytes) return false;
+  return FastScanner(text, limits, out).Run();
+}
+
+}  // namespace qdirect::spec
