@@ -14,28 +14,15 @@
 #include "gtest/gtest.h"
 #include "plan/qcow2.h"
 #include "qdirect/plan.h"
+#include "file_test_util.h"
 
 namespace qdirect {
 namespace {
 
+using plan_test::TempDir;
+
 using ::testing::HasSubstr;
 using Kind = ResolvedVolume::Kind;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/qdirect-resolver-XXXXXX";
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  std::string operator/(const std::string& name) const {
-    return path_ + "/" + name;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 void MakeDirs(const std::string& path) {
   ASSERT_EQ(std::system(("mkdir -p '" + path + "'").c_str()), 0);
