@@ -12,14 +12,9 @@ namespace {
 
 int RunAgentQuery(const char* command, const Args& args,
                   const kube::ControlRequest& request) {
-  VmArgs parsed;
-  if (std::optional<int> code = ParseVmArgs(command, args, &parsed)) return *code;
-  if (!parsed.rest.empty()) {
-    std::fprintf(stderr, "vmctl %s: unknown argument %s\n", command,
-                 parsed.rest[0].c_str());
-    return kExitUsage;
-  }
-  absl::StatusOr<kube::ControlResponse> response = CallVm(parsed.vm, request);
+  VmRef vm;
+  if (std::optional<int> code = ParseVmOnlyArgs(command, args, &vm)) return *code;
+  absl::StatusOr<kube::ControlResponse> response = CallVm(vm, request);
   if (!response.ok()) return ReportError(response.status());
   std::string json;
   if (response->guest_os_info) {

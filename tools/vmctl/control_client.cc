@@ -138,4 +138,17 @@ std::optional<int> ParseVmArgs(const char* command, const Args& args,
   return std::nullopt;
 }
 
+std::optional<int> ParseVmOnlyArgs(const char* command, const Args& args,
+                                   VmRef* out) {
+  VmArgs parsed;
+  if (std::optional<int> code = ParseVmArgs(command, args, &parsed)) return code;
+  if (!parsed.rest.empty()) {
+    std::fprintf(stderr, "vmctl %s: unknown argument %s\n", command,
+                 parsed.rest[0].c_str());
+    return kExitUsage;
+  }
+  *out = std::move(parsed.vm);
+  return std::nullopt;
+}
+
 }  // namespace qdirect::vmctl

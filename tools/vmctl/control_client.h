@@ -57,4 +57,9 @@ struct VmArgs {
 std::optional<int> ParseVmArgs(const char* command, const Args& args,
                                VmArgs* out);
 
+// ParseVmArgs for commands that take nothing beyond the VM: any other
+// argument is a usage error.
+std::optional<int> ParseVmOnlyArgs(const char* command, const Args& args,
+                                   VmRef* out);
+
 }  // namespace qdirect::vmctl

@@ -12,19 +12,14 @@ namespace {
 
 int RunLifecycle(const char* command, const Args& args,
                  const kube::ControlRequest& request) {
-  VmArgs parsed;
-  if (std::optional<int> code = ParseVmArgs(command, args, &parsed)) return *code;
-  if (!parsed.rest.empty()) {
-    std::fprintf(stderr, "vmctl %s: unknown argument %s\n", command,
-                 parsed.rest[0].c_str());
-    return kExitUsage;
-  }
-  absl::StatusOr<kube::ControlResponse> response = CallVm(parsed.vm, request);
+  VmRef vm;
+  if (std::optional<int> code = ParseVmOnlyArgs(command, args, &vm)) return *code;
+  absl::StatusOr<kube::ControlResponse> response = CallVm(vm, request);
   if (!response.ok()) return ReportError(response.status());
   if (response->status) {
     const VmiCondition* paused =
         response->status->FindCondition(vmi_condition::kPaused);
-    std::printf("vm %s %s%s\n", parsed.vm.label().c_str(),
+    std::printf("vm %s %s%s\n", vm.label().c_str(),
                 std::string(VmiPhaseName(response->status->phase)).c_str(),
                 paused != nullptr && paused->status == ConditionStatus::kTrue
                     ? " (Paused)"

@@ -10,33 +10,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 #include "spec/stream.h"
+#include "stream_dump.h"
 
 namespace qdirect::spec {
 namespace {
 
-std::string Dump(const Stream& s) {
-  std::string out;
-  for (const StreamDocument& d : s.documents) {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    d.value->Accept(w);
-    out += "doc " + d.path_prefix + " @" + std::to_string(d.start.line) + ":" +
-           std::to_string(d.start.column) + " " + buf.GetString() + "\n";
-    for (const auto& [path, e] : d.positions->entries()) {
-      out += "  " + path + " @" + std::to_string(e.position.line) + ":" +
-             std::to_string(e.position.column) + " [" + e.plain_text + "]\n";
-    }
-  }
-  for (const FieldError& e : s.errors) {
-    out += "error " + std::to_string(static_cast<int>(e.type)) + " " + e.path + " | " +
-           e.value + " | " + e.detail + " @" + std::to_string(e.line) + ":" +
-           std::to_string(e.column) + "\n";
-  }
-  return out;
-}
 
 // Returns whether the fast path read text; fails the test on a difference.
 bool Same(const std::string& text, const DecodeLimits& limits = {}) {
@@ -44,7 +23,7 @@ bool Same(const std::string& text, const DecodeLimits& limits = {}) {
   Stream slow = ReadStreamForTest(text, limits, false, &slow_fast);
   Stream fast = ReadStreamForTest(text, limits, true, &used_fast);
   EXPECT_FALSE(slow_fast);
-  EXPECT_EQ(Dump(slow), Dump(fast)) << "input:\n" << text;
+  EXPECT_EQ(DumpStream(slow), DumpStream(fast)) << "input:\n" << text;
   EXPECT_EQ(slow.errors, fast.errors);
   return used_fast;
 }
