@@ -1,0 +1,335 @@
+#pragma once
+
+// Machine::Impl, shared by the files that implement vm::Machine (machine.cc:
+// start and lifecycle; and one file per operation family beside it). Private
+// to lib/vm.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "launch/credentials.h"
+#include "launch/log_tail.h"
+#include "launch/process.h"
+#include "launch/runtime_dir.h"
+#include "launch/unix_socket.h"
+#include "plan/files.h"
+#include "qdirect/agent.h"
+#include "qdirect/event_loop.h"
+#include "qdirect/machine.h"
+#include "qdirect/plan.h"
+#include "qdirect/qmp.h"
+#include "vm/console_log.h"
+#include "vm/console_stream.h"
+#include "vm/guest_interfaces.h"
+#include "vm/host_facts.h"
+#include "vm/qmp_event_input.h"
+#include "vm/shutdown_policy.h"
+#include "vm/status_tracker.h"
+
+namespace qdirect::vm {
+// Constants of the Machine implementation files.
+// QEMU's environment: nothing of ours leaks in (proxies, LD_*, secrets).
+inline const std::vector<std::string> kQemuEnv = {"PATH=/usr/bin:/bin",
+                                                  "LC_ALL=C"};
+// How much of qemu.log an error quotes.
+inline constexpr size_t kLogTailBytes = 2048;
+// After QMP broke during start, how long QEMU may take to finish exiting
+// before we stop waiting and kill it.
+inline constexpr absl::Duration kExitSettle = absl::Seconds(3);
+// Slack beyond the stop policy's own deadlines before Shutdown gives up.
+inline constexpr absl::Duration kShutdownSlack = absl::Seconds(30);
+// How often guestOSInfo and interfaces are read from a connected agent
+// (virt-launcher polls interfaces every 10 s too).
+inline constexpr absl::Duration kAgentRefreshInterval = absl::Seconds(10);
+
+// Debian's abseil has its own string_view; StrCat takes only that one.
+inline absl::string_view AV(std::string_view text) {
+  return absl::string_view(text.data(), text.size());
+}
+
+struct Machine::Impl {
+  // Declared first so it is destroyed last: everything below watches fds on
+  // it.
+  std::unique_ptr<EventLoop> own_loop;
+  EventLoop* loop = nullptr;
+  // "vm <namespace>/<name>", the prefix of every error.
+  std::string label;
+  std::string node_name;
+  absl::Duration default_grace = absl::Seconds(30);
+  bool acpi = true;
+
+  std::optional<launch::VmRuntimeDir> dir;
+  std::string dir_path;
+  std::optional<Plan> plan;
+  bool plan_files_created = false;
+  std::string log_path;
+  std::optional<launch::Process> process;
+  MachineStartTimes start_times;
+  bool exited = false;
+  WatchId pid_watch;
+  std::unique_ptr<qmp::QmpClient> qmp;
+  std::unique_ptr<ConsoleStream> console;
+  std::unique_ptr<agent::AgentClient> agent;
+  // The spec's NICs, the base of status.interfaces.
+  std::vector<DomainInterface> domain_interfaces;
+  // Bumped on every agent (dis)connection: answers of an earlier connection
+  // are dropped.
+  uint64_t agent_generation = 0;
+  TimerId agent_refresh_timer;
+
+  StatusTracker tracker;
+  std::vector<std::function<void(const VmiStatus&)>> callbacks;
+
+  bool shutting_down = false;
+  ShutdownOptions shutdown_options;
+  ShutdownState shutdown_state;
+  bool last_action_failed = false;
+  TimerId shutdown_timer;
+  // EndFinishedQemu sent its quit.
+  bool quit_sent = false;
+
+  // Callbacks of QMP calls capture a weak reference: they may be delivered
+  // while the Impl is being torn down.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  explicit Impl(absl::Time now, StatusTrackerOptions options)
+      : tracker(now, options) {}
+
+  ~Impl() { Teardown(); }
+
+  VmiStatus Current() const {
+    VmiStatus status = tracker.status();
+    status.node_name = node_name;
+    return status;
+  }
+
+  void Apply(const TrackerInput& input) {
+    if (!tracker.Apply(input, absl::Now())) return;
+    if (IsFinal(tracker.status().phase)) EndFinishedQemu();
+    const VmiStatus status = Current();
+    // A callback may add callbacks; walk by index over a stable count.
+    const size_t n = callbacks.size();
+    for (size_t i = 0; i < n; ++i) callbacks[i](status);
+  }
+
+  absl::Status Error(std::string_view what, const absl::Status& cause) const {
+    return absl::Status(cause.code(),
+                        absl::StrCat(label, ": ", AV(what), ": ", cause.message()));
+  }
+
+  void OnProcessExit() {
+    if (exited || !process) return;
+    absl::StatusOr<std::optional<launch::ExitInfo>> reaped = process->TryReap();
+    if (!reaped.ok() || !reaped->has_value()) return;
+    exited = true;
+    if (pid_watch.valid()) loop->Unwatch(pid_watch);
+    pid_watch = {};
+    const launch::ExitInfo& info = **reaped;
+    Apply(ProcessExited{info.kind == launch::ExitInfo::Kind::kSignaled,
+                        info.code, info.signal});
+    if (shutting_down) StepShutdown();
+  }
+
+  void CancelAgentRefresh() {
+    if (agent_refresh_timer.valid()) loop->CancelTimer(agent_refresh_timer);
+    agent_refresh_timer = {};
+  }
+
+  void OnAgentStatus(bool connected) {
+    ++agent_generation;
+    CancelAgentRefresh();
+    if (connected) {
+      Apply(AgentConnected{});
+      RefreshFromAgent();
+    } else {
+      Apply(AgentDisconnected{});
+      Apply(InterfacesUpdate{InterfaceStatusFromDomain(domain_interfaces)});
+    }
+  }
+
+  // Reads guest-get-osinfo and guest-network-get-interfaces into the status,
+  // then again kAgentRefreshInterval after both answered. A failed read
+  // (an old qemu-ga without the command) leaves that part as it was.
+  void RefreshFromAgent() {
+    std::weak_ptr<bool> weak = alive;
+    const uint64_t generation = agent_generation;
+    auto pending = std::make_shared<int>(2);
+    auto answered = [this, weak, generation, pending] {
+      if (weak.expired() || generation != agent_generation) return;
+      if (--*pending > 0 || !agent->connected()) return;
+      agent_refresh_timer = loop->AddTimer(kAgentRefreshInterval, [this] {
+        agent_refresh_timer = {};
+        RefreshFromAgent();
+      });
+    };
+    agent->GetOsInfoAsync(
+        [this, weak, generation, answered](absl::StatusOr<GuestOsInfo> info) {
+          if (weak.expired() || generation != agent_generation) return;
+          if (info.ok()) Apply(GuestOsInfoUpdate{*std::move(info)});
+          answered();
+        });
+    agent->GetNetworkInterfacesAsync(
+        [this, weak, generation,
+         answered](absl::StatusOr<std::vector<agent::NetworkInterface>> nics) {
+          if (weak.expired() || generation != agent_generation) return;
+          if (nics.ok()) {
+            Apply(InterfacesUpdate{MergeGuestInterfaces(
+                InterfaceStatusFromDomain(domain_interfaces), *nics)});
+          }
+          answered();
+        });
+  }
+
+  void OnEvent(const qmp::Event& event) {
+    std::optional<TrackerInput> input = TrackerInputFromQmpEvent(event);
+    if (input) Apply(*input);
+  }
+
+  // Reads QEMU's runstate into the tracker (after stop/cont, so the status
+  // does not depend on whether the event or the reply came first).
+  absl::Status RefreshRunstate() {
+    ASSIGN_OR_RETURN(qmp::StatusInfo info, qmp->QueryStatus());
+    Apply(QueryStatusResult{info.running, info.status});
+    return absl::OkStatus();
+  }
+
+  absl::Status RequireRunning(std::string_view what) const {
+    if (exited || !qmp) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(label, ": ", AV(what), ": QEMU is not running"));
+    }
+    return absl::OkStatus();
+  }
+
+  // One step of the stop policy (shutdown_policy.h): called when the stop
+  // begins, when its deadline passes and when QEMU exits or a command fails.
+  void StepShutdown() {
+    ShutdownObservations seen;
+    seen.process_exited = exited;
+    seen.qmp_connected = qmp != nullptr && qmp->closed_status().ok();
+    seen.last_action_failed = std::exchange(last_action_failed, false);
+    const ShutdownStep step = NextShutdownStep(shutdown_state, shutdown_options,
+                                               absl::Now(), seen);
+    shutdown_state = step.state;
+    switch (step.action) {
+      case ShutdownAction::kNone:
+        break;
+      case ShutdownAction::kSystemPowerdown:
+        SendStopCommand("system_powerdown");
+        break;
+      case ShutdownAction::kQuit:
+        Apply(ForceStopStarted{});
+        SendStopCommand("quit");
+        break;
+      case ShutdownAction::kSigkill:
+        Apply(ForceStopStarted{});
+        if (process && !exited) (void)process->Kill(SIGKILL);
+        break;
+    }
+    if (shutdown_timer.valid()) loop->CancelTimer(shutdown_timer);
+    shutdown_timer = {};
+    if (step.deadline != absl::InfiniteFuture()) {
+      shutdown_timer = loop->AddTimerAt(step.deadline, [this] {
+        shutdown_timer = {};
+        StepShutdown();
+      });
+    }
+  }
+
+  // The VMI is over (guest powered off, panicked...) but QEMU, started with
+  // -no-shutdown, only stopped: end it, by force if quit is refused.
+  void EndFinishedQemu() {
+    if (quit_sent || exited || qmp == nullptr || !qmp->closed_status().ok()) {
+      return;
+    }
+    quit_sent = true;
+    std::weak_ptr<bool> weak = alive;
+    qmp->Execute("quit", nullptr, {},
+                 [this, weak](absl::StatusOr<qmp::Reply> reply) {
+                   if (weak.expired() || reply.ok() || exited ||
+                       reply.status().code() == absl::StatusCode::kUnavailable) {
+                     return;
+                   }
+                   (void)process->Kill(SIGKILL);
+                 });
+  }
+
+  void SendStopCommand(std::string_view command) {
+    std::weak_ptr<bool> weak = alive;
+    const bool is_quit = command == "quit";
+    qmp->Execute(command, nullptr, {},
+                 [this, weak, is_quit](absl::StatusOr<qmp::Reply> reply) {
+                   if (weak.expired() || reply.ok() || exited) return;
+                   // QEMU may drop the socket before answering quit.
+                   if (is_quit &&
+                       reply.status().code() == absl::StatusCode::kUnavailable) {
+                     return;
+                   }
+                   last_action_failed = true;
+                   StepShutdown();
+                 });
+  }
+
+  // Runs the loop until QEMU has exited or `deadline`.
+  absl::Status WaitExit(absl::Time deadline) {
+    return loop->RunUntil([this] { return exited; }, deadline);
+  }
+
+  // Kills QEMU if alive, reaps it, removes what Start created.
+  void Teardown() {
+    alive.reset();
+    if (shutdown_timer.valid()) loop->CancelTimer(shutdown_timer);
+    shutdown_timer = {};
+    CancelAgentRefresh();
+    agent.reset();
+    console.reset();
+    qmp.reset();
+    if (process && !exited) {
+      (void)process->Kill(SIGKILL);
+      (void)process->Wait(absl::Seconds(10));
+      exited = true;
+    }
+    if (pid_watch.valid()) loop->Unwatch(pid_watch);
+    pid_watch = {};
+    process.reset();
+    if (plan && plan_files_created) (void)RemovePlanFiles(*plan, dir_path);
+    plan_files_created = false;
+    if (dir) (void)dir->Remove();
+    dir.reset();
+  }
+
+  // Start failed with `cause`: if QEMU died, its exit and the tail of its
+  // log say why better than the symptom we saw; then nothing is left.
+  absl::Status StartFailure(absl::Status cause) {
+    if (process && !exited) {
+      // Whatever failed (QMP refused or broke, the console...), QEMU dying
+      // is the likely cause; give it a moment to finish.
+      if (process->Wait(kExitSettle).ok()) exited = true;
+    }
+    const std::string tail = launch::ReadLogTail(log_path, kLogTailBytes);
+    if (process && process->exit_info()) {
+      cause = absl::FailedPreconditionError(
+          absl::StrCat(label, ": start: qemu ", process->exit_info()->ToString(),
+                       tail.empty() ? "" : ": ", tail));
+    } else if (process && !tail.empty()) {
+      cause = absl::Status(cause.code(),
+                           absl::StrCat(cause.message(), "; qemu.log: ", tail));
+    }
+    Teardown();
+    return cause;
+  }
+
+  absl::Status Launch(const spec::Vmi& vmi, const MachineOptions& options);
+};
+
+}  // namespace qdirect::vm
