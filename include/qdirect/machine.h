@@ -15,10 +15,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "qdirect/plan.h"
 #include "qdirect/spec.h"
 #include "qdirect/vmi_status.h"
 
@@ -53,6 +55,9 @@ struct MachineOptions {
   // The user QEMU runs as when we are root (set in the child before exec).
   // Empty: the first of libvirt-qemu, qemu, nobody. Ignored when not root.
   std::string qemu_user;
+  // Devices hot-plugged into the VM this one continues (a migration source,
+  // an earlier launcher), cold-plugged at start (AddHotpluggedDevices).
+  std::vector<DeviceEntry> hotplugged_devices;
 };
 
 // A console attachment: bytes from the guest arrive in on_output (replayed
@@ -130,6 +135,11 @@ class Machine {
   // FailedPrecondition when QEMU is not running. Valid until the Machine is
   // destroyed; use it from the Machine's loop thread only.
   absl::StatusOr<qmp::QmpClient*> Qmp();
+
+  // The devices hot-plugged since start (and those of
+  // MachineOptions::hotplugged_devices), in order: what a migration target
+  // or a new launcher needs to rebuild this layout.
+  const std::vector<DeviceEntry>& HotpluggedDevices() const;
 
   const MachineStartTimes& start_times() const;
   // The loop this Machine runs on (the private one when none was given).

@@ -230,4 +230,17 @@ struct Plan {
 // lacks with FailedPrecondition naming the option.
 absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host);
 
+// The argv words that cold-plug `entry` ("-device", its JSON; "-chardev",
+// its keyval; ...), appended to argv.
+void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv);
+
+// Devices hot-plugged into a running VM, in the order they were added, put
+// into a fresh plan as cold-plugged ones, so that a migration target or a
+// restarted launcher has the same layout: appended to argv and devices, and
+// their root ports taken off free_root_ports. A duplicate id is
+// AlreadyExists; a device on a root port the plan lacks or already uses is
+// FailedPrecondition; plan is then unchanged. Pure.
+absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
+                                  Plan& plan);
+
 }  // namespace qdirect

@@ -4,9 +4,12 @@
 // the device table (one code path for cold plug and hotplug JSON).
 
 #include <algorithm>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -220,6 +223,64 @@ void PlanContext::AddSocketChardev(const std::string& id,
 }
 
 }  // namespace plan
+
+void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv) {
+  switch (entry.kind) {
+    case DeviceEntry::Kind::kObject:
+      argv.insert(argv.end(), {"-object", entry.json});
+      break;
+    case DeviceEntry::Kind::kChardev:
+      argv.insert(argv.end(), {"-chardev", entry.keyval});
+      break;
+    case DeviceEntry::Kind::kBlockdev:
+      argv.insert(argv.end(), {"-blockdev", entry.json});
+      break;
+    case DeviceEntry::Kind::kNetdev:
+      argv.insert(argv.end(), {"-netdev", entry.json});
+      break;
+    case DeviceEntry::Kind::kDevice:
+      argv.insert(argv.end(), {"-device", entry.json});
+      break;
+  }
+}
+
+absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
+                                  Plan& plan_out) {
+  if (hotplugged.empty()) return absl::OkStatus();
+  Plan plan = plan_out;  // a refusal leaves plan_out as it was
+  std::set<std::string> used_ports;
+  std::set<std::string> all_ports;
+  for (const DeviceEntry& e : plan.devices) {
+    if (e.kind == DeviceEntry::Kind::kDevice) used_ports.insert(e.bus);
+    if (absl::StrContains(e.json, "\"driver\":\"pcie-root-port\"")) {
+      all_ports.insert(e.id);
+    }
+  }
+  std::set<std::pair<DeviceEntry::Kind, std::string>> ids;
+  for (const DeviceEntry& e : plan.devices) ids.insert({e.kind, e.id});
+  for (const DeviceEntry& e : hotplugged) {
+    if (!ids.insert({e.kind, e.id}).second) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("hotplugged device \"", e.id, "\": the plan has this id already"));
+    }
+    if (e.kind == DeviceEntry::Kind::kDevice && absl::StartsWith(e.bus, "rp")) {
+      if (all_ports.count(e.bus) == 0 || !used_ports.insert(e.bus).second) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "hotplugged device \"", e.id, "\": root port ", e.bus,
+            all_ports.count(e.bus) == 0 ? " does not exist" : " is in use"));
+      }
+      std::erase(plan.free_root_ports, e.bus);
+    }
+    plan.devices.push_back(e);
+    // QEMU wants the monitor last only by our convention: keep it last.
+    auto mon = std::find(plan.argv.begin(), plan.argv.end(), "-mon");
+    std::vector<std::string> words;
+    AppendDeviceArgs(e, words);
+    plan.argv.insert(mon, words.begin(), words.end());
+  }
+  plan_out = std::move(plan);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   using plan::JsonObject;
@@ -660,25 +721,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     }
   }
   argv.reserve(argv.size() + 2 * plan.devices.size() + 2);
-  for (const DeviceEntry& e : plan.devices) {
-    switch (e.kind) {
-      case DeviceEntry::Kind::kObject:
-        argv.insert(argv.end(), {"-object", e.json});
-        break;
-      case DeviceEntry::Kind::kChardev:
-        argv.insert(argv.end(), {"-chardev", e.keyval});
-        break;
-      case DeviceEntry::Kind::kBlockdev:
-        argv.insert(argv.end(), {"-blockdev", e.json});
-        break;
-      case DeviceEntry::Kind::kNetdev:
-        argv.insert(argv.end(), {"-netdev", e.json});
-        break;
-      case DeviceEntry::Kind::kDevice:
-        argv.insert(argv.end(), {"-device", e.json});
-        break;
-    }
-  }
+  for (const DeviceEntry& e : plan.devices) AppendDeviceArgs(e, argv);
   argv.insert(argv.end(), {"-mon", "chardev=qmp,mode=control"});
 
   for (FdToPass& fd : ctx.fds) plan.fds.push_back(std::move(fd));

@@ -33,6 +33,11 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   absl::StatusOr<Plan> planned = MakePlan(vmi, facts);
   if (!planned.ok()) return Error("plan", planned.status());
   plan = std::move(*planned);
+  if (absl::Status st = AddHotpluggedDevices(options.hotplugged_devices, *plan);
+      !st.ok()) {
+    return Error("plan", st);
+  }
+  hotplugged = options.hotplugged_devices;
 
   // As root QEMU runs as an unprivileged user, set in the child before exec
   // (FACTS.md: -runas under the sandbox dies of SIGSYS); it must own the
@@ -338,6 +343,10 @@ absl::StatusOr<qmp::QmpClient*> Machine::Qmp() {
     return absl::FailedPreconditionError(absl::StrCat(m.label, ": qmp: not connected"));
   }
   return m.qmp.get();
+}
+
+const std::vector<DeviceEntry>& Machine::HotpluggedDevices() const {
+  return impl_->hotplugged;
 }
 
 const MachineStartTimes& Machine::start_times() const {

@@ -71,6 +71,8 @@ struct Machine::Impl {
   std::optional<launch::VmRuntimeDir> dir;
   std::string dir_path;
   std::optional<Plan> plan;
+  // Hot-plugged devices, in order (Machine::HotpluggedDevices).
+  std::vector<DeviceEntry> hotplugged;
   bool plan_files_created = false;
   std::string log_path;
   std::optional<launch::Process> process;

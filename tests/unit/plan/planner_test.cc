@@ -762,5 +762,46 @@ TEST(PlannerTest, AgentChardevCarriesChardevAddArgumentsAndKeyval) {
             R"("data":{"path":"/run/q\"d/agent.sock"}},"server":true,"wait":false}}})");
 }
 
+TEST(PlannerTest, HotpluggedDevicesBecomeColdPluggedOnTheirRootPort) {
+  Plan plan = MustPlan(MinimalVmi(), TcgHost());
+  ASSERT_FALSE(plan.free_root_ports.empty());
+  const std::string port = plan.free_root_ports.front();
+  const DeviceEntry blockdev{DeviceEntry::Kind::kBlockdev, "hp-data", "", "",
+                             "data", R"({"node-name":"hp-data"})", ""};
+  const DeviceEntry disk{DeviceEntry::Kind::kDevice, "ua-data", port, "0x0", "data",
+                         R"({"driver":"virtio-blk-pci","id":"ua-data"})", ""};
+
+  ASSERT_TRUE(AddHotpluggedDevices({blockdev, disk}, plan).ok());
+
+  EXPECT_THAT(plan.free_root_ports, Not(Contains(port)));
+  EXPECT_THAT(FindAllArgs(plan.argv, "-device"), Contains(disk.json));
+  EXPECT_THAT(FindAllArgs(plan.argv, "-blockdev"), Contains(blockdev.json));
+  EXPECT_EQ(plan.argv[plan.argv.size() - 2], "-mon");
+}
+
+TEST(PlannerTest, HotpluggedDeviceOnAUsedRootPortIsRefused) {
+  Plan plan = MustPlan(MinimalVmi(), TcgHost());
+  ASSERT_FALSE(plan.free_root_ports.empty());
+  const std::string port = plan.free_root_ports.front();
+  const DeviceEntry a{DeviceEntry::Kind::kDevice, "ua-a", port, "0x0", "a",
+                      R"({"driver":"virtio-blk-pci","id":"ua-a"})", ""};
+  DeviceEntry b = a;
+  b.id = "ua-b";
+
+  const Plan before = plan;
+
+  EXPECT_EQ(AddHotpluggedDevices({a, b}, plan).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(plan, before);
+}
+
+TEST(PlannerTest, HotpluggedDeviceWithATakenIdIsRefused) {
+  Plan plan = MustPlan(MinimalVmi(), TcgHost());
+  DeviceEntry again = plan.devices.front();
+
+  EXPECT_EQ(AddHotpluggedDevices({again}, plan).code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
 }  // namespace
 }  // namespace qdirect
