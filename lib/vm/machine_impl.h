@@ -73,6 +73,9 @@ struct Machine::Impl {
   std::optional<Plan> plan;
   // Hot-plugged devices, in order (Machine::HotpluggedDevices).
   std::vector<DeviceEntry> hotplugged;
+  // The long operation under way ("migration", "hotplug of volume data"):
+  // another one is refused while it runs (BeginOperation). Empty: none.
+  std::string operation;
   bool plan_files_created = false;
   std::string log_path;
   std::optional<launch::Process> process;
@@ -204,6 +207,19 @@ struct Machine::Impl {
     Apply(QueryStatusResult{info.running, info.status});
     return absl::OkStatus();
   }
+
+  // Claims `operation` for `what` (a migration, a hotplug), or refuses
+  // with FailedPrecondition naming the one under way. EndOperation frees it.
+  absl::Status BeginOperation(std::string_view what) {
+    if (!operation.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(label, ": ", AV(what), ": refused while ", operation,
+                       " is in progress; try again when it has ended"));
+    }
+    operation = std::string(what);
+    return absl::OkStatus();
+  }
+  void EndOperation() { operation.clear(); }
 
   absl::Status RequireRunning(std::string_view what) const {
     if (exited || !qmp) {
