@@ -7,7 +7,8 @@ usage: benchmarks/boot_compare.py [--vmctl build/tools/vmctl/vmctl] [--runs 5]
 Both sides boot the test guest under TCG (QDIRECT_ACCEL=tcg) and are timed
 from just before exec to the `QDIRECT-GUEST-UP` line, alternating runs so
 machine noise hits both. The raw side execs exactly the argv `vmctl render
---json` prints, with a pre-bound QMP socket at fd 3 and a script sending
+--json` prints, with its QMP, console and agent listeners pre-bound at the
+fds it names (tests/guest/rendered_listeners.py) and a script sending
 `cont` (what the launcher does); the vmctl side is `vmctl run --until`, which
 also plans, creates files, drops privileges and runs the sandbox. Prints
 p50/min per side and the ratio. A benchmark, not a test: it asserts nothing.
@@ -18,11 +19,17 @@ import json
 import os
 import re
 import select
+import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "guest"))
+import rendered_listeners  # noqa: E402
 
 MARKER = re.compile(rb"QDIRECT-GUEST-UP boot_id=[0-9a-f-]{36}")
 
@@ -53,22 +60,16 @@ def run_vmctl(vmctl, manifest, env):
 
 
 def run_raw(argv, runtime):
-    console_path = next(a.split("path=")[1].split(",")[0] for a in argv
-                        if a.startswith("socket,id=console,"))
-    vm_dir = os.path.dirname(console_path)
-    os.makedirs(vm_dir, mode=0o700, exist_ok=True)
-    qmp_path = os.path.join(vm_dir, "qmp.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(qmp_path)
-    listener.listen(1)
-    if listener.fileno() != 3:
-        os.dup2(listener.fileno(), 3)
+    vm_dir = tempfile.mkdtemp(prefix="raw-", dir=runtime)
+    paths, fds = rendered_listeners.bind(argv, vm_dir)
     start = time.monotonic()
     qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, pass_fds=(3,))
+                            stderr=subprocess.DEVNULL, pass_fds=fds)
+    for fd in fds:
+        os.close(fd)  # QEMU holds them now
     try:
         qmp = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        qmp.connect(qmp_path)
+        qmp.connect(paths["qmp"])
         f = qmp.makefile("rwb")
         f.readline()
         for cmd in ("qmp_capabilities", "cont"):
@@ -77,14 +78,13 @@ def run_raw(argv, runtime):
             while "return" not in json.loads(f.readline()):
                 pass
         console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        console.connect(console_path)
+        console.connect(paths["console"])
         wait_marker(lambda: console.recv(65536), console, start + 120)
         return time.monotonic() - start
     finally:
         qemu.kill()
         qemu.wait()
-        listener.close()
-        os.unlink(qmp_path)
+        shutil.rmtree(vm_dir, ignore_errors=True)
 
 
 def main():

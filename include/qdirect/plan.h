@@ -199,7 +199,9 @@ struct FileToCreate {
 
 // An fd the launcher passes to QEMU at child fd number `child_fd`.
 struct FdToPass {
-  enum class Kind { kQmpListener, kTap, kVfioGroup };
+  // The listeners are unix sockets bound at Plan::qmp_socket,
+  // console_socket and agent_socket.
+  enum class Kind { kQmpListener, kConsoleListener, kAgentListener, kTap, kVfioGroup };
   Kind kind = Kind::kQmpListener;
   int child_fd = 3;
   std::string name;  // what it serves ("qmp", an interface name, ...)
@@ -213,10 +215,11 @@ struct Plan {
   std::vector<DeviceEntry> devices;
   // Free pcie-root-port ids for hotplug, in the order to use them.
   std::vector<std::string> free_root_ports;
-  // Sockets QEMU serves, in the runtime dir.
-  std::string qmp_socket;      // the launcher binds it and passes the fd
-  std::string console_socket;  // serial console
-  std::string agent_socket;    // guest agent channel ("" when none)
+  // Sockets QEMU serves, in the runtime dir: the launcher binds each and
+  // passes it (Plan::fds), QEMU accepts on it.
+  std::string qmp_socket;
+  std::string console_socket;  // serial console ("" when none)
+  std::string agent_socket;    // guest agent channel
   // passt instances the launcher starts before QEMU: interface name -> the
   // unix socket passt serves (`passt --socket PATH`) and QEMU connects to.
   std::map<std::string, std::string> passt_sockets;

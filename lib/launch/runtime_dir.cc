@@ -254,13 +254,13 @@ absl::StatusOr<std::string> VmRuntimeDir::File(std::string_view name,
   return file;
 }
 
-absl::Status VmRuntimeDir::HandOverTo(const Credentials& qemu) {
-  if (fchown(dir_.get(), qemu.uid, qemu.gid) != 0) {
+absl::Status VmRuntimeDir::LetQemuIn(const Credentials& qemu) {
+  if (fchown(dir_.get(), static_cast<uid_t>(-1), qemu.gid) != 0) {
     return absl::ErrnoToStatus(
-        errno, absl::StrCat("chown ", path_, " to ", qemu.uid, ":", qemu.gid));
+        errno, absl::StrCat("chgrp ", path_, " to ", qemu.gid));
   }
-  if (fchmod(dir_.get(), 0700) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("chmod 0700 ", path_));
+  if (fchmod(dir_.get(), 0710) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("chmod 0710 ", path_));
   }
   return absl::OkStatus();
 }

@@ -67,9 +67,11 @@ class VmRuntimeDir {
   absl::StatusOr<std::string> File(std::string_view name,
                                    bool socket = false) const;
 
-  // Gives the dir to the uid QEMU runs as (it must create files there, such
-  // as sockets it binds itself), keeping mode 0700 so no one else enters.
-  absl::Status HandOverTo(const Credentials& qemu);
+  // Lets QEMU's uid reach the files made for it (disk overlays, ISOs) by
+  // name: the dir stays ours, its group becomes QEMU's and its mode 0710.
+  // QEMU can neither list nor create nor replace anything here (our
+  // control.sock among them); every socket it serves is passed as an fd.
+  absl::Status LetQemuIn(const Credentials& qemu);
 
   // Deletes the dir and everything in it, then releases the lock. For a
   // clean shutdown; afterwards this object holds nothing.

@@ -114,8 +114,9 @@ struct PlanContext {
   };
   std::vector<PropertyCheck> property_checks;
 
-  // A unix socket chardev QEMU serves in the runtime dir.
-  void AddSocketChardev(const std::string& id, const std::string& path);
+  // A socket chardev QEMU serves on a listening unix socket the launcher
+  // binds and passes at child_fd.
+  void AddListenerChardev(const std::string& id, int child_fd);
 };
 
 // The parts of MakePlan, in the order it calls them.

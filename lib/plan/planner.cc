@@ -206,20 +206,18 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
 
 }  // namespace
 
-void PlanContext::AddSocketChardev(const std::string& id,
-                                   const std::string& path) {
+void PlanContext::AddListenerChardev(const std::string& id, int child_fd) {
   // chardev-add's arguments, written out whole: five nested JsonObjects
   // for two variable strings cost more than the rest of a chardev.
   std::string args = "{\"id\":";
   AppendJsonString(id, &args);
-  args += ",\"backend\":{\"type\":\"socket\",\"data\":"
-          "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":";
-  AppendJsonString(path, &args);
-  args += "}},\"server\":true,\"wait\":false}}}";
+  args += absl::StrCat(
+      ",\"backend\":{\"type\":\"socket\",\"data\":"
+      "{\"addr\":{\"type\":\"fd\",\"data\":{\"str\":\"",
+      child_fd, "\"}},\"server\":true,\"wait\":false}}}");
   chardevs.push_back(
       {DeviceEntry::Kind::kChardev, id, "", "", "", std::move(args),
-       absl::StrCat("socket,id=", id, ",path=", Keyval(path),
-                    ",server=on,wait=off")});
+       absl::StrCat("socket,id=", id, ",fd=", child_fd, ",server=on,wait=off")});
 }
 
 }  // namespace plan
@@ -287,7 +285,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   using plan::Keyval;
   using plan::PendingPciDevice;
   plan::PlanContext ctx(vmi, host);
-  // Further fds (taps) follow the QMP listener.
+  // Further fds (console and agent listeners, taps) follow the QMP one.
   ctx.next_child_fd = std::max(host.qmp_fd + 1, 4);
   const spec::Domain& domain = vmi.domain;
   const spec::Devices& devices = domain.devices;
@@ -510,28 +508,19 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     argv.insert(argv.end(), {"-action", "watchdog=" + action});
   }
 
-  // Sockets in the runtime dir. The QMP listener is bound by the launcher
-  // and passed at host.qmp_fd, so it exists before QEMU does.
+  // Sockets in the runtime dir. The launcher binds every listener QEMU
+  // serves (QMP at host.qmp_fd, then console and agent) and passes it: each
+  // exists before QEMU does, and QEMU never needs to write the runtime dir,
+  // which stays the launcher's (a QEMU that could write it could replace
+  // control.sock).
   plan.qmp_socket = host.runtime_dir + "/qmp.sock";
-  {
-    JsonObject fd_data;
-    fd_data.Str("str", absl::StrCat(host.qmp_fd));
-    JsonObject addr;
-    addr.Str("type", "fd").Object("data", fd_data);
-    JsonObject data;
-    data.Object("addr", addr).Bool("server", true).Bool("wait", false);
-    JsonObject backend;
-    backend.Str("type", "socket").Object("data", data);
-    JsonObject args;
-    args.Str("id", "qmp").Object("backend", backend);
-    ctx.chardevs.push_back(
-        {DeviceEntry::Kind::kChardev, "qmp", "", "", "", args.Render(),
-         absl::StrCat("socket,id=qmp,fd=", host.qmp_fd, ",server=on,wait=off")});
-    plan.fds.push_back({FdToPass::Kind::kQmpListener, host.qmp_fd, "qmp"});
-  }
+  ctx.AddListenerChardev("qmp", host.qmp_fd);
+  plan.fds.push_back({FdToPass::Kind::kQmpListener, host.qmp_fd, "qmp"});
   if (devices.autoattach_serial_console) {
     plan.console_socket = host.runtime_dir + "/console.sock";
-    ctx.AddSocketChardev("console", plan.console_socket);
+    const int fd = ctx.next_child_fd++;
+    ctx.AddListenerChardev("console", fd);
+    plan.fds.push_back({FdToPass::Kind::kConsoleListener, fd, "console"});
     JsonObject serial;
     serial.Str("driver", "isa-serial").Str("chardev", "console").Str("id", "serial0");
     ctx.AddBusDevice(serial, "", "",
@@ -540,7 +529,11 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   // The guest agent channel is always there: the monitor uses it when a
   // guest runs qemu-ga, and it costs nothing when none does.
   plan.agent_socket = host.runtime_dir + "/agent.sock";
-  ctx.AddSocketChardev("agent", plan.agent_socket);
+  {
+    const int fd = ctx.next_child_fd++;
+    ctx.AddListenerChardev("agent", fd);
+    plan.fds.push_back({FdToPass::Kind::kAgentListener, fd, "agent"});
+  }
 
   // Devices, in PCI layout order: disks, interfaces, host devices, inputs,
   // then controllers, balloon, rng, virtio-mem; integrated ones last.

@@ -40,8 +40,8 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   hotplugged = options.hotplugged_devices;
 
   // As root QEMU runs as an unprivileged user, set in the child before exec
-  // (FACTS.md: -runas under the sandbox dies of SIGSYS); it must own the
-  // runtime dir (it binds the console socket there) and the plan's files.
+  // (FACTS.md: -runas under the sandbox dies of SIGSYS); it owns the plan's
+  // files and may traverse (not write) the runtime dir.
   std::optional<launch::Credentials> credentials;
   PlanFilesOwner owner;
   if (geteuid() == 0) {
@@ -51,7 +51,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
     credentials = *resolved;
     owner = {static_cast<int>(credentials->uid),
              static_cast<int>(credentials->gid)};
-    RETURN_IF_ERROR(dir->HandOverTo(*credentials));
+    RETURN_IF_ERROR(dir->LetQemuIn(*credentials));
   }
   plan_files_created = true;  // a partial creation is cleaned up too
   if (absl::Status st = CreatePlanFiles(*plan, owner); !st.ok()) {
@@ -62,10 +62,8 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
        {&plan->qmp_socket, &plan->console_socket, &plan->agent_socket}) {
     if (!socket->empty()) RETURN_IF_ERROR(launch::CheckSocketPath(*socket));
   }
-  absl::StatusOr<UniqueFd> listener =
-      launch::BindListeningUnixSocket(plan->qmp_socket);
-  if (!listener.ok()) return Error("qmp socket", listener.status());
-
+  // Every socket QEMU serves is bound here and passed (FdToPass).
+  std::vector<UniqueFd> listeners;
   if (!plan->passt_sockets.empty()) {
     return absl::UnimplementedError(absl::StrCat(
         label, ": interface ", plan->passt_sockets.begin()->first,
@@ -76,12 +74,27 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   spawn.env = kQemuEnv;
   spawn.env.insert(spawn.env.end(), plan->env.begin(), plan->env.end());
   for (const FdToPass& fd : plan->fds) {
-    if (fd.kind != FdToPass::Kind::kQmpListener) {
-      return absl::UnimplementedError(absl::StrCat(
-          label, ": passing ", fd.name,
-          " (tap or VFIO fd) is not supported by the standalone Machine yet"));
+    const std::string* socket = nullptr;
+    switch (fd.kind) {
+      case FdToPass::Kind::kQmpListener:
+        socket = &plan->qmp_socket;
+        break;
+      case FdToPass::Kind::kConsoleListener:
+        socket = &plan->console_socket;
+        break;
+      case FdToPass::Kind::kAgentListener:
+        socket = &plan->agent_socket;
+        break;
+      case FdToPass::Kind::kTap:
+      case FdToPass::Kind::kVfioGroup:
+        return absl::UnimplementedError(absl::StrCat(
+            label, ": passing ", fd.name,
+            " (tap or VFIO fd) is not supported by the standalone Machine yet"));
     }
+    absl::StatusOr<UniqueFd> listener = launch::BindListeningUnixSocket(*socket);
+    if (!listener.ok()) return Error(fd.name + " socket", listener.status());
     spawn.fds.push_back({listener->get(), fd.child_fd});
+    listeners.push_back(std::move(*listener));
   }
   log_path = absl::StrCat(dir_path, "/qemu.log");
   spawn.log_path = log_path;
@@ -91,9 +104,9 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   absl::StatusOr<launch::Process> spawned = launch::Spawn(spawn);
   if (!spawned.ok()) return Error("spawn qemu", spawned.status());
   process = std::move(*spawned);
-  // QEMU holds the listener now. Ours must go, or a QEMU that dies before
-  // accepting would leave our connection pending for ever.
-  listener->reset();
+  // QEMU holds the listeners now. Ours must go, or a QEMU that dies before
+  // accepting would leave our connections pending for ever.
+  listeners.clear();
   start_times.exec = absl::Now();
   Apply(ProcessStarted{process->pid(), dir_path});
 
@@ -118,8 +131,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   }
   start_times.qmp_ready = absl::Now();
 
-  // QEMU bound the console socket before its main loop (and so before the
-  // greeting). Connect before `cont`: QEMU drops output nobody reads.
+  // Connect the console before `cont`: QEMU drops output nobody reads.
   if (!plan->console_socket.empty()) {
     absl::StatusOr<UniqueFd> console_fd =
         launch::ConnectUnixSocket(plan->console_socket);

@@ -2,7 +2,8 @@
 """Boots a VMI from exactly the argv `vmctl render --json` prints.
 
 Proves the rendered command line boots: the launcher's side is played by this
-script (bind the QMP socket, pass it at fd 3, `cont` over QMP), then it waits
+script (bind the QMP, console and agent sockets and pass each at the fd the
+argv names, `cont` over QMP), then it waits
 for a console pattern under a deadline, powers the guest off over ACPI and
 checks QEMU exits. Used by the e2e suite; stdlib only.
 
@@ -19,6 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "guest"))
+import rendered_listeners  # noqa: E402
 
 
 def fail(message):
@@ -78,26 +83,18 @@ def main():
         if rendered.returncode != 0:
             fail(f"vmctl render: exit {rendered.returncode}: {rendered.stderr}")
         argv = json.loads(rendered.stdout)
-        console_path = next(
-            (a.split("path=")[1].split(",")[0] for a in argv
-             if a.startswith("socket,id=console,")), None)
-        if console_path is None:
-            fail("rendered argv has no console chardev")
-        vm_dir = os.path.dirname(console_path)
-        os.makedirs(vm_dir, mode=0o700, exist_ok=True)
-        qmp_path = os.path.join(vm_dir, "qmp.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(qmp_path)
-        listener.listen(4)
-        # The rendered argv expects the listening QMP socket at fd 3; the
-        # listener is the first fd this script keeps open, so nothing of
-        # ours lives at 3 when it is placed there.
-        if listener.fileno() != 3:
-            os.dup2(listener.fileno(), 3)
+        vm_dir = tempfile.mkdtemp(prefix="vm-", dir=runtime)
+        paths, fds = rendered_listeners.bind(argv, vm_dir)
+        for name in ("qmp", "console", "agent"):
+            if name not in paths:
+                fail(f"rendered argv has no {name} chardev on a passed fd")
+        qmp_path, console_path = paths["qmp"], paths["console"]
         log = open(os.path.join(vm_dir, "qemu.log"), "wb")
         qemu = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            pass_fds=(3,))
+            pass_fds=fds)
+        for fd in fds:
+            os.close(fd)  # QEMU holds them now
         try:
             qmp = Qmp(qmp_path, deadline)
             status = qmp.command("query-status")

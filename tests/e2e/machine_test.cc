@@ -159,6 +159,31 @@ TEST_F(MachineTest, BootsToConsoleMarkerAndIsReady) {
   EXPECT_EQ(status.qdirect.qemu_runstate, "running");
 }
 
+TEST_F(MachineTest, QemuCannotWriteItsRuntimeDir) {
+  if (geteuid() != 0) GTEST_SKIP() << "QEMU runs as another uid only when we are root";
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+
+  // Every socket QEMU serves was passed to it; the dir stays ours, so a
+  // compromised QEMU cannot replace control.sock or plant files there.
+  struct stat dir;
+  ASSERT_EQ(stat((*machine)->runtime_dir().c_str(), &dir), 0);
+  struct stat qemu;
+  const std::string proc =
+      absl::StrCat("/proc/", (*machine)->Status().qdirect.qemu_pid);
+  ASSERT_EQ(stat(proc.c_str(), &qemu), 0);
+  EXPECT_NE(qemu.st_uid, 0u);
+  EXPECT_EQ(dir.st_uid, 0u);
+  EXPECT_EQ(dir.st_mode & 07777, 0710u);
+  EXPECT_EQ(dir.st_gid, qemu.st_gid);
+  for (const char* name : {"qmp.sock", "console.sock", "agent.sock"}) {
+    struct stat socket;
+    const std::string path = absl::StrCat((*machine)->runtime_dir(), "/", name);
+    ASSERT_EQ(stat(path.c_str(), &socket), 0) << path;
+    EXPECT_EQ(socket.st_uid, 0u) << path;
+  }
+}
+
 TEST_F(MachineTest, PauseAndUnpauseShowInRunstateAndPausedCondition) {
   auto machine = Start(vmi_);
   ASSERT_TRUE(machine.ok()) << machine.status();

@@ -1,6 +1,7 @@
 // Proves QEMU 7.2 accepts every argv the planner renders for the corpus:
 // each plan is started with -S against the real binary (TCG), asked for
-// its status over the QMP socket the plan expects at fd 3, and quit.
+// its status over the QMP socket the plan expects at fd 3 (console and agent
+// listeners passed too, as the launcher does), and quit.
 //
 // Stripped before planning, because this host cannot provide them: GPUs,
 // hostDevices and SR-IOV interfaces (no VFIO hardware), and hugepages (no
@@ -22,6 +23,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -173,10 +175,20 @@ struct RunResult {
 
 RunResult StartAndQuery(const Plan& plan) {
   RunResult result;
-  UniqueFd listener = ListenUnix(plan.qmp_socket);
-  if (!listener) {
-    result.stderr_text = "cannot bind " + plan.qmp_socket;
-    return result;
+  // The listeners the plan passes (QMP, console, agent), at their fds.
+  std::vector<std::pair<UniqueFd, int>> listeners;
+  for (const FdToPass& fd : plan.fds) {
+    const std::string* path = nullptr;
+    if (fd.kind == FdToPass::Kind::kQmpListener) path = &plan.qmp_socket;
+    if (fd.kind == FdToPass::Kind::kConsoleListener) path = &plan.console_socket;
+    if (fd.kind == FdToPass::Kind::kAgentListener) path = &plan.agent_socket;
+    if (path == nullptr) continue;
+    UniqueFd listener = ListenUnix(*path);
+    if (!listener) {
+      result.stderr_text = "cannot bind " + *path;
+      return result;
+    }
+    listeners.emplace_back(std::move(listener), fd.child_fd);
   }
   std::vector<UniqueFd> passt;  // stand-ins for passt: QEMU connects to them
   for (const auto& [iface, path] : plan.passt_sockets) passt.push_back(ListenUnix(path));
@@ -196,18 +208,22 @@ RunResult StartAndQuery(const Plan& plan) {
     ::dup2(devnull, 0);
     ::dup2(devnull, 1);
     ::dup2(err.get(), 2);
-    if (listener.get() == 3) {
-      ::fcntl(3, F_SETFD, 0);
-    } else {
-      ::dup2(listener.get(), 3);  // the copy has FD_CLOEXEC clear
+    // Park every listener above the range first, so placing one never
+    // closes another; dup2's copy has FD_CLOEXEC clear.
+    int last = 2;
+    std::vector<std::pair<int, int>> parked;
+    for (const auto& [listener, child_fd] : listeners) {
+      parked.emplace_back(::fcntl(listener.get(), F_DUPFD_CLOEXEC, 100), child_fd);
+      last = std::max(last, child_fd);
     }
-    ::close_range(4, ~0u, 0);
+    for (const auto& [high, child_fd] : parked) ::dup2(high, child_fd);
+    ::close_range(last + 1, ~0u, 0);
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
-  // QEMU alone holds the listener now: if it dies, our connection breaks
+  // QEMU alone holds the listeners now: if it dies, our connection breaks
   // instead of waiting for an accept that never comes.
-  listener.reset();
+  listeners.clear();
   UniqueFd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

@@ -46,7 +46,7 @@ def named_vmi(name):
 
 
 def qemu_pids_for(runtime_dir):
-    """Live QEMU processes whose command line names runtime_dir."""
+    """Live QEMU processes working in runtime_dir (QEMU's cwd)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -54,9 +54,10 @@ def qemu_pids_for(runtime_dir):
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmdline = f.read()
+            cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
-        if b"qemu-system" in cmdline and runtime_dir.encode() in cmdline:
+        if b"qemu-system" in cmdline and cwd == runtime_dir:
             pids.append(int(entry))
     return pids
 

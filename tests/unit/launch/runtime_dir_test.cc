@@ -167,21 +167,21 @@ TEST(VmRuntimeDir, RemoveDeletesEverythingAndFreesTheName) {
   EXPECT_FALSE(again->recovered());
 }
 
-TEST(VmRuntimeDirAsRoot, HandOverChownsAndKeeps0700) {
+TEST(VmRuntimeDirAsRoot, LetQemuInGivesGroupTraversalOnly) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   TempDir temp;
   absl::StatusOr<VmRuntimeDir> dir =
       VmRuntimeDir::Acquire(temp.path(), "ns", "vm");
   ASSERT_TRUE(dir.ok());
   ASSERT_TRUE(
-      dir->HandOverTo(Credentials{.uid = 65534, .gid = 65534, .groups = {}})
+      dir->LetQemuIn(Credentials{.uid = 65534, .gid = 65534, .groups = {}})
           .ok());
   struct stat info;
   ASSERT_EQ(stat(dir->path().c_str(), &info), 0);
-  EXPECT_EQ(info.st_uid, 65534u);
+  EXPECT_EQ(info.st_uid, 0u);
   EXPECT_EQ(info.st_gid, 65534u);
-  EXPECT_EQ(info.st_mode & 07777, 0700u);
-  // A relaunch by root accepts the handed-over dir.
+  EXPECT_EQ(info.st_mode & 07777, 0710u);
+  // A relaunch by root accepts the dir.
   dir = absl::InternalError("released");
   EXPECT_TRUE(VmRuntimeDir::Acquire(temp.path(), "ns", "vm").ok());
 }

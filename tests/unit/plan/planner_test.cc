@@ -67,8 +67,14 @@ TEST(PlannerTest, SerialConsoleAndAgentSocketsLiveInRuntimeDir) {
   EXPECT_EQ(plan.console_socket, "/run/qdirect/testvm/console.sock");
   EXPECT_EQ(plan.agent_socket, "/run/qdirect/testvm/agent.sock");
   EXPECT_EQ(FindArg(plan.argv, "-chardev", "id=console"),
-            "socket,id=console,path=/run/qdirect/testvm/console.sock,server=on,"
-            "wait=off");
+            "socket,id=console,fd=4,server=on,wait=off");
+  EXPECT_EQ(FindArg(plan.argv, "-chardev", "id=agent"),
+            "socket,id=agent,fd=5,server=on,wait=off");
+  ASSERT_EQ(plan.fds.size(), 3u);
+  EXPECT_EQ(plan.fds[1].kind, FdToPass::Kind::kConsoleListener);
+  EXPECT_EQ(plan.fds[1].child_fd, 4);
+  EXPECT_EQ(plan.fds[2].kind, FdToPass::Kind::kAgentListener);
+  EXPECT_EQ(plan.fds[2].child_fd, 5);
   EXPECT_THAT(FindArg(plan.argv, "-device", "isa-serial"),
               HasSubstr(R"("chardev":"console")"));
   EXPECT_THAT(FindArg(plan.argv, "-device", "virtserialport"),
@@ -429,11 +435,11 @@ TEST(PlannerTest, PodModeBridgeUsesPassedTapFd) {
   host.network_mode = HostFacts::NetworkMode::kPod;
   Plan plan = MustPlan(VmiWithInterface(spec::Interface::Binding::kBridge), host);
   EXPECT_EQ(FindArg(plan.argv, "-netdev"),
-            R"({"type":"tap","id":"hostua-default","fd":"4"})");
-  ASSERT_EQ(plan.fds.size(), 2u);
-  EXPECT_EQ(plan.fds[1].kind, FdToPass::Kind::kTap);
-  EXPECT_EQ(plan.fds[1].child_fd, 4);
-  EXPECT_EQ(plan.fds[1].name, "default");
+            R"({"type":"tap","id":"hostua-default","fd":"6"})");
+  ASSERT_EQ(plan.fds.size(), 4u);
+  EXPECT_EQ(plan.fds[3].kind, FdToPass::Kind::kTap);
+  EXPECT_EQ(plan.fds[3].child_fd, 6);
+  EXPECT_EQ(plan.fds[3].name, "default");
 }
 
 TEST(PlannerTest, PodModeMultiqueuePassesOneTapFdPerQueue) {
@@ -444,10 +450,10 @@ TEST(PlannerTest, PodModeMultiqueuePassesOneTapFdPerQueue) {
   vmi.domain.devices.network_interface_multiqueue = true;
   Plan plan = MustPlan(vmi, host);
   EXPECT_EQ(FindArg(plan.argv, "-netdev"),
-            R"({"type":"tap","id":"hostua-default","fds":"4:5"})");
+            R"({"type":"tap","id":"hostua-default","fds":"6:7"})");
   EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-net-pci"),
               HasSubstr(R"("mq":true,"vectors":6)"));
-  EXPECT_EQ(plan.fds.size(), 3u);
+  EXPECT_EQ(plan.fds.size(), 5u);
 }
 
 TEST(PlannerTest, PasstConnectsToLauncherSocket) {
@@ -751,15 +757,22 @@ TEST(PlannerTest, UtcOffsetNeedsStartTime) {
 }
 
 TEST(PlannerTest, AgentChardevCarriesChardevAddArgumentsAndKeyval) {
-  HostFacts host = TcgHost();
-  host.runtime_dir = "/run/q\"d";  // a quote: escaped in JSON, kept in keyval
-  Plan plan = MustPlan(MinimalVmi(), host);
+  Plan plan = MustPlan(MinimalVmi(), TcgHost());
   const DeviceEntry* agent = FindDevice(plan, "agent");
   ASSERT_NE(agent, nullptr);
   EXPECT_EQ(agent->kind, DeviceEntry::Kind::kChardev);
   EXPECT_EQ(agent->json,
-            R"({"id":"agent","backend":{"type":"socket","data":{"addr":{"type":"unix",)"
-            R"("data":{"path":"/run/q\"d/agent.sock"}},"server":true,"wait":false}}})");
+            R"({"id":"agent","backend":{"type":"socket","data":{"addr":{"type":"fd",)"
+            R"("data":{"str":"5"}},"server":true,"wait":false}}})");
+  EXPECT_EQ(agent->keyval, "socket,id=agent,fd=5,server=on,wait=off");
+}
+
+TEST(PlannerTest, NoSocketPathOfTheRuntimeDirIsInArgv) {
+  // QEMU is handed every socket it serves; it never needs the dir's path.
+  Plan plan = MustPlan(MinimalVmi(), TcgHost());
+  for (const std::string& arg : plan.argv) {
+    EXPECT_THAT(arg, Not(HasSubstr("/run/qdirect/testvm"))) << arg;
+  }
 }
 
 TEST(PlannerTest, HotpluggedDevicesBecomeColdPluggedOnTheirRootPort) {
