@@ -97,6 +97,12 @@ class Machine {
   absl::Status Unpause();
   // Hard reset (system_reset).
   absl::Status Reset();
+  // Soft reboot, as `virtctl soft-reboot`: through the guest agent
+  // (guest-shutdown mode=reboot) when qemu-ga answers, else the ACPI power
+  // button, whose power-off is turned into a reset (libvirt's fake reboot).
+  // Returns once the guest was asked; the VMI stays Running throughout.
+  // FailedPrecondition for a paused VM, or one with neither agent nor ACPI.
+  absl::Status SoftReboot();
   // The stop policy: ACPI power button, wait up to grace (the spec's
   // terminationGracePeriodSeconds when unset, else 30 s), quit, SIGKILL.
   // Returns once QEMU has exited; the phase tells how (Succeeded or Failed).

@@ -32,6 +32,7 @@ constexpr std::pair<std::string_view, ControlRequest (*)()> kSimpleRequests[] = 
     {"pause", [] { return ControlRequest(PauseRequest{}); }},
     {"unpause", [] { return ControlRequest(UnpauseRequest{}); }},
     {"reset", [] { return ControlRequest(ResetRequest{}); }},
+    {"soft_reboot", [] { return ControlRequest(SoftRebootRequest{}); }},
     {"kill", [] { return ControlRequest(KillRequest{}); }},
     {"console_log", [] { return ControlRequest(ConsoleLogRequest{}); }},
     {"guest_os_info", [] { return ControlRequest(GuestOsInfoRequest{}); }},
@@ -294,6 +295,7 @@ std::string_view RequestName(const ControlRequest& request) {
         else if constexpr (std::is_same_v<T, PauseRequest>) return "pause";
         else if constexpr (std::is_same_v<T, UnpauseRequest>) return "unpause";
         else if constexpr (std::is_same_v<T, ResetRequest>) return "reset";
+        else if constexpr (std::is_same_v<T, SoftRebootRequest>) return "soft_reboot";
         else if constexpr (std::is_same_v<T, StopRequest>) return "stop";
         else if constexpr (std::is_same_v<T, KillRequest>) return "kill";
         else if constexpr (std::is_same_v<T, QmpRequest>) return "qmp";

@@ -45,6 +45,10 @@ struct UnpauseRequest {
 struct ResetRequest {
   bool operator==(const ResetRequest&) const = default;
 };
+// Guest agent reboot, else ACPI (vm::Machine::SoftReboot).
+struct SoftRebootRequest {
+  bool operator==(const SoftRebootRequest&) const = default;
+};
 // The stop policy (ACPI, grace, quit, SIGKILL); the reply comes once the
 // phase is final.
 struct StopRequest {
@@ -82,7 +86,7 @@ struct ConsoleAttachRequest {
 
 using ControlRequest =
     std::variant<StatusRequest, PauseRequest, UnpauseRequest, ResetRequest,
-                 StopRequest, KillRequest, QmpRequest, ConsoleLogRequest,
+                 SoftRebootRequest, StopRequest, KillRequest, QmpRequest, ConsoleLogRequest,
                  GuestOsInfoRequest, FsListRequest, UserListRequest,
                  ConsoleAttachRequest>;
 

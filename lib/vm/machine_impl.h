@@ -71,6 +71,8 @@ struct Machine::Impl {
   std::optional<launch::VmRuntimeDir> dir;
   std::string dir_path;
   std::optional<Plan> plan;
+  // SoftReboot pressed the power button to reboot (FinishAcpiReboot).
+  bool acpi_reboot_pending = false;
   // Hot-plugged devices, in order (Machine::HotpluggedDevices).
   std::vector<DeviceEntry> hotplugged;
   // The long operation under way ("migration", "hotplug of volume data"):
@@ -198,6 +200,26 @@ struct Machine::Impl {
   void OnEvent(const qmp::Event& event) {
     std::optional<TrackerInput> input = TrackerInputFromQmpEvent(event);
     if (input) Apply(*input);
+    if (acpi_reboot_pending && event.name == "SHUTDOWN") FinishAcpiReboot(event);
+  }
+
+  // The guest answered SoftReboot's power button by powering off; with
+  // -no-shutdown QEMU merely stopped: reset and run it again, as libvirt's
+  // fake reboot does. The tracker (RebootRequested) kept the VMI alive.
+  void FinishAcpiReboot(const qmp::Event& event) {
+    const auto guest = event.data.FindMember("guest");
+    if (guest == event.data.MemberEnd() || !guest->value.IsBool() ||
+        !guest->value.GetBool() || shutting_down) {
+      return;
+    }
+    acpi_reboot_pending = false;
+    std::weak_ptr<bool> weak = alive;
+    qmp->Execute("system_reset", nullptr, {},
+                 [this, weak](absl::StatusOr<qmp::Reply> reply) {
+                   if (weak.expired() || !reply.ok() || exited) return;
+                   qmp->Execute("cont", nullptr, {},
+                                [](absl::StatusOr<qmp::Reply>) {});
+                 });
   }
 
   // Reads QEMU's runstate into the tracker (after stop/cont, so the status

@@ -41,6 +41,8 @@ bool StatusTracker::Apply(const TrackerInput& input, absl::Time now) {
 
 void StatusTracker::On(const QmpStopEvent&) {
   if (IsFinal(status_.phase)) return;
+  // -no-shutdown stops the vCPUs after the soft reboot's power-off.
+  if (reboot_requested_ && status_.qdirect.qemu_runstate == "shutdown") return;
   status_.qdirect.qemu_runstate = "paused";
   // A STOP we did not ask for came from the monitor: someone paused it.
   MarkPaused(pending_pause_ != PauseCause::kNone ? pending_pause_
@@ -51,6 +53,7 @@ void StatusTracker::On(const QmpStopEvent&) {
 void StatusTracker::On(const QmpResumeEvent&) {
   if (IsFinal(status_.phase)) return;
   status_.qdirect.qemu_runstate = "running";
+  reboot_requested_ = false;
   pending_pause_ = PauseCause::kNone;
   MarkUnpaused();
   SetPhase(VmiPhase::kRunning);
@@ -61,6 +64,9 @@ void StatusTracker::On(const QmpShutdownEvent& event) {
   shutdown_reason_ = event.reason;
   shutdown_by_guest_ = event.guest;
   if (!event.guest) return;  // host-side causes are judged at exit
+  if (reboot_requested_ && !stop_requested_ && event.reason != "guest-panic") {
+    return;  // the soft reboot's power-off: reset follows
+  }
   if (event.reason == "guest-panic") {
     Finish(VmiPhase::kFailed, "GuestPanicked", "guest panicked");
   } else {
@@ -217,6 +223,7 @@ void StatusTracker::On(const StartPausedRequested&) {
 
 void StatusTracker::On(const StopRequested& stop) {
   stop_requested_ = true;
+  reboot_requested_ = false;
   if (stop.grace <= absl::ZeroDuration()) force_stop_ = true;
 }
 

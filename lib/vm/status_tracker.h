@@ -108,6 +108,13 @@ struct StopRequested {
 };
 // We escalated to `quit` or SIGKILL: whatever ends QEMU now is forced.
 struct ForceStopStarted {};
+// A soft reboot over ACPI is under way: the guest's power-off that follows
+// the power button is turned into a reset (system_reset + cont), so it
+// ends nothing and pauses nothing. Cleared when the vCPUs resume, or by
+// pending=false when the power button could not be pressed.
+struct RebootRequested {
+  bool pending = true;
+};
 
 using TrackerInput =
     std::variant<QmpStopEvent, QmpResumeEvent, QmpShutdownEvent,
@@ -116,7 +123,7 @@ using TrackerInput =
                  ProcessExited, AgentConnected, AgentDisconnected,
                  GuestOsInfoUpdate, InterfacesUpdate, PauseRequested,
                  UnpauseRequested, StartPausedRequested, StopRequested,
-                 ForceStopStarted>;
+                 ForceStopStarted, RebootRequested>;
 
 struct StatusTrackerOptions {
   // The guest has ACPI (spec.domain.features.acpi, on by default): a stop
@@ -157,6 +164,7 @@ class StatusTracker {
   void On(const StartPausedRequested&);
   void On(const StopRequested&);
   void On(const ForceStopStarted&);
+  void On(const RebootRequested& r) { reboot_requested_ = r.pending; }
 
   // Sets the phase (appending a phaseTransitionTimestamp); final phases
   // stick.
@@ -179,6 +187,7 @@ class StatusTracker {
   bool paused_ = false;
   bool stop_requested_ = false;
   bool force_stop_ = false;
+  bool reboot_requested_ = false;
   // QEMU's SHUTDOWN cause, kept until the process exits.
   std::string shutdown_reason_;
   bool shutdown_by_guest_ = false;

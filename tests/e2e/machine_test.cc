@@ -145,6 +145,43 @@ const VmiCondition* Condition(const VmiStatus& status, const char* type) {
   return status.FindCondition(type);
 }
 
+// The console text since start and every status the VMI went through, for
+// tests that follow a guest across a reboot.
+struct RebootWatch {
+  std::string console;
+  bool left_running = false;  // a final phase, or Paused, was ever seen
+  std::unique_ptr<ConsoleSession> session;
+
+  // The boot ids of every QDIRECT-GUEST-UP line so far.
+  std::vector<std::string> BootIds() const {
+    std::vector<std::string> ids;
+    const std::string key = "QDIRECT-GUEST-UP boot_id=";
+    for (size_t at = console.find(key); at != std::string::npos;
+         at = console.find(key, at + 1)) {
+      if (at + key.size() + 36 <= console.size()) {
+        ids.push_back(console.substr(at + key.size(), 36));
+      }
+    }
+    return ids;
+  }
+};
+
+::testing::AssertionResult Watch(Machine& m, RebootWatch& watch) {
+  auto session = m.AttachConsole(
+      [&watch](std::string_view bytes) { watch.console.append(bytes); },
+      /*replay=*/true);
+  if (!session.ok()) return ::testing::AssertionFailure() << session.status();
+  watch.session = std::move(*session);
+  m.OnStatusChange([&watch](const VmiStatus& status) {
+    const VmiCondition* paused = status.FindCondition(vmi_condition::kPaused);
+    if (IsFinal(status.phase) ||
+        (paused != nullptr && paused->status == ConditionStatus::kTrue)) {
+      watch.left_running = true;
+    }
+  });
+  return ::testing::AssertionSuccess();
+}
+
 TEST_F(MachineTest, BootsToConsoleMarkerAndIsReady) {
   auto machine = Start(vmi_);
   ASSERT_TRUE(machine.ok()) << machine.status();
@@ -510,4 +547,74 @@ TEST_F(MachineTest, StartupTimings) {
 }
 
 }  // namespace
+TEST_F(MachineTest, SoftRebootThroughTheAgentBootsAgainWhileRunning) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  Machine& m = **machine;
+  RebootWatch watch;
+  ASSERT_TRUE(Watch(m, watch));
+  const absl::Time deadline = absl::Now() + 2 * kBootTimeout;
+  ASSERT_TRUE(m.WaitForCondition(vmi_condition::kAgentConnected,
+                                 ConditionStatus::kTrue, deadline)
+                  .ok());
+  ASSERT_TRUE(loop_->RunUntil([&] { return watch.BootIds().size() == 1; }, deadline).ok());
+
+  ASSERT_TRUE(m.SoftReboot().ok());
+
+  ASSERT_TRUE(loop_->RunUntil([&] { return watch.BootIds().size() == 2; }, deadline).ok())
+      << watch.console;
+  // qemu-ga ran the guest's shutdown -r (tests/guest/rootfs/bin/shutdown).
+  EXPECT_NE(watch.console.find("QDIRECT-GUEST-REBOOT"), std::string::npos);
+  const std::vector<std::string> ids = watch.BootIds();
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_FALSE(watch.left_running);
+  EXPECT_EQ(m.Status().phase, VmiPhase::kRunning);
+}
+
+TEST_F(MachineTest, SoftRebootWithoutAgentUsesAcpiAndBootsAgain) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  Machine& m = **machine;
+  RebootWatch watch;
+  ASSERT_TRUE(Watch(m, watch));
+  const absl::Time deadline = absl::Now() + 2 * kBootTimeout;
+  ASSERT_TRUE(m.WaitForCondition(vmi_condition::kAgentConnected,
+                                 ConditionStatus::kTrue, deadline)
+                  .ok());
+  ASSERT_TRUE(WaitForPowerButtonWatcher(m));
+  // Take qemu-ga away (and the loop that restarts it) from the console
+  // shell; busybox has no pkill -f.
+  ASSERT_TRUE(watch.session
+                  ->Write("ps | grep [q]direct-agent | while read p rest; do "
+                          "kill $p; done; killall qemu-ga\n")
+                  .ok());
+  ASSERT_TRUE(m.WaitForCondition(vmi_condition::kAgentConnected,
+                                 ConditionStatus::kFalse, deadline)
+                  .ok())
+      << watch.console;
+
+  ASSERT_TRUE(m.SoftReboot().ok());
+
+  ASSERT_TRUE(loop_->RunUntil([&] { return watch.BootIds().size() == 2; }, deadline).ok())
+      << watch.console;
+  const std::vector<std::string> ids = watch.BootIds();
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_EQ(watch.console.find("QDIRECT-GUEST-REBOOT"), std::string::npos);
+  EXPECT_FALSE(watch.left_running);
+  EXPECT_EQ(m.Status().phase, VmiPhase::kRunning);
+  EXPECT_EQ(m.Status().qdirect.qemu_runstate, "running");
+}
+
+TEST_F(MachineTest, SoftRebootOfAPausedVmIsRefused) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  ASSERT_TRUE((*machine)->Pause().ok());
+
+  absl::Status st = (*machine)->SoftReboot();
+
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_THAT(std::string(st.message()), HasSubstr("paused"));
+  EXPECT_EQ((*machine)->Status().qdirect.qemu_runstate, "paused");
+}
+
 }  // namespace qdirect::vm

@@ -149,14 +149,26 @@ class VmctlLifecycleTest(unittest.TestCase):
             self.assertEqual(qmp.returncode, 0, qmp.stderr)
             self.assertEqual(json.loads(qmp.stdout)["status"], "running")
 
+        with self.subTest("soft reboot"):
+            # qemu-ga answers by now or soon; either way the guest reboots
+            # (agent, else ACPI) and boots a second time while Running.
+            self.wait_console(r"heartbeat 2\b")
+            rebooted = self.vmctl("soft-reboot", "testvm", check=0)
+            self.assertIn("Running", rebooted.stdout)
+            log = self.wait_console(r"(?s)QDIRECT-GUEST-UP.*QDIRECT-GUEST-UP")
+            ids = re.findall(r"QDIRECT-GUEST-UP boot_id=([0-9a-f-]{36})", log)
+            self.assertEqual(len(set(ids)), len(ids), ids)
+            self.assertEqual(self.status()["phase"], "Running")
+
         again = self.vmctl("start", MANIFEST)
         self.assertNotEqual(again.returncode, 0, again.stdout)
         self.assertIn("already", again.stderr)
         self.assertEqual(self.status()["phase"], "Running")
         self.assertEqual(self.vmctl("list", check=0).stdout, "default/testvm Running\n")
 
-        # The guest's power-button watcher starts with its heartbeat.
-        self.wait_console(r"heartbeat 2\b")
+        # The guest's power-button watcher starts with its heartbeat (the
+        # second boot's too).
+        self.wait_console(r"(?s)QDIRECT-GUEST-UP.*QDIRECT-GUEST-UP.*heartbeat 2\b")
         stopped = self.vmctl("stop", "testvm", check=0)
         self.assertIn("Succeeded", stopped.stdout)
         self.assertEqual(self.vmctl("list", check=0).stdout, "")

@@ -304,6 +304,8 @@ class Launcher {
       st = machine_->Unpause();
     } else if (std::holds_alternative<kube::ResetRequest>(request)) {
       st = machine_->Reset();
+    } else if (std::holds_alternative<kube::SoftRebootRequest>(request)) {
+      st = machine_->SoftReboot();
     } else if (const auto* stop = std::get_if<kube::StopRequest>(&request)) {
       std::optional<absl::Duration> grace;
       if (stop->grace_seconds) grace = absl::Seconds(*stop->grace_seconds);

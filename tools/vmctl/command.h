@@ -37,6 +37,7 @@ int RunStop(const Args& args);
 int RunPause(const Args& args);
 int RunUnpause(const Args& args);
 int RunRestart(const Args& args);
+int RunSoftReboot(const Args& args);
 int RunKill(const Args& args);
 int RunConsole(const Args& args);
 int RunQmp(const Args& args);

@@ -1,4 +1,4 @@
-// vmctl pause|unpause|restart|kill NAME [--namespace NS]: one lifecycle
+// vmctl pause|unpause|restart|soft-reboot|kill NAME [--namespace NS]: one lifecycle
 // request each, printing the phase afterwards.
 
 #include <cstdio>
@@ -38,6 +38,9 @@ int RunUnpause(const Args& args) {
 }
 int RunRestart(const Args& args) {
   return RunLifecycle("restart", args, kube::ResetRequest{});
+}
+int RunSoftReboot(const Args& args) {
+  return RunLifecycle("soft-reboot", args, kube::SoftRebootRequest{});
 }
 int RunKill(const Args& args) {
   return RunLifecycle("kill", args, kube::KillRequest{});

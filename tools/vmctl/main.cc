@@ -27,7 +27,7 @@ constexpr char kUsage[] =
     "  status VM [--json]              the VMI status (--json: as KubeVirt names it)\n"
     "  stop VM [--grace S]             ACPI shutdown, quit after the grace period, then kill;\n"
     "                                  returns when the phase is final\n"
-    "  pause VM | unpause VM | restart VM | kill VM\n"
+    "  pause VM | unpause VM | restart VM | soft-reboot VM | kill VM\n"
     "  console VM [--log]              attach (Ctrl-] detaches); --log prints the output so far\n"
     "  qmp VM 'JSON'                   a raw QMP command; prints QEMU's return value\n"
     "  guestosinfo VM | fslist VM | userlist VM\n"
@@ -57,6 +57,7 @@ constexpr Command kCommands[] = {
     {"pause", RunPause},
     {"unpause", RunUnpause},
     {"restart", RunRestart},
+    {"soft-reboot", RunSoftReboot},
     {"kill", RunKill},
     {"console", RunConsole},
     {"qmp", RunQmp},

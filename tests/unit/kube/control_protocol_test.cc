@@ -23,7 +23,7 @@ ControlRequest RoundTrip(const ControlRequest& request) {
 
 TEST(ControlRequest, EverySimpleRequestRoundTrips) {
   const ControlRequest requests[] = {
-      PauseRequest{},       UnpauseRequest{},     ResetRequest{},
+      PauseRequest{},       UnpauseRequest{},     ResetRequest{}, SoftRebootRequest{},
       KillRequest{},        ConsoleLogRequest{},  GuestOsInfoRequest{},
       FsListRequest{},      UserListRequest{},    ConsoleAttachRequest{},
   };
