@@ -69,10 +69,16 @@ struct IpAddress {
   std::string address;
   int prefix = 0;
 };
+// The guest's counters of one interface (qemu-ga 7.2 and later).
+struct InterfaceStatistics {
+  int64_t rx_bytes = 0, rx_packets = 0, rx_errs = 0, rx_dropped = 0;
+  int64_t tx_bytes = 0, tx_packets = 0, tx_errs = 0, tx_dropped = 0;
+};
 struct NetworkInterface {
   std::string name;
   std::string hardware_address;  // empty when the guest gave none
   std::vector<IpAddress> ip_addresses;
+  std::optional<InterfaceStatistics> statistics;  // absent from older qemu-ga
 };
 
 // guest-get-fsinfo

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "qdirect/plan.h"
 #include "qdirect/spec.h"
+#include "qdirect/vm_stats.h"
 #include "qdirect/vmi_status.h"
 
 namespace qdirect {
@@ -112,6 +113,11 @@ class Machine {
 
   // The current status (a copy: the loop may change it right after).
   VmiStatus Status() const;
+  // One sample of the VM's counters (qdirect/vm_stats.h): vCPU thread
+  // times, memory (QEMU's RSS, the balloon and what the guest reports to
+  // it), per-disk I/O, and per-NIC counters when the guest agent answers.
+  // FailedPrecondition when QEMU is not running.
+  absl::StatusOr<VmStats> Stats();
   // Runs the loop until status.phase == phase or a final phase (returned as
   // FailedPrecondition when it is not `phase`), or DeadlineExceeded.
   absl::Status WaitFor(VmiPhase phase, absl::Time deadline);

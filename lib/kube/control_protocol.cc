@@ -35,6 +35,7 @@ constexpr std::pair<std::string_view, ControlRequest (*)()> kSimpleRequests[] = 
     {"soft_reboot", [] { return ControlRequest(SoftRebootRequest{}); }},
     {"kill", [] { return ControlRequest(KillRequest{}); }},
     {"console_log", [] { return ControlRequest(ConsoleLogRequest{}); }},
+    {"stats", [] { return ControlRequest(StatsRequest{}); }},
     {"guest_os_info", [] { return ControlRequest(GuestOsInfoRequest{}); }},
     {"fs_list", [] { return ControlRequest(FsListRequest{}); }},
     {"user_list", [] { return ControlRequest(UserListRequest{}); }},
@@ -300,6 +301,7 @@ std::string_view RequestName(const ControlRequest& request) {
         else if constexpr (std::is_same_v<T, KillRequest>) return "kill";
         else if constexpr (std::is_same_v<T, QmpRequest>) return "qmp";
         else if constexpr (std::is_same_v<T, ConsoleLogRequest>) return "console_log";
+        else if constexpr (std::is_same_v<T, StatsRequest>) return "stats";
         else if constexpr (std::is_same_v<T, GuestOsInfoRequest>) return "guest_os_info";
         else if constexpr (std::is_same_v<T, FsListRequest>) return "fs_list";
         else if constexpr (std::is_same_v<T, UserListRequest>) return "user_list";
@@ -437,6 +439,13 @@ std::string EncodeResponse(const ControlResponse& response) {
     if (value.HasParseError()) value.SetNull();
     value.Accept(w);
   }
+  if (response.stats) {
+    w.Key("stats");
+    Document value;
+    value.Parse(response.stats->data(), response.stats->size());
+    if (value.HasParseError()) value.SetNull();  // our bug; sent as null
+    value.Accept(w);
+  }
   if (response.console_log) {
     w.Key("console_log");
     WriteString(w, *response.console_log);
@@ -489,6 +498,10 @@ absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line) {
   }
   if (auto it = doc.FindMember("return"); it != doc.MemberEnd()) {
     response.qmp_return = ValueToJson(it->value);
+  }
+  if (auto it = doc.FindMember("stats"); it != doc.MemberEnd()) {
+    if (!it->value.IsObject()) return WrongType("response.stats", "an object");
+    response.stats = ValueToJson(it->value);
   }
   if (auto it = doc.FindMember("console_log"); it != doc.MemberEnd()) {
     if (!it->value.IsString()) return WrongType("response.console_log", "a string");

@@ -66,6 +66,10 @@ struct QmpRequest {
   std::string arguments;
   bool operator==(const QmpRequest&) const = default;
 };
+// One sample of the VM's counters (vm::Machine::Stats).
+struct StatsRequest {
+  bool operator==(const StatsRequest&) const = default;
+};
 // What the console log retains.
 struct ConsoleLogRequest {
   bool operator==(const ConsoleLogRequest&) const = default;
@@ -86,7 +90,8 @@ struct ConsoleAttachRequest {
 
 using ControlRequest =
     std::variant<StatusRequest, PauseRequest, UnpauseRequest, ResetRequest,
-                 SoftRebootRequest, StopRequest, KillRequest, QmpRequest, ConsoleLogRequest,
+                 SoftRebootRequest, StopRequest, KillRequest, QmpRequest,
+                 StatsRequest, ConsoleLogRequest,
                  GuestOsInfoRequest, FsListRequest, UserListRequest,
                  ConsoleAttachRequest>;
 
@@ -111,6 +116,8 @@ struct ControlResponse {
   std::optional<VmiStatus> status;
   // qmp: QEMU's "return" value as JSON text.
   std::optional<std::string> qmp_return;
+  // stats: the sample as JSON text (qdirect::VmStatsToJson).
+  std::optional<std::string> stats;
   // console_log.
   std::optional<std::string> console_log;
   std::optional<GuestOsInfo> guest_os_info;

@@ -134,6 +134,22 @@ absl::StatusOr<std::vector<NetworkInterface>> ParseNetworkInterfaces(const rapid
         iface.ip_addresses.push_back(std::move(ip));
       }
     }
+    auto stats = i.FindMember("statistics");
+    if (stats != i.MemberEnd()) {
+      RETURN_IF_ERROR(RequireObject(stats->value, "guest-network-get-interfaces: statistics"));
+      InterfaceStatistics s;
+      const std::pair<const char*, int64_t*> counters[] = {
+          {"rx-bytes", &s.rx_bytes},     {"rx-packets", &s.rx_packets},
+          {"rx-errs", &s.rx_errs},       {"rx-dropped", &s.rx_dropped},
+          {"tx-bytes", &s.tx_bytes},     {"tx-packets", &s.tx_packets},
+          {"tx-errs", &s.tx_errs},       {"tx-dropped", &s.tx_dropped}};
+      for (const auto& [key, field] : counters) {
+        std::optional<int64_t> value;
+        RETURN_IF_ERROR(OptInt(stats->value, key, kWhere, &value));
+        *field = value.value_or(0);
+      }
+      iface.statistics = s;
+    }
     out.push_back(std::move(iface));
   }
   return out;

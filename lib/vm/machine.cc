@@ -130,6 +130,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
     return Error("qmp", st);
   }
   start_times.qmp_ready = absl::Now();
+  EnableBalloonStats();
 
   // Connect the console before `cont`: QEMU drops output nobody reads.
   if (!plan->console_socket.empty()) {

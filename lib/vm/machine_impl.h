@@ -52,6 +52,10 @@ inline constexpr absl::Duration kShutdownSlack = absl::Seconds(30);
 // (virt-launcher polls interfaces every 10 s too).
 inline constexpr absl::Duration kAgentRefreshInterval = absl::Seconds(10);
 
+// The planner's memory balloon (autoattachMemBalloon).
+inline constexpr char kBalloonId[] = "balloon0";
+inline constexpr char kBalloonPath[] = "/machine/peripheral/balloon0";
+
 // Debian's abseil has its own string_view; StrCat takes only that one.
 inline absl::string_view AV(std::string_view text) {
   return absl::string_view(text.data(), text.size());
@@ -201,6 +205,22 @@ struct Machine::Impl {
     std::optional<TrackerInput> input = TrackerInputFromQmpEvent(event);
     if (input) Apply(*input);
     if (acpi_reboot_pending && event.name == "SHUTDOWN") FinishAcpiReboot(event);
+  }
+
+  // Asks the balloon (when the plan has one) to poll the guest's memory
+  // figures, as KubeVirt's domain does (statsPeriod 10 s; 5 s here). Sent
+  // without waiting: Stats() simply lacks them until they come.
+  void EnableBalloonStats() {
+    const auto balloon = std::find_if(
+        plan->devices.begin(), plan->devices.end(),
+        [](const DeviceEntry& e) { return e.id == kBalloonId; });
+    if (balloon == plan->devices.end()) return;
+    rapidjson::Document args(rapidjson::kObjectType);
+    auto& a = args.GetAllocator();
+    args.AddMember("path", rapidjson::Value(kBalloonPath, a), a);
+    args.AddMember("property", "guest-stats-polling-interval", a);
+    args.AddMember("value", 5, a);
+    qmp->Execute("qom-set", &args, {}, [](absl::StatusOr<qmp::Reply>) {});
   }
 
   // The guest answered SoftReboot's power button by powering off; with

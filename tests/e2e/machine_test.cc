@@ -617,4 +617,34 @@ TEST_F(MachineTest, SoftRebootOfAPausedVmIsRefused) {
   EXPECT_EQ((*machine)->Status().qdirect.qemu_runstate, "paused");
 }
 
+TEST_F(MachineTest, StatsShowVcpuMemoryAndBalloon) {
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  Machine& m = **machine;
+  ASSERT_TRUE(WaitForMarker(m));
+
+  absl::StatusOr<VmStats> stats = m.Stats();
+
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(stats->vcpus.size(), 1u);
+  EXPECT_GT(stats->vcpus[0].thread_id, 0);
+  EXPECT_GT(stats->vcpus[0].cpu_seconds, 0);  // it booted a kernel under TCG
+  EXPECT_GT(stats->memory.qemu_rss_bytes, 0);
+  EXPECT_EQ(stats->memory.balloon_actual_bytes, int64_t{128} << 20);
+  EXPECT_TRUE(stats->block.empty());  // the test VMI has no disk
+
+  // The guest's balloon driver reports every 5 s once asked at start.
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!stats->memory.available_bytes && absl::Now() < deadline) {
+    ASSERT_TRUE(WaitForConsole(m, ConsolePattern::Substring("heartbeat"), false));
+    stats = m.Stats();
+    ASSERT_TRUE(stats.ok()) << stats.status();
+  }
+  ASSERT_TRUE(stats->memory.available_bytes.has_value());
+  EXPECT_GT(*stats->memory.available_bytes, 0);
+  EXPECT_LE(*stats->memory.available_bytes, int64_t{128} << 20);
+  ASSERT_TRUE(stats->memory.unused_bytes.has_value());
+  EXPECT_LT(*stats->memory.unused_bytes, *stats->memory.available_bytes);
+}
+
 }  // namespace qdirect::vm

@@ -149,6 +149,13 @@ class VmctlLifecycleTest(unittest.TestCase):
             self.assertEqual(qmp.returncode, 0, qmp.stderr)
             self.assertEqual(json.loads(qmp.stdout)["status"], "running")
 
+        with self.subTest("stats"):
+            stats = json.loads(self.vmctl("stats", "testvm", check=0).stdout)
+            self.assertEqual(len(stats["vcpus"]), 1)
+            self.assertGreater(stats["vcpus"][0]["cpuSeconds"], 0)
+            self.assertGreater(stats["memory"]["qemuRssBytes"], 0)
+            self.assertEqual(stats["memory"]["balloonActualBytes"], 128 << 20)
+
         with self.subTest("soft reboot"):
             # qemu-ga answers by now or soon; either way the guest reboots
             # (agent, else ACPI) and boots a second time while Running.

@@ -315,6 +315,11 @@ class Launcher {
     } else if (const auto* qmp = std::get_if<kube::QmpRequest>(&request)) {
       with_status = false;
       st = RunQmp(*qmp, &response);
+    } else if (std::holds_alternative<kube::StatsRequest>(request)) {
+      with_status = false;
+      absl::StatusOr<VmStats> stats = machine_->Stats();
+      st = stats.status();
+      if (stats.ok()) response.stats = VmStatsToJson(*stats, /*pretty=*/false);
     } else {
       with_status = false;
       st = RunAgent(request, &response);

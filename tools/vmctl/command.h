@@ -41,6 +41,7 @@ int RunSoftReboot(const Args& args);
 int RunKill(const Args& args);
 int RunConsole(const Args& args);
 int RunQmp(const Args& args);
+int RunStats(const Args& args);
 int RunGuestOsInfo(const Args& args);
 int RunFsList(const Args& args);
 int RunUserList(const Args& args);

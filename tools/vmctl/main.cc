@@ -30,6 +30,7 @@ constexpr char kUsage[] =
     "  pause VM | unpause VM | restart VM | soft-reboot VM | kill VM\n"
     "  console VM [--log]              attach (Ctrl-] detaches); --log prints the output so far\n"
     "  qmp VM 'JSON'                   a raw QMP command; prints QEMU's return value\n"
+    "  stats VM                        vCPU time, memory, disk and NIC counters as JSON\n"
     "  guestosinfo VM | fslist VM | userlist VM\n"
     "                                  from the guest agent\n"
     "\n"
@@ -61,6 +62,7 @@ constexpr Command kCommands[] = {
     {"kill", RunKill},
     {"console", RunConsole},
     {"qmp", RunQmp},
+    {"stats", RunStats},
     {"guestosinfo", RunGuestOsInfo},
     {"fslist", RunFsList},
     {"userlist", RunUserList},

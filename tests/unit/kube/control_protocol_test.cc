@@ -24,7 +24,7 @@ ControlRequest RoundTrip(const ControlRequest& request) {
 TEST(ControlRequest, EverySimpleRequestRoundTrips) {
   const ControlRequest requests[] = {
       PauseRequest{},       UnpauseRequest{},     ResetRequest{}, SoftRebootRequest{},
-      KillRequest{},        ConsoleLogRequest{},  GuestOsInfoRequest{},
+      KillRequest{},        StatsRequest{},       ConsoleLogRequest{},  GuestOsInfoRequest{},
       FsListRequest{},      UserListRequest{},    ConsoleAttachRequest{},
   };
   for (const ControlRequest& request : requests) {
@@ -146,6 +146,16 @@ TEST(ControlResponse, ConsoleLogKeepsEveryByte) {
   absl::StatusOr<ControlResponse> decoded = DecodeResponse(line);
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->console_log, response.console_log);
+}
+
+TEST(ControlResponse, StatsRoundTripAndMustBeAnObject) {
+  ControlResponse response;
+  response.stats = R"({"vcpus":[{"index":0,"threadId":7,"cpuSeconds":1.5}]})";
+  absl::StatusOr<ControlResponse> decoded = DecodeResponse(EncodeResponse(response));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->stats, response.stats);
+  EXPECT_EQ(DecodeResponse(R"({"stats":[]})").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ControlResponse, QmpReturnAndAgentPayloadsRoundTrip) {
