@@ -262,6 +262,7 @@ class PyMachine {
   void Pause() { Run([](vm::Machine& m) { return m.Pause(); }); }
   void Unpause() { Run([](vm::Machine& m) { return m.Unpause(); }); }
   void Reset() { Run([](vm::Machine& m) { return m.Reset(); }); }
+  void SoftReboot() { Run([](vm::Machine& m) { return m.SoftReboot(); }); }
   void Kill() { Run([](vm::Machine& m) { return m.Kill(); }); }
   void Shutdown(std::optional<double> grace) {
     std::optional<absl::Duration> g;
@@ -302,6 +303,17 @@ class PyMachine {
     VmiStatusJsonOptions options;
     options.include_qdirect = true;
     return ToJson(machine_->Status(), options);
+  }
+
+  std::string StatsJson() {
+    std::string json;
+    Run([&json](vm::Machine& m) -> absl::Status {
+      absl::StatusOr<VmStats> stats = m.Stats();
+      if (!stats.ok()) return stats.status();
+      json = VmStatsToJson(*stats, /*pretty=*/false);
+      return absl::OkStatus();
+    });
+    return json;
   }
 
   std::string Phase() {
@@ -617,6 +629,8 @@ PYBIND11_MODULE(_qdirect, m) {
       .def("pause", &PyMachine::Pause)
       .def("unpause", &PyMachine::Unpause)
       .def("reset", &PyMachine::Reset)
+      .def("soft_reboot", &PyMachine::SoftReboot)
+      .def("stats_json", &PyMachine::StatsJson)
       .def("kill", &PyMachine::Kill)
       .def("shutdown", &PyMachine::Shutdown, py::arg("grace") = py::none())
       .def("wait_for", &PyMachine::WaitFor, py::arg("phase"), py::arg("timeout"))

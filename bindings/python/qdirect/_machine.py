@@ -282,6 +282,19 @@ class Machine:
         """Hard reset (QMP system_reset)."""
         self._handle_or_raise().reset()
 
+    def soft_reboot(self) -> None:
+        """Reboots the guest from inside, as ``virtctl soft-reboot``: the
+        guest agent when it answers, else the ACPI power button (its
+        power-off becomes a reset). The VMI stays Running."""
+        self._handle_or_raise().soft_reboot()
+
+    def stats(self) -> Dict[str, Any]:
+        """One sample of the VM's counters: ``vcpus`` (cpuSeconds per vCPU
+        thread), ``memory`` (qemuRssBytes, balloonActualBytes and the guest's
+        figures once its balloon driver reported them), ``block`` and
+        ``network`` (from the guest agent)."""
+        return json.loads(self._handle_or_raise().stats_json())
+
     def shutdown(self, grace: Optional[float] = None) -> None:
         """ACPI power button, wait up to ``grace`` s (default: the spec's
         terminationGracePeriodSeconds, else 30), quit, SIGKILL. Returns once

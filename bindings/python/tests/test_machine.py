@@ -98,6 +98,20 @@ def test_pause_unpause_and_kill():
             m.pause()
 
 
+def test_stats_and_soft_reboot():
+    with qdirect.Machine(named_vmi("py-reboot")) as m:
+        first = m.console.expect(MARKER, timeout=BOOT_TIMEOUT)
+        stats = m.stats()
+        assert len(stats["vcpus"]) == 1
+        assert stats["vcpus"][0]["cpuSeconds"] > 0
+        assert stats["memory"]["balloonActualBytes"] == 128 << 20
+        m.console.expect(r"heartbeat 2\b", timeout=30)
+        m.soft_reboot()
+        second = m.console.expect(MARKER, timeout=BOOT_TIMEOUT)
+        assert second != first  # a new boot id
+        assert m.phase == "Running"
+
+
 def test_failing_expect_raises_timeout_and_cleans_up():
     runtime_dir = None
     with pytest.raises(qdirect.Timeout) as info:
