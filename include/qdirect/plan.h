@@ -133,6 +133,19 @@ struct HostFacts {
   int spare_root_ports = 4;
   // KubeVirt device-plugin environment (PCI_RESOURCE_*, MDEV_PCI_RESOURCE_*).
   std::map<std::string, std::string> device_plugin_env;
+  // What sysfs says about host PCI devices a VMI may pass through, by
+  // address ("0000:65:00.0"); gathered with device_plugin_env. A device not
+  // listed is passed alone and without ROM file.
+  struct HostPciDevice {
+    // Functions of the same slot and IOMMU group that go with the device (a
+    // GPU's HDMI audio): passed as further functions of one multifunction
+    // guest device on the same root port.
+    std::vector<std::string> companions;
+    // vfio-pci romfile (permittedHostDevices romFile); "" none.
+    std::string rom_file;
+    bool operator==(const HostPciDevice&) const = default;
+  };
+  std::map<std::string, HostPciDevice> host_pci_devices;
   // Host logical CPU count and memory, for sanity checks.
   int host_cpus = 1;
   int64_t host_memory_bytes = 0;
@@ -222,6 +235,10 @@ struct Plan {
   std::map<std::string, std::string> passt_sockets;
   // Extra environment for QEMU ("TZ=Europe/Paris" for clock.timezone).
   std::vector<std::string> env;
+  // RLIMIT_MEMLOCK QEMU needs, in bytes (0: leave the limit alone). VFIO
+  // pins all guest RAM for DMA: guest RAM (maxGuest included) + 1 GiB for
+  // QEMU's own pinned pages, as libvirt sizes it.
+  int64_t memlock_bytes = 0;
   bool operator==(const Plan&) const = default;
 };
 

@@ -1,6 +1,7 @@
 #include "qdirect/machine.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,6 +89,18 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   spawn.working_dir = dir_path;
   spawn.credentials = credentials;
   if (credentials) spawn.capabilities = std::vector<int>{};
+  // VFIO pins guest RAM: QEMU needs the memlock limit the plan sized.
+  if (plan->memlock_bytes > 0) {
+    const rlim_t needed = static_cast<rlim_t>(plan->memlock_bytes);
+    struct rlimit current = {0, 0};
+    ::getrlimit(RLIMIT_MEMLOCK, &current);
+    if (current.rlim_cur != RLIM_INFINITY && current.rlim_cur < needed) {
+      const rlim_t hard = current.rlim_max == RLIM_INFINITY
+                              ? RLIM_INFINITY
+                              : std::max(current.rlim_max, needed);
+      spawn.rlimits.push_back({RLIMIT_MEMLOCK, needed, hard});
+    }
+  }
   absl::StatusOr<launch::Process> spawned = launch::Spawn(spawn);
   if (!spawned.ok()) return Error("spawn qemu", spawned.status());
   process = std::move(*spawned);
