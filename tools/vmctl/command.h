@@ -43,5 +43,7 @@ int RunQmp(const Args& args);
 int RunGuestOsInfo(const Args& args);
 int RunFsList(const Args& args);
 int RunUserList(const Args& args);
+// Host devices for VFIO (no VM needed).
+int RunHostdev(const Args& args);
 
 }  // namespace qdirect::vmctl
