@@ -78,6 +78,13 @@ struct HostDevices {
   bool operator==(const HostDevices&) const = default;
 };
 
+// The snapshot as JSON, grouped by IOMMU group: {"iommuGroups": [{"group",
+// "viable", "offending", "devices": [{"address", "vendorSelector", "class",
+// "subsystem", "driver", "numaNode", "gpu", "companions", "mdevTypes"}]}],
+// "withoutIommuGroup": [devices], "mediatedDevices": [{"uuid", "type",
+// "parent", "iommuGroup"}]}. Pretty-printed.
+std::string HostDevicesToJson(const HostDevices& host);
+
 // Reads every PCI device and mdev instance under sysfs_root. A device
 // directory that cannot be read is an error naming the path; optional
 // files (numa_node, subsystem ids, driver_override) may be missing.

@@ -260,4 +260,18 @@ void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv);
 absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
                                   Plan& plan);
 
+// ---------------------------------------------------------------------------
+// VFIO hotplug
+
+// The vfio-pci device that hot-plugs host PCI device `pci_address` as
+// "ua-<name>" at 0x0 of root port `root_port` (one of Plan::free_root_ports),
+// with the ROM file host.host_pci_devices names: the object cold plug would
+// render, whose json is device_add's argument. Companion functions are not
+// added (QEMU needs functions >0 plugged before function 0). InvalidArgument
+// for an address that is not domain:bus:slot.function. Pure.
+absl::StatusOr<DeviceEntry> VfioHotplugDevice(const std::string& name,
+                                              const std::string& pci_address,
+                                              const std::string& root_port,
+                                              const HostFacts& host);
+
 }  // namespace qdirect

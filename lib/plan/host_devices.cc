@@ -163,3 +163,34 @@ absl::Status PlanHostDevices(PlanContext& ctx) {
 }
 
 }  // namespace qdirect::plan
+
+namespace qdirect {
+
+absl::StatusOr<DeviceEntry> VfioHotplugDevice(const std::string& name,
+                                              const std::string& pci_address,
+                                              const std::string& root_port,
+                                              const HostFacts& host) {
+  // domain:bus:slot.function in hex, e.g. 0000:65:00.0.
+  bool ok = pci_address.size() == 12 && pci_address[4] == ':' &&
+            pci_address[7] == ':' && pci_address[10] == '.' &&
+            pci_address[11] >= '0' && pci_address[11] <= '7';
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    ok = ok && std::isxdigit(static_cast<unsigned char>(pci_address[i]));
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vfio hotplug ", name, ": PCI address \"", pci_address,
+        "\": expected domain:bus:slot.function, e.g. 0000:65:00.0"));
+  }
+  plan::JsonObject dev;
+  dev.Str("driver", "vfio-pci").Str("host", pci_address).Str("id", "ua-" + name);
+  if (auto it = host.host_pci_devices.find(pci_address);
+      it != host.host_pci_devices.end() && !it->second.rom_file.empty()) {
+    dev.Str("romfile", it->second.rom_file);
+  }
+  dev.Str("bus", root_port).Str("addr", "0x0");
+  return DeviceEntry{DeviceEntry::Kind::kDevice, "ua-" + name, root_port, "0x0",
+                     name, dev.Render(), ""};
+}
+
+}  // namespace qdirect

@@ -54,6 +54,9 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
              static_cast<int>(credentials->gid)};
     RETURN_IF_ERROR(dir->HandOverTo(*credentials));
   }
+  if (absl::Status st = PrepareHostDevices(credentials); !st.ok()) {
+    return Error("host device", st);
+  }
   plan_files_created = true;  // a partial creation is cleaned up too
   if (absl::Status st = CreatePlanFiles(*plan, owner); !st.ok()) {
     return Error("create files", st);

@@ -25,6 +25,7 @@
 #include "plan/files.h"
 #include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
+#include "qdirect/hostdev.h"
 #include "qdirect/machine.h"
 #include "qdirect/plan.h"
 #include "qdirect/qmp.h"
@@ -102,6 +103,13 @@ struct Machine::Impl {
   TimerId shutdown_timer;
   // EndFinishedQemu sent its quit.
   bool quit_sent = false;
+
+  // --- VFIO host devices (lib/vm/machine_hostdev.cc) ---
+  // The plan's vfio-pci host devices, readied for QEMU at Launch (group
+  // viable, /dev/vfio/<group> owned by QEMU's uid); given back at Teardown.
+  std::vector<hostdev::PreparedDevice> prepared_host_devices;
+  absl::Status PrepareHostDevices(const std::optional<launch::Credentials>& qemu);
+  void ReleaseHostDevices();
 
   // Callbacks of QMP calls capture a weak reference: they may be delivered
   // while the Impl is being torn down.
@@ -320,6 +328,7 @@ struct Machine::Impl {
     if (pid_watch.valid()) loop->Unwatch(pid_watch);
     pid_watch = {};
     process.reset();
+    ReleaseHostDevices();
     if (plan && plan_files_created) (void)RemovePlanFiles(*plan, dir_path);
     plan_files_created = false;
     if (dir) (void)dir->Remove();

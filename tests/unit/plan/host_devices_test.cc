@@ -155,5 +155,22 @@ TEST(PlanHostDevices, VfioSizesMemlockForGuestRamPlusOneGiB) {
   EXPECT_EQ(plain->memlock_bytes, 0);
 }
 
+TEST(PlanHostDevices, HotplugDeviceIsTheColdPlugObjectOnTheGivenPort) {
+  absl::StatusOr<DeviceEntry> entry =
+      VfioHotplugDevice("gpu", "0000:01:00.0", "rp7", HostWithDesktopGpu());
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_EQ(entry->json,
+            "{\"driver\":\"vfio-pci\",\"host\":\"0000:01:00.0\",\"id\":\"ua-gpu\","
+            "\"romfile\":\"/roms/ga102.rom\",\"bus\":\"rp7\",\"addr\":\"0x0\"}");
+  EXPECT_EQ(entry->bus, "rp7");
+  EXPECT_EQ(entry->id, "ua-gpu");
+}
+
+TEST(PlanHostDevices, HotplugRefusesAMalformedAddress) {
+  absl::StatusOr<DeviceEntry> entry =
+      VfioHotplugDevice("gpu", "65:00.0\",\"x\":\"", "rp7", TcgHost());
+  EXPECT_EQ(entry.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace qdirect

@@ -1,0 +1,54 @@
+// The Machine's VFIO host devices: readied before QEMU starts, given back
+// when it is gone.
+
+#include "absl/strings/str_cat.h"
+#include "qdirect/hostdev.h"
+#include "rapidjson/document.h"
+#include "vm/machine_impl.h"
+
+namespace qdirect::vm {
+
+absl::Status Machine::Impl::PrepareHostDevices(
+    const std::optional<launch::Credentials>& qemu) {
+  hostdev::PrepareOptions options;
+  options.sysfs_root = StandaloneConfigFromEnvironment().sysfs_root;
+  // Binding is an operator's decision (vmctl hostdev prepare); a VM only
+  // checks the group and takes the group device for QEMU.
+  options.bind = false;
+  if (qemu) {
+    options.qemu_uid = qemu->uid;
+    options.qemu_gid = qemu->gid;
+  }
+  for (const DeviceEntry& entry : plan->devices) {
+    if (entry.kind != DeviceEntry::Kind::kDevice ||
+        entry.json.find("\"vfio-pci") == std::string::npos) {
+      continue;
+    }
+    rapidjson::Document doc;
+    doc.Parse(entry.json.c_str());
+    if (!doc.IsObject() || !doc.HasMember("host") || !doc["host"].IsString()) {
+      continue;  // a mediated device (sysfsdev): its parent stays the host's
+    }
+    absl::StatusOr<hostdev::PreparedDevice> prepared =
+        hostdev::PrepareVfioDevice(doc["host"].GetString(), options);
+    if (!prepared.ok()) {
+      return absl::Status(prepared.status().code(),
+                          absl::StrCat(entry.id, ": ", prepared.status().message()));
+    }
+    prepared_host_devices.push_back(std::move(*prepared));
+  }
+  return absl::OkStatus();
+}
+
+void Machine::Impl::ReleaseHostDevices() {
+  hostdev::PrepareOptions options;
+  options.sysfs_root = StandaloneConfigFromEnvironment().sysfs_root;
+  // Reverse order: a group shared by two devices ends with its first owner.
+  for (auto it = prepared_host_devices.rbegin(); it != prepared_host_devices.rend();
+       ++it) {
+    (void)hostdev::ReleaseVfioDevice(*it, options);
+  }
+  prepared_host_devices.clear();
+}
+
+}  // namespace qdirect::vm
