@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../unit/ops/fake_sysfs.h"
 #include "absl/strings/str_cat.h"
 #include "corpus.h"
 #include "gmock/gmock.h"
@@ -253,6 +254,35 @@ TEST_F(HostdevMachineTest, HotplugOfAMissingHostDeviceFailsWithQemusErrorAndChan
   EXPECT_THAT(*peripherals_after, Not(HasSubstr("ua-missing")));
   EXPECT_THAT(*peripherals_after, HasSubstr("\"" + port + "\""));
   EXPECT_EQ((*machine)->Status().phase, VmiPhase::kRunning);
+}
+
+TEST_F(HostdevMachineTest, StartRefusesAGpuWhoseIommuGroupIsNotViable) {
+  // The device plugin handed out a GPU whose HDMI audio is still on the
+  // host's sound driver (a synthetic sysfs tree: no VFIO hardware here).
+  hostdev_test::FakeSysfs sysfs;
+  sysfs.AddPci({.address = "0000:65:00.0", .class_code = 0x030000,
+                .driver = "vfio-pci", .group = 12});
+  sysfs.AddPci({.address = "0000:65:00.1", .class_code = 0x040300,
+                .driver = "snd_hda_intel", .group = 12});
+  setenv("QDIRECT_SYSFS_ROOT", sysfs.root().c_str(), 1);
+  setenv("PCI_RESOURCE_NVIDIA_COM_T4", "0000:65:00.0", 1);
+  spec::Vmi vmi = vmi_;
+  vmi.metadata.name = "hostdev-not-viable";
+  vmi.domain.devices.gpus.push_back({"gpu1", "nvidia.com/T4", std::nullopt, ""});
+  vm::MachineOptions options;
+  options.loop = loop_.get();
+  absl::StatusOr<std::unique_ptr<vm::Machine>> machine = vm::Machine::Start(vmi, options);
+  unsetenv("QDIRECT_SYSFS_ROOT");
+  unsetenv("PCI_RESOURCE_NVIDIA_COM_T4");
+  ASSERT_FALSE(machine.ok());
+  std::printf("%s\n", std::string(machine.status().message()).c_str());
+  EXPECT_EQ(machine.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(machine.status().message()),
+              HasSubstr("host device: ua-gpu1: 0000:65:00.0: IOMMU group 12 is not "
+                        "viable: 0000:65:00.1 (snd_hda_intel)"));
+  // Nothing is left behind: the runtime dir went with the failed start.
+  EXPECT_FALSE(std::filesystem::exists(
+      temp_dir_ + "/run/default_hostdev-not-viable"));
 }
 
 }  // namespace
