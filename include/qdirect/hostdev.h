@@ -183,7 +183,13 @@ struct PreparedDevice {
 absl::StatusOr<PreparedDevice> PrepareVfioDevice(const std::string& address,
                                                  const PrepareOptions& options);
 
-// Undoes PrepareVfioDevice: restores each member's original driver and the
+// The same for a mediated device (vGPU) `uuid`: its own IOMMU group's
+// device goes to the QEMU uid (its parent stays on the host driver that
+// creates it). NotFound for an unknown uuid.
+absl::StatusOr<PreparedDevice> PrepareMdevDevice(const std::string& uuid,
+                                                 const PrepareOptions& options);
+
+// Undoes PrepareVfioDevice or PrepareMdevDevice: restores each member's original driver and the
 // group device's owner. Returns the sysfs writes made (or, dry run, that
 // would be made).
 absl::StatusOr<std::vector<SysfsWrite>> ReleaseVfioDevice(

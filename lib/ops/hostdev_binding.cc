@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +27,30 @@ std::string DriverFile(const std::string& sysfs_root, const std::string& driver,
 
 bool SameSlot(const std::string& a, const std::string& b) {
   return a.substr(0, a.rfind('.')) == b.substr(0, b.rfind('.'));
+}
+
+// QEMU 7.2's vfio-pci opens /dev/vfio/<group> itself (it has no fd
+// property for a group), so the QEMU user must own it, as libvirt does.
+// Records the previous owner in `prepared` for the release.
+absl::Status TakeGroupDevice(const PrepareOptions& options,
+                             PreparedDevice& prepared) {
+  if (!options.qemu_uid) return absl::OkStatus();
+  struct stat st;
+  if (::stat(prepared.group_device.c_str(), &st) != 0) {
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("stat ", prepared.group_device,
+                            " (is the vfio-pci module loaded?)"));
+  }
+  const gid_t gid = options.qemu_gid.value_or(st.st_gid);
+  if (st.st_uid == *options.qemu_uid && st.st_gid == gid) return absl::OkStatus();
+  if (::chown(prepared.group_device.c_str(), *options.qemu_uid, gid) != 0) {
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("chown ", *options.qemu_uid, ":", gid, " ",
+                            prepared.group_device));
+  }
+  prepared.original_uid = st.st_uid;
+  prepared.original_gid = st.st_gid;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -121,26 +146,31 @@ absl::StatusOr<PreparedDevice> PrepareVfioDevice(const std::string& address,
   if (options.dry_run) return prepared;
   RETURN_IF_ERROR(ApplySysfsWrites(prepared.writes));
 
-  // QEMU 7.2's vfio-pci opens /dev/vfio/<group> itself (it has no fd
-  // property for a group), so the QEMU user must own it, as libvirt does.
-  if (options.qemu_uid) {
-    struct stat st;
-    if (::stat(prepared.group_device.c_str(), &st) != 0) {
-      return absl::ErrnoToStatus(
-          errno, absl::StrCat("stat ", prepared.group_device,
-                              " (is the vfio-pci module loaded?)"));
-    }
-    const gid_t gid = options.qemu_gid.value_or(st.st_gid);
-    if (st.st_uid != *options.qemu_uid || st.st_gid != gid) {
-      if (::chown(prepared.group_device.c_str(), *options.qemu_uid, gid) != 0) {
-        return absl::ErrnoToStatus(
-            errno, absl::StrCat("chown ", *options.qemu_uid, ":", gid, " ",
-                                prepared.group_device));
-      }
-      prepared.original_uid = st.st_uid;
-      prepared.original_gid = st.st_gid;
-    }
+  RETURN_IF_ERROR(TakeGroupDevice(options, prepared));
+  return prepared;
+}
+
+absl::StatusOr<PreparedDevice> PrepareMdevDevice(const std::string& uuid,
+                                                 const PrepareOptions& options) {
+  ASSIGN_OR_RETURN(HostDevices host, DiscoverHostDevices(options.sysfs_root));
+  auto it = std::find_if(host.mdevs.begin(), host.mdevs.end(),
+                         [&](const MdevInstance& m) { return m.uuid == uuid; });
+  if (it == host.mdevs.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "mdev ", uuid, ": no such mediated device under ", options.sysfs_root,
+        "/bus/mdev/devices"));
   }
+  if (it->iommu_group < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("mdev ", uuid, ": no IOMMU group"));
+  }
+  PreparedDevice prepared;
+  prepared.address = uuid;
+  prepared.iommu_group = it->iommu_group;
+  prepared.group_device =
+      absl::StrCat(options.dev_root, "/vfio/", it->iommu_group);
+  if (options.dry_run) return prepared;
+  RETURN_IF_ERROR(TakeGroupDevice(options, prepared));
   return prepared;
 }
 

@@ -81,8 +81,14 @@ absl::Status GatherHostDeviceFacts(const StandaloneConfig& config,
                    hostdev::DiscoverHostDevices(config.sysfs_root));
   for (const hostdev::PciDevice& dev : host.pci) {
     if (!dev.IsGpu()) continue;
-    std::vector<std::string> companions =
-        hostdev::CompanionFunctions(host, dev.address);
+    // Only companions QEMU can open: an unbound one keeps the group viable
+    // but stays on the host (vmctl hostdev prepare binds it).
+    std::vector<std::string> companions;
+    for (std::string& c : hostdev::CompanionFunctions(host, dev.address)) {
+      if (host.Find(c)->driver == hostdev::kVfioPciDriver) {
+        companions.push_back(std::move(c));
+      }
+    }
     if (!companions.empty()) {
       facts.host_pci_devices[dev.address].companions = std::move(companions);
     }

@@ -26,11 +26,18 @@ absl::Status Machine::Impl::PrepareHostDevices(
     }
     rapidjson::Document doc;
     doc.Parse(entry.json.c_str());
-    if (!doc.IsObject() || !doc.HasMember("host") || !doc["host"].IsString()) {
-      continue;  // a mediated device (sysfsdev): its parent stays the host's
+    if (!doc.IsObject()) continue;
+    absl::StatusOr<hostdev::PreparedDevice> prepared;
+    if (doc.HasMember("host") && doc["host"].IsString()) {
+      prepared = hostdev::PrepareVfioDevice(doc["host"].GetString(), options);
+    } else if (doc.HasMember("sysfsdev") && doc["sysfsdev"].IsString()) {
+      // A mediated device: /sys/bus/mdev/devices/<uuid>.
+      std::string path = doc["sysfsdev"].GetString();
+      prepared = hostdev::PrepareMdevDevice(path.substr(path.rfind('/') + 1),
+                                            options);
+    } else {
+      continue;
     }
-    absl::StatusOr<hostdev::PreparedDevice> prepared =
-        hostdev::PrepareVfioDevice(doc["host"].GetString(), options);
     if (!prepared.ok()) {
       return absl::Status(prepared.status().code(),
                           absl::StrCat(entry.id, ": ", prepared.status().message()));

@@ -163,6 +163,29 @@ TEST(HostdevBinding, GroupDeviceGoesToTheQemuUserAndBack) {
   EXPECT_EQ(st.st_uid, 0u);
 }
 
+TEST(HostdevBinding, MdevGroupDeviceIsFoundFromItsUuid) {
+  FakeSysfs sysfs;
+  sysfs.AddPci({.address = "0000:65:00.0", .class_code = 0x030200,
+                .driver = "nvidia", .group = 12});
+  sysfs.AddMdevType("0000:65:00.0", "nvidia-222", "GRID T4-1B", 15);
+  sysfs.AddMdev("11111111-2222-3333-4444-555555555555", "0000:65:00.0",
+                "nvidia-222", 40);
+  absl::StatusOr<PreparedDevice> prepared = PrepareMdevDevice(
+      "11111111-2222-3333-4444-555555555555", Options(sysfs));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ(prepared->iommu_group, 40);
+  EXPECT_EQ(prepared->group_device, sysfs.dev_root() + "/vfio/40");
+  EXPECT_THAT(prepared->writes, IsEmpty());
+}
+
+TEST(HostdevBinding, UnknownMdevIsNotFound) {
+  FakeSysfs sysfs;
+  absl::StatusOr<PreparedDevice> prepared =
+      PrepareMdevDevice("11111111-2222-3333-4444-555555555555", Options(sysfs));
+  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(prepared.status().message(), HasSubstr("bus/mdev/devices"));
+}
+
 TEST(HostdevBinding, FailedWriteNamesThePathAndValue) {
   absl::Status st = ApplySysfsWrites({{"/nonexistent/driver_override", "vfio-pci"}});
   ASSERT_FALSE(st.ok());

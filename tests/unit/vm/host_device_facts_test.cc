@@ -66,6 +66,19 @@ TEST(HostDeviceFacts, WithoutConfigOnlyCompanionsAreGathered) {
             std::vector<std::string>{"0000:01:00.1"});
 }
 
+TEST(HostDeviceFacts, UnboundCompanionIsNotPassed) {
+  FakeSysfs sysfs;
+  sysfs.AddPci({.address = "0000:01:00.0", .class_code = 0x030000,
+                .driver = "vfio-pci", .group = 16});
+  sysfs.AddPci({.address = "0000:01:00.1", .class_code = 0x040300,
+                .driver = "", .group = 16});
+  StandaloneConfig config;
+  config.sysfs_root = sysfs.root();
+  HostFacts facts;
+  ASSERT_TRUE(GatherHostDeviceFacts(config, facts).ok());
+  EXPECT_EQ(facts.host_pci_devices.count("0000:01:00.0"), 0u);
+}
+
 TEST(HostDeviceFacts, MissingConfigFileIsAnErrorNamingIt) {
   Fixture f;
   f.config.hostdev_config = "/nonexistent/permitted.yaml";
