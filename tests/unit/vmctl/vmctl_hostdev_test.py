@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """vmctl hostdev through the real binary, on synthetic sysfs trees.
 
-usage: vmctl_hostdev_test.py VMCTL
-No VFIO hardware is needed: each test lays out a sysfs tree as the kernel
+usage: vmctl_hostdev_test.py VMCTL SOURCE_ROOT [TestClass]
+HostdevCli needs nothing else; HostdevRender probes the real QEMU binary (no
+guest), so it runs with the e2e suite. No VFIO hardware is needed: each test lays out a sysfs tree as the kernel
 does (device dirs under devices/pci0000:00, bus/pci/devices symlinks,
 iommu_group and driver links, kernel/iommu_groups/N/devices) in a temp dir
 and points --sysfs-root (or QDIRECT_SYSFS_ROOT) at it. Writes land in plain
@@ -17,8 +18,8 @@ import sys
 import tempfile
 import unittest
 
-VMCTL = sys.argv[1]
-del sys.argv[1:2]
+VMCTL, ROOT = sys.argv[1:3]
+del sys.argv[1:3]
 
 
 def vmctl(*args, env=None):
@@ -165,6 +166,51 @@ class HostdevCli(unittest.TestCase):
         r = vmctl("hostdev", "list", "--sysfs-root", "/nonexistent-root")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("/nonexistent-root/bus/pci/devices", r.stderr)
+
+
+class HostdevRender(unittest.TestCase):
+    """The standalone path: permittedHostDevices config + sysfs -> the
+    device-plugin variable -> vfio-pci in the argv `vmctl render` prints."""
+
+    def setUp(self):
+        self.sysfs = FakeSysfs()
+        self.sysfs.pci("0000:65:00.0", 0x10de, 0x1eb8, 0x030000, "vfio-pci", 12)
+        self.sysfs.pci("0000:65:00.1", 0x10de, 0x10f8, 0x040300, "vfio-pci", 12)
+        self.config = os.path.join(self.sysfs.base, "permitted.yaml")
+        with open(self.config, "w") as f:
+            f.write('permittedHostDevices:\n  pciHostDevices:\n'
+                    '  - pciVendorSelector: "10DE:1EB8"\n'
+                    '    resourceName: nvidia.com/T4\n    romFile: /roms/t4.rom\n')
+        with open(os.path.join(ROOT, "examples", "testvm.yaml")) as f:
+            vm = f.read().replace("    devices:\n", "    devices:\n      gpus:\n"
+                                  "      - name: gpu1\n        deviceName: nvidia.com/T4\n", 1)
+        self.manifest = os.path.join(self.sysfs.base, "gpu.yaml")
+        with open(self.manifest, "w") as f:
+            f.write(vm)
+        self.env = dict(os.environ, QDIRECT_SYSFS_ROOT=self.sysfs.root, QDIRECT_ACCEL="tcg")
+        for name in list(self.env):
+            if name.startswith(("PCI_RESOURCE_", "MDEV_PCI_RESOURCE_")):
+                del self.env[name]
+
+    def tearDown(self):
+        self.sysfs.close()
+
+    def test_config_gives_the_gpu_and_its_audio_as_one_device(self):
+        env = dict(self.env, QDIRECT_HOSTDEV_CONFIG=self.config)
+        r = vmctl("render", self.manifest, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        vfio = [l for l in r.stdout.splitlines() if "vfio-pci" in l]
+        self.assertEqual(len(vfio), 2, r.stdout)
+        self.assertIn('"host":"0000:65:00.0","id":"ua-gpu1","romfile":"/roms/t4.rom",'
+                      '"multifunction":true', vfio[0])
+        self.assertIn('"host":"0000:65:00.1","id":"ua-gpu1-fn1"', vfio[1])
+        self.assertIn('"addr":"0x0.0x1"', vfio[1])
+
+    def test_without_config_the_resource_is_named_in_the_error(self):
+        r = vmctl("render", self.manifest, env=self.env)
+        self.assertEqual(r.returncode, 4)
+        self.assertIn('gpus[0]: resource "nvidia.com/T4": neither PCI_RESOURCE_NVIDIA_COM_T4 '
+                      'nor MDEV_PCI_RESOURCE_NVIDIA_COM_T4 is set', r.stderr)
 
 
 if __name__ == "__main__":
