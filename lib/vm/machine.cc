@@ -1,7 +1,6 @@
 #include "qdirect/machine.h"
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,18 +91,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   spawn.working_dir = dir_path;
   spawn.credentials = credentials;
   if (credentials) spawn.capabilities = std::vector<int>{};
-  // VFIO pins guest RAM: QEMU needs the memlock limit the plan sized.
-  if (plan->memlock_bytes > 0) {
-    const rlim_t needed = static_cast<rlim_t>(plan->memlock_bytes);
-    struct rlimit current = {0, 0};
-    ::getrlimit(RLIMIT_MEMLOCK, &current);
-    if (current.rlim_cur != RLIM_INFINITY && current.rlim_cur < needed) {
-      const rlim_t hard = current.rlim_max == RLIM_INFINITY
-                              ? RLIM_INFINITY
-                              : std::max(current.rlim_max, needed);
-      spawn.rlimits.push_back({RLIMIT_MEMLOCK, needed, hard});
-    }
-  }
+  if (auto limit = VfioMemlockLimit(*plan)) spawn.rlimits.push_back(*limit);
   absl::StatusOr<launch::Process> spawned = launch::Spawn(spawn);
   if (!spawned.ok()) return Error("spawn qemu", spawned.status());
   process = std::move(*spawned);

@@ -1,6 +1,10 @@
 // The Machine's VFIO host devices: readied before QEMU starts, given back
 // when it is gone.
 
+#include <sys/resource.h>
+
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "qdirect/hostdev.h"
 #include "rapidjson/document.h"
@@ -56,6 +60,20 @@ void Machine::Impl::ReleaseHostDevices() {
     (void)hostdev::ReleaseVfioDevice(*it, options);
   }
   prepared_host_devices.clear();
+}
+
+std::optional<launch::ResourceLimit> VfioMemlockLimit(const Plan& plan) {
+  if (plan.memlock_bytes <= 0) return std::nullopt;
+  const rlim_t needed = static_cast<rlim_t>(plan.memlock_bytes);
+  struct rlimit current = {0, 0};
+  if (::getrlimit(RLIMIT_MEMLOCK, &current) != 0) return std::nullopt;
+  if (current.rlim_cur == RLIM_INFINITY || current.rlim_cur >= needed) {
+    return std::nullopt;
+  }
+  const rlim_t hard = current.rlim_max == RLIM_INFINITY
+                          ? RLIM_INFINITY
+                          : std::max(current.rlim_max, needed);
+  return launch::ResourceLimit{RLIMIT_MEMLOCK, needed, hard};
 }
 
 }  // namespace qdirect::vm

@@ -58,6 +58,11 @@ inline absl::string_view AV(std::string_view text) {
   return absl::string_view(text.data(), text.size());
 }
 
+// VFIO pins guest RAM: the RLIMIT_MEMLOCK QEMU needs (Plan::memlock_bytes)
+// when ours is lower; nullopt when there is nothing to raise
+// (lib/vm/machine_hostdev.cc).
+std::optional<launch::ResourceLimit> VfioMemlockLimit(const Plan& plan);
+
 struct Machine::Impl {
   // Declared first so it is destroyed last: everything below watches fds on
   // it.
