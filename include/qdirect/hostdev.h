@@ -149,9 +149,9 @@ std::vector<SysfsWrite> RestoreDriverWrites(const std::string& address,
 struct PrepareOptions {
   std::string sysfs_root = kDefaultSysfsRoot;
   std::string dev_root = "/dev";  // /dev/vfio/<group> lives under it
-  // Bind the device and its unbound or companion group members to vfio-pci
-  // (driver_override + drivers_probe). Off: a group not already viable is
-  // refused.
+  // Bind the device and the other functions of its slot to vfio-pci
+  // (driver_override + drivers_probe). Off: a device not already on
+  // vfio-pci, or a group not already viable, is refused.
   bool bind = false;
   // Only compute: no sysfs write, no chown. The writes come back in
   // PreparedDevice::writes.
@@ -175,10 +175,10 @@ struct PreparedDevice {
   bool operator==(const PreparedDevice&) const = default;
 };
 
-// Makes `address` ready for QEMU: binds its group to vfio-pci when
-// options.bind (only members on no driver or the device itself and its
-// companions: a device of another function class is left alone and the
-// group refused), checks viability, and gives /dev/vfio/<group> to the QEMU
+// Makes `address` ready for QEMU: with options.bind, moves it and the other
+// functions of its slot to vfio-pci (members of other slots are never
+// taken: one on a host driver makes the group unviable and the call fails
+// before any write); checks viability; gives /dev/vfio/<group> to the QEMU
 // uid (QEMU 7.2's vfio-pci opens the group itself and takes no fd).
 absl::StatusOr<PreparedDevice> PrepareVfioDevice(const std::string& address,
                                                  const PrepareOptions& options);
