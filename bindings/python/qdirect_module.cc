@@ -28,6 +28,7 @@
 #include "launch/runtime_dir.h"
 #include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
+#include "qdirect/hostdev.h"
 #include "qdirect/machine.h"
 #include "qdirect/plan.h"
 #include "qdirect/qmp.h"
@@ -56,6 +57,13 @@ namespace {
   PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
   throw py::error_already_set();
 }
+
+}  // namespace
+
+// Raise, for module-level functions outside this file's anonymous namespace.
+[[noreturn]] void RaiseStatus(const absl::Status& status) { Raise(status); }
+
+namespace {
 
 void Check(const absl::Status& status) {
   if (!status.ok()) Raise(status);
@@ -647,6 +655,18 @@ PYBIND11_MODULE(_qdirect, m) {
       .def("agent_osinfo", &PyMachine::AgentOsInfo, py::arg("connect_timeout"))
       .def("close", &PyMachine::Close)
       .def_property_readonly("closed", &PyMachine::closed);
+
+  // Host devices for VFIO (include/qdirect/hostdev.h).
+  m.def(
+      "_host_devices_json",
+      [](const std::string& sysfs_root) {
+        absl::StatusOr<qdirect::hostdev::HostDevices> host =
+            qdirect::hostdev::DiscoverHostDevices(sysfs_root);
+        if (!host.ok()) qdirect::python::RaiseStatus(host.status());
+        return qdirect::hostdev::HostDevicesToJson(*host);
+      },
+      py::arg("sysfs_root"),
+      "This host's PCI devices by IOMMU group, as `vmctl hostdev list --json`.");
 
   m.attr("HAS_QMP") = py::bool_(true);
 }

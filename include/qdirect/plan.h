@@ -133,6 +133,19 @@ struct HostFacts {
   int spare_root_ports = 4;
   // KubeVirt device-plugin environment (PCI_RESOURCE_*, MDEV_PCI_RESOURCE_*).
   std::map<std::string, std::string> device_plugin_env;
+  // What sysfs says about host PCI devices a VMI may pass through, by
+  // address ("0000:65:00.0"); gathered with device_plugin_env. A device not
+  // listed is passed alone and without ROM file.
+  struct HostPciDevice {
+    // Functions of the same slot and IOMMU group that go with the device (a
+    // GPU's HDMI audio): passed as further functions of one multifunction
+    // guest device on the same root port.
+    std::vector<std::string> companions;
+    // vfio-pci romfile (permittedHostDevices romFile); "" none.
+    std::string rom_file;
+    bool operator==(const HostPciDevice&) const = default;
+  };
+  std::map<std::string, HostPciDevice> host_pci_devices;
   // Host logical CPU count and memory, for sanity checks.
   int host_cpus = 1;
   int64_t host_memory_bytes = 0;
@@ -225,6 +238,10 @@ struct Plan {
   std::map<std::string, std::string> passt_sockets;
   // Extra environment for QEMU ("TZ=Europe/Paris" for clock.timezone).
   std::vector<std::string> env;
+  // RLIMIT_MEMLOCK QEMU needs, in bytes (0: leave the limit alone). VFIO
+  // pins all guest RAM for DMA: guest RAM (maxGuest included) + 1 GiB for
+  // QEMU's own pinned pages, as libvirt sizes it.
+  int64_t memlock_bytes = 0;
   bool operator==(const Plan&) const = default;
 };
 
@@ -245,5 +262,19 @@ void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv);
 // FailedPrecondition; plan is then unchanged. Pure.
 absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
                                   Plan& plan);
+
+// ---------------------------------------------------------------------------
+// VFIO hotplug
+
+// The vfio-pci device that hot-plugs host PCI device `pci_address` as
+// "ua-<name>" at 0x0 of root port `root_port` (one of Plan::free_root_ports),
+// with the ROM file host.host_pci_devices names: the object cold plug would
+// render, whose json is device_add's argument. Companion functions are not
+// added (QEMU needs functions >0 plugged before function 0). InvalidArgument
+// for an address that is not domain:bus:slot.function. Pure.
+absl::StatusOr<DeviceEntry> VfioHotplugDevice(const std::string& name,
+                                              const std::string& pci_address,
+                                              const std::string& root_port,
+                                              const HostFacts& host);
 
 }  // namespace qdirect

@@ -1,5 +1,6 @@
 // GPUs and host devices -> vfio-pci, from KubeVirt's device-plugin
-// environment. Each device sits on its own root port.
+// environment. Each device sits on its own root port; a GPU's companion
+// functions (HDMI audio) share its slot as one multifunction device.
 
 #include <cctype>
 #include <string>
@@ -39,14 +40,18 @@ absl::StatusOr<HostDeviceAddress> TakeDevicePluginDevice(
       addresses.emplace_back(absl::StripAsciiWhitespace(a));
     }
     size_t& used = ctx.device_plugin_used[var];
-    if (used >= addresses.size()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path, ": resource \"", resource, "\": ", var, " lists ",
-          addresses.size(), " device(s), all already used"));
+    while (used < addresses.size()) {
+      const std::string& candidate = addresses[used++];
+      // Taken through another resource already: each device goes once.
+      if (!ctx.device_plugin_taken.insert(candidate).second) continue;
+      HostDeviceAddress address;
+      (mdev ? address.mdev_uuid : address.pci) = candidate;
+      return address;
     }
-    HostDeviceAddress address;
-    (mdev ? address.mdev_uuid : address.pci) = addresses[used++];
-    return address;
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": resource \"", resource, "\": ", var, "=\"", it->second,
+        "\" has too few devices: all ", addresses.size(),
+        " already used by the devices before this one"));
   }
   return absl::FailedPreconditionError(absl::StrCat(
       path, ": resource \"", resource, "\": neither ",
@@ -55,10 +60,33 @@ absl::StatusOr<HostDeviceAddress> TakeDevicePluginDevice(
       " is set (no device allocated by a device plugin)"));
 }
 
+namespace {
+
+// "0000:65:00.1" -> 1; -1 when the address has no ".N" function.
+int PciFunction(const std::string& address) {
+  size_t dot = address.rfind('.');
+  if (dot == std::string::npos || dot + 2 != address.size() ||
+      address[dot + 1] < '0' || address[dot + 1] > '7') {
+    return -1;
+  }
+  return address[dot + 1] - '0';
+}
+
+}  // namespace
+
 void AddVfioDevice(PlanContext& ctx, const std::string& name,
-                   const HostDeviceAddress& address, const std::string& path) {
+                   const HostDeviceAddress& address, const std::string& path,
+                   const VfioDisplay& display) {
+  ctx.has_vfio = true;
+  const HostFacts::HostPciDevice* facts = nullptr;
+  if (auto it = ctx.host.host_pci_devices.find(address.pci);
+      !address.pci.empty() && it != ctx.host.host_pci_devices.end()) {
+    facts = &it->second;
+  }
   JsonObject dev;
-  dev.Str("driver", "vfio-pci");
+  // ramfb exists only on the variant that cannot be hot-unplugged (QEMU
+  // keeps the boot framebuffer for the VM's life), as libvirt does.
+  dev.Str("driver", display.ramfb ? "vfio-pci-nohotplug" : "vfio-pci");
   if (!address.pci.empty()) {
     dev.Str("host", address.pci);
   } else {
@@ -66,7 +94,27 @@ void AddVfioDevice(PlanContext& ctx, const std::string& name,
             absl::StrCat("/sys/bus/mdev/devices/", address.mdev_uuid));
   }
   dev.Str("id", "ua-" + name);
+  if (display.display) dev.Str("display", "on");
+  if (display.ramfb) dev.Bool("ramfb", true);
+  if (facts != nullptr && !facts->rom_file.empty()) {
+    dev.Str("romfile", facts->rom_file);
+  }
   PendingPciDevice pci;
+  // Companions only beside function 0: the guest sees the host's function
+  // numbers, and function 0 must exist for it to scan the others.
+  if (facts != nullptr && !facts->companions.empty() &&
+      PciFunction(address.pci) == 0) {
+    dev.Bool("multifunction", true);
+    for (const std::string& companion : facts->companions) {
+      const int function = PciFunction(companion);
+      if (function <= 0) continue;
+      PendingPciDevice::Function f;
+      f.number = function;
+      f.id = absl::StrCat("ua-", name, "-fn", function);
+      f.props.Str("driver", "vfio-pci").Str("host", companion).Str("id", f.id);
+      pci.functions.push_back(std::move(f));
+    }
+  }
   pci.props = dev;
   pci.id = "ua-" + name;
   pci.volume = name;
@@ -75,13 +123,33 @@ void AddVfioDevice(PlanContext& ctx, const std::string& name,
 
 absl::Status PlanHostDevices(PlanContext& ctx) {
   const spec::Devices& devices = ctx.vmi.domain.devices;
+  // One ramfb per VM (QEMU has one fw_cfg framebuffer): KubeVirt refuses a
+  // second explicit one; a default one goes to the first vGPU only.
+  bool ramfb_taken = false;
   for (size_t i = 0; i < devices.gpus.size(); ++i) {
     const spec::Gpu& gpu = devices.gpus[i];
     const std::string path =
         ctx.Path(absl::StrCat("domain.devices.gpus[", i, "]"));
     ASSIGN_OR_RETURN(HostDeviceAddress address,
                      TakeDevicePluginDevice(ctx, gpu.device_name, path));
-    AddVfioDevice(ctx, gpu.name, address, path);
+    VfioDisplay display;
+    // As KubeVirt: display options apply to mediated devices (vGPUs) only;
+    // without virtualGPUOptions a vGPU gets display and ramfb on.
+    if (!address.mdev_uuid.empty()) {
+      const spec::VgpuDisplay options = gpu.display.value_or(spec::VgpuDisplay{});
+      display.display = options.enabled;
+      display.ramfb = options.enabled && options.ramfb;
+      if (display.ramfb && ramfb_taken) {
+        if (gpu.display) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path, ".virtualGPUOptions.display.ramFB: Invalid value: "
+                    "configuring multiple displays with ramfb is not valid"));
+        }
+        display.ramfb = false;
+      }
+      ramfb_taken = ramfb_taken || display.ramfb;
+    }
+    AddVfioDevice(ctx, gpu.name, address, path, display);
   }
   for (size_t i = 0; i < devices.host_devices.size(); ++i) {
     const spec::HostDevice& hd = devices.host_devices[i];
@@ -95,3 +163,34 @@ absl::Status PlanHostDevices(PlanContext& ctx) {
 }
 
 }  // namespace qdirect::plan
+
+namespace qdirect {
+
+absl::StatusOr<DeviceEntry> VfioHotplugDevice(const std::string& name,
+                                              const std::string& pci_address,
+                                              const std::string& root_port,
+                                              const HostFacts& host) {
+  // domain:bus:slot.function in hex, e.g. 0000:65:00.0.
+  bool ok = pci_address.size() == 12 && pci_address[4] == ':' &&
+            pci_address[7] == ':' && pci_address[10] == '.' &&
+            pci_address[11] >= '0' && pci_address[11] <= '7';
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    ok = ok && std::isxdigit(static_cast<unsigned char>(pci_address[i]));
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vfio hotplug ", name, ": PCI address \"", pci_address,
+        "\": expected domain:bus:slot.function, e.g. 0000:65:00.0"));
+  }
+  plan::JsonObject dev;
+  dev.Str("driver", "vfio-pci").Str("host", pci_address).Str("id", "ua-" + name);
+  if (auto it = host.host_pci_devices.find(pci_address);
+      it != host.host_pci_devices.end() && !it->second.rom_file.empty()) {
+    dev.Str("romfile", it->second.rom_file);
+  }
+  dev.Str("bus", root_port).Str("addr", "0x0");
+  return DeviceEntry{DeviceEntry::Kind::kDevice, "ua-" + name, root_port, "0x0",
+                     name, dev.Render(), ""};
+}
+
+}  // namespace qdirect

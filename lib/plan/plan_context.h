@@ -7,6 +7,7 @@
 // interfaces, host devices, ...) each add to it.
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,14 @@ struct PendingPciDevice {
   std::string id;
   std::string volume;
   PciRequest request;
+  // Further functions of a multifunction device (a GPU's HDMI audio): on
+  // the same bus and slot, at function `number`; props get bus and addr.
+  struct Function {
+    int number = 0;
+    std::string id;
+    JsonObject props;
+  };
+  std::vector<Function> functions;
 };
 
 struct PlanContext {
@@ -56,6 +65,13 @@ struct PlanContext {
   int next_child_fd = 4;  // after the QMP listener
   // Device-plugin variable -> how many of its devices are taken.
   std::map<std::string, size_t> device_plugin_used;
+  // Addresses and mdev UUIDs handed out so far, across all variables: a
+  // device listed by two resources still goes to one guest device.
+  std::set<std::string> device_plugin_taken;
+  // A vfio-pci device is planned: QEMU pins guest RAM (Plan::memlock_bytes).
+  bool has_vfio = false;
+  // Guest RAM in bytes, maxGuest included (PlanMemory).
+  int64_t memory_bytes = 0;
 
   // Controllers the disks and inputs asked for.
   bool need_xhci = false;
@@ -141,9 +157,17 @@ struct HostDeviceAddress {
 absl::StatusOr<HostDeviceAddress> TakeDevicePluginDevice(
     PlanContext& ctx, const std::string& resource, const std::string& path);
 
-// A vfio-pci device for `address`, id "ua-<name>", on its own root port.
+// How a GPU's mediated device shows a display (virtualGPUOptions.display).
+struct VfioDisplay {
+  bool display = false;  // display=on: QEMU shows the vGPU's framebuffer
+  bool ramfb = false;    // ramfb=on (vfio-pci-nohotplug): a boot display
+};
+
+// A vfio-pci device for `address`, id "ua-<name>", on its own root port,
+// with the companion functions and ROM file host.host_pci_devices lists.
 void AddVfioDevice(PlanContext& ctx, const std::string& name,
-                   const HostDeviceAddress& address, const std::string& path);
+                   const HostDeviceAddress& address, const std::string& path,
+                   const VfioDisplay& display = {});
 
 // The files behind cloud-init and config volumes (ISO contents).
 absl::StatusOr<FileToCreate> CloudInitIsoFile(const spec::Vmi& vmi,

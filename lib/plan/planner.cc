@@ -166,6 +166,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
   }
   // QEMU sizes RAM in pages; 1 MiB keeps every host page size happy.
   guest = RoundUp(guest, kMiB);
+  ctx.memory_bytes = std::max(guest, memory.max_guest ? memory.max_guest->value : 0);
 
   auto backend = [&](const std::string& id, int64_t size) {
     JsonObject obj;
@@ -675,6 +676,14 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     ctx.CheckProperties(d.props, d.request.owner);
     pci_entries.push_back({DeviceEntry::Kind::kDevice, d.id, where.bus,
                            where.addr, d.volume, d.props.Render(), ""});
+    for (PendingPciDevice::Function& f : d.functions) {
+      std::string addr = absl::StrCat(where.addr, ".0x", absl::Hex(f.number));
+      f.props.Str("bus", where.bus).Str("addr", addr);
+      ctx.NeedDevice(f.props.GetStr("driver"), d.request.owner);
+      ctx.CheckProperties(f.props, d.request.owner);
+      pci_entries.push_back({DeviceEntry::Kind::kDevice, f.id, where.bus,
+                             std::move(addr), d.volume, f.props.Render(), ""});
+    }
   }
 
   // Everything used must exist in this QEMU.
@@ -720,6 +729,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   for (FdToPass& fd : ctx.fds) plan.fds.push_back(std::move(fd));
   plan.files = std::move(ctx.files);
   plan.passt_sockets = std::move(ctx.passt_sockets);
+  if (ctx.has_vfio) plan.memlock_bytes = ctx.memory_bytes + (int64_t{1} << 30);
   return plan;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
 #include "base/status_macros.h"
+#include "qdirect/hostdev.h"
 
 extern char** environ;
 
@@ -51,6 +52,8 @@ StandaloneConfig StandaloneConfigFromEnvironment() {
     config.allowed_roots.emplace_back(root);
   }
   config.accel = EnvOr("QDIRECT_ACCEL", "");
+  config.sysfs_root = EnvOr("QDIRECT_SYSFS_ROOT", hostdev::kDefaultSysfsRoot);
+  config.hostdev_config = EnvOr("QDIRECT_HOSTDEV_CONFIG", "");
   return config;
 }
 
@@ -66,6 +69,45 @@ absl::StatusOr<std::string> FindExecutable(const std::string& name) {
   }
   return absl::NotFoundError(
       absl::StrCat(name, ": not found on PATH (set QDIRECT_QEMU)"));
+}
+
+// Standalone stand-in for KubeVirt's device plugins and virt-handler's
+// view of the host: the device-plugin variables a permittedHostDevices
+// config yields on this host, and each passed-through GPU's companion
+// functions and ROM file.
+absl::Status GatherHostDeviceFacts(const StandaloneConfig& config,
+                                   HostFacts& facts) {
+  ASSIGN_OR_RETURN(hostdev::HostDevices host,
+                   hostdev::DiscoverHostDevices(config.sysfs_root));
+  for (const hostdev::PciDevice& dev : host.pci) {
+    if (!dev.IsGpu()) continue;
+    // Only companions QEMU can open: an unbound one keeps the group viable
+    // but stays on the host (vmctl hostdev prepare binds it).
+    std::vector<std::string> companions;
+    for (std::string& c : hostdev::CompanionFunctions(host, dev.address)) {
+      if (host.Find(c)->driver == hostdev::kVfioPciDriver) {
+        companions.push_back(std::move(c));
+      }
+    }
+    if (!companions.empty()) {
+      facts.host_pci_devices[dev.address].companions = std::move(companions);
+    }
+  }
+  if (config.hostdev_config.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(hostdev::PermittedHostDevices permitted,
+                   hostdev::ReadPermittedHostDevicesFile(config.hostdev_config));
+  for (auto& [name, value] : hostdev::DevicePluginEnvironment(permitted, host)) {
+    facts.device_plugin_env.try_emplace(name, std::move(value));
+  }
+  for (const hostdev::PciHostDeviceSelector& s : permitted.pci_host_devices) {
+    if (s.rom_file.empty()) continue;
+    for (const hostdev::PciDevice& dev : host.pci) {
+      if (dev.VendorSelector() == s.pci_vendor_selector) {
+        facts.host_pci_devices[dev.address].rom_file = s.rom_file;
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
@@ -106,6 +148,11 @@ absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
     if (eq == absl::string_view::npos) continue;
     facts.device_plugin_env[std::string(text.substr(0, eq))] =
         std::string(text.substr(eq + 1));
+  }
+
+  if (!vmi.domain.devices.gpus.empty() ||
+      !vmi.domain.devices.host_devices.empty()) {
+    RETURN_IF_ERROR(GatherHostDeviceFacts(config, facts));
   }
 
   facts.runtime_dir = vm_dir;

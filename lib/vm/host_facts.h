@@ -25,12 +25,27 @@ struct StandaloneConfig {
   // colon-separated list); the image and PVC dirs are always allowed.
   std::vector<std::string> allowed_roots;
   std::string accel;  // QDIRECT_ACCEL; empty: kvm when usable, else tcg
+  // Host devices (read only for VMIs with gpus or hostDevices): the sysfs
+  // root (QDIRECT_SYSFS_ROOT, else /sys) and a permittedHostDevices config
+  // (QDIRECT_HOSTDEV_CONFIG, YAML or JSON; empty: none) that stands in for
+  // KubeVirt's device plugins. PCI_RESOURCE_* already in the environment
+  // win over what the config gives.
+  std::string sysfs_root = "/sys";
+  std::string hostdev_config;
 };
 
 StandaloneConfig StandaloneConfigFromEnvironment();
 
 // Finds `name` on $PATH (or returns it when it contains a slash).
 absl::StatusOr<std::string> FindExecutable(const std::string& name);
+
+// The host-device part of GatherHostFacts (run for VMIs with gpus or
+// hostDevices): each GPU's companion functions from sysfs and, with a
+// permittedHostDevices config, the device-plugin variables it yields on this
+// host (variables already in facts.device_plugin_env are kept) and the ROM
+// files it names. Errors name the sysfs path or the config field.
+absl::Status GatherHostDeviceFacts(const StandaloneConfig& config,
+                                   HostFacts& facts);
 
 // Probes QEMU (cached), chooses the accelerator and resolves vmi's volumes;
 // vm_dir is the per-VM directory where overlays and ISOs will be created.

@@ -53,6 +53,9 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
              static_cast<int>(credentials->gid)};
     RETURN_IF_ERROR(dir->LetQemuIn(*credentials));
   }
+  if (absl::Status st = PrepareHostDevices(credentials); !st.ok()) {
+    return Error("host device", st);
+  }
   plan_files_created = true;  // a partial creation is cleaned up too
   if (absl::Status st = CreatePlanFiles(*plan, owner); !st.ok()) {
     return Error("create files", st);
@@ -101,6 +104,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   spawn.working_dir = dir_path;
   spawn.credentials = credentials;
   if (credentials) spawn.capabilities = std::vector<int>{};
+  if (auto limit = VfioMemlockLimit(*plan)) spawn.rlimits.push_back(*limit);
   absl::StatusOr<launch::Process> spawned = launch::Spawn(spawn);
   if (!spawned.ok()) return Error("spawn qemu", spawned.status());
   process = std::move(*spawned);

@@ -25,6 +25,7 @@
 #include "plan/files.h"
 #include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
+#include "qdirect/hostdev.h"
 #include "qdirect/machine.h"
 #include "qdirect/plan.h"
 #include "qdirect/qmp.h"
@@ -60,6 +61,11 @@ inline constexpr char kBalloonPath[] = "/machine/peripheral/balloon0";
 inline absl::string_view AV(std::string_view text) {
   return absl::string_view(text.data(), text.size());
 }
+
+// VFIO pins guest RAM: the RLIMIT_MEMLOCK QEMU needs (Plan::memlock_bytes)
+// when ours is lower; nullopt when there is nothing to raise
+// (lib/vm/machine_hostdev.cc).
+std::optional<launch::ResourceLimit> VfioMemlockLimit(const Plan& plan);
 
 struct Machine::Impl {
   // Declared first so it is destroyed last: everything below watches fds on
@@ -108,6 +114,13 @@ struct Machine::Impl {
   TimerId shutdown_timer;
   // EndFinishedQemu sent its quit.
   bool quit_sent = false;
+
+  // --- VFIO host devices (lib/vm/machine_hostdev.cc) ---
+  // The plan's vfio-pci host devices, readied for QEMU at Launch (group
+  // viable, /dev/vfio/<group> owned by QEMU's uid); given back at Teardown.
+  std::vector<hostdev::PreparedDevice> prepared_host_devices;
+  absl::Status PrepareHostDevices(const std::optional<launch::Credentials>& qemu);
+  void ReleaseHostDevices();
 
   // Callbacks of QMP calls capture a weak reference: they may be delivered
   // while the Impl is being torn down.
@@ -362,6 +375,7 @@ struct Machine::Impl {
     if (pid_watch.valid()) loop->Unwatch(pid_watch);
     pid_watch = {};
     process.reset();
+    ReleaseHostDevices();
     if (plan && plan_files_created) (void)RemovePlanFiles(*plan, dir_path);
     plan_files_created = false;
     if (dir) (void)dir->Remove();

@@ -45,5 +45,7 @@ int RunStats(const Args& args);
 int RunGuestOsInfo(const Args& args);
 int RunFsList(const Args& args);
 int RunUserList(const Args& args);
+// Host devices for VFIO (no VM needed).
+int RunHostdev(const Args& args);
 
 }  // namespace qdirect::vmctl

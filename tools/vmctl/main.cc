@@ -33,6 +33,13 @@ constexpr char kUsage[] =
     "  stats VM                        vCPU time, memory, disk and NIC counters as JSON\n"
     "  guestosinfo VM | fslist VM | userlist VM\n"
     "                                  from the guest agent\n"
+    "  hostdev list [--json]           host PCI devices by IOMMU group: viability, driver,\n"
+    "                                  GPUs with companions, mdev types (--sysfs-root DIR)\n"
+    "  hostdev prepare ADDR [--dry-run] [--no-bind] [--qemu-user U]\n"
+    "                                  move a device (and its slot's functions) to vfio-pci;\n"
+    "                                  --dry-run prints the sysfs writes instead\n"
+    "  hostdev release ADDR [--driver NAME] [--dry-run]\n"
+    "                                  give it back to NAME (default: the kernel's choice)\n"
     "\n"
     "VM is NAME or NAMESPACE/NAME (namespace \"default\" when omitted).\n"
     "exit codes: 0 ok, 1 invalid, 2 usage, 3 not found, 4 failed, 5 internal,\n"
@@ -40,7 +47,7 @@ constexpr char kUsage[] =
     "\n"
     "environment: QDIRECT_IMAGE_DIR, QDIRECT_PVC_DIR, QDIRECT_ALLOWED_ROOTS, QDIRECT_ACCEL,\n"
     "             QDIRECT_QEMU, QDIRECT_CACHE_DIR, QDIRECT_RUNTIME_DIR,\n"
-    "             QDIRECT_LAUNCHER\n";
+    "             QDIRECT_LAUNCHER, QDIRECT_SYSFS_ROOT, QDIRECT_HOSTDEV_CONFIG\n";
 
 struct Command {
   const char* name;
@@ -66,6 +73,7 @@ constexpr Command kCommands[] = {
     {"guestosinfo", RunGuestOsInfo},
     {"fslist", RunFsList},
     {"userlist", RunUserList},
+    {"hostdev", RunHostdev},
 };
 
 }  // namespace

@@ -9,6 +9,9 @@
 See bindings/python/README.md. Errors are :class:`qdirect.Error` subclasses.
 """
 
+import json as _json
+import os as _os
+
 from . import _qdirect
 from ._errors import (AlreadyExists, Error, FailedPrecondition, InvalidArgument,
                       NotFound, PermissionDenied, QmpError, SpecError, Timeout,
@@ -20,9 +23,19 @@ from ._vmi import Vmi
 #: Machine.events work only then).
 HAS_QMP: bool = bool(_qdirect.HAS_QMP)
 
+
+def host_devices(sysfs_root=None):
+    """This host's PCI devices for VFIO passthrough, grouped by IOMMU group
+    with viability, drivers, GPU companions and mdev types: the dict `vmctl
+    hostdev list --json` prints. sysfs_root: default $QDIRECT_SYSFS_ROOT or
+    /sys (a synthetic tree in tests)."""
+    root = sysfs_root or _os.environ.get("QDIRECT_SYSFS_ROOT") or "/sys"
+    return _json.loads(_qdirect._host_devices_json(str(root)))
+
+
 __all__ = [
     "Agent", "AlreadyExists", "Console", "Error", "Events", "ExecResult",
     "FailedPrecondition", "HAS_QMP", "InvalidArgument", "Machine", "NotFound",
     "PermissionDenied", "QmpError", "SpecError", "Timeout", "Unavailable",
-    "Unimplemented", "Vmi",
+    "Unimplemented", "Vmi", "host_devices",
 ]

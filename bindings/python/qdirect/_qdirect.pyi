@@ -4,6 +4,8 @@ from typing import Dict, List, Optional, Tuple, Union
 
 HAS_QMP: bool
 
+def _host_devices_json(sysfs_root: str) -> str: ...
+
 class Vmi:
     @staticmethod
     def _load(text: str, validate: bool = ..., name: Optional[str] = ...) -> Vmi: ...

@@ -147,6 +147,17 @@ inline std::map<std::string, std::string> FakeDevicePluginEnv() {
       {"PCI_RESOURCE_INTEL_COM_QAT", "0000:3d:01.0"},
       {"PCI_RESOURCE_INTEL_COM_SRIOV_VF", "0000:3b:02.1,0000:3b:02.2"},
       {"KUBEVIRT_RESOURCE_NAME_sriov-net", "intel.com/sriov_vf"},
+      {"PCI_RESOURCE_NVIDIA_COM_GA102", "0000:01:00.0"},
+      {"MDEV_PCI_RESOURCE_NVIDIA_COM_GRID_T4-1Q",
+       "6d2c3e5a-52d4-4c7e-9b1a-1f9a3e0c9b11,7e3d4f6b-63e5-4d8f-8c2b-2a0b4f1dac22"},
+  };
+}
+
+// What sysfs discovery would have said about the corpus's host devices: a
+// desktop GPU with its HDMI audio in the same IOMMU group, and a ROM file.
+inline std::map<std::string, HostFacts::HostPciDevice> FakeHostPciDevices() {
+  return {
+      {"0000:01:00.0", {{"0000:01:00.1"}, "/usr/share/qdirect/roms/ga102.rom"}},
   };
 }
 
@@ -160,6 +171,7 @@ inline absl::StatusOr<HostFacts> CorpusHost(const spec::Vmi& vmi,
   host.accel = "tcg";
   host.runtime_dir = runtime_dir;
   host.device_plugin_env = FakeDevicePluginEnv();
+  host.host_pci_devices = FakeHostPciDevices();
   absl::StatusOr<ResolvedVolumes> volumes =
       FakeResolveVolumes(vmi, root, runtime_dir + "/vm");
   if (!volumes.ok()) return volumes.status();
