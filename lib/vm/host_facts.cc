@@ -68,6 +68,18 @@ absl::StatusOr<std::string> FindExecutable(const std::string& name) {
       absl::StrCat(name, ": not found on PATH (set QDIRECT_QEMU)"));
 }
 
+std::unique_ptr<VolumeResolver> MakeStandaloneVolumeResolver(
+    const StandaloneConfig& config, const std::string& vm_dir) {
+  LocalResolverOptions options;
+  options.image_dir = config.image_dir;
+  options.pvc_dir = config.pvc_dir;
+  options.allowed_roots = config.allowed_roots;
+  options.allowed_roots.push_back(config.image_dir);
+  options.allowed_roots.push_back(config.pvc_dir);
+  options.vm_dir = vm_dir;
+  return MakeLocalVolumeResolver(std::move(options));
+}
+
 absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
                                           const StandaloneConfig& config,
                                           const std::string& vm_dir) {
@@ -83,15 +95,8 @@ absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
         "accelerator \"", config.accel, "\": supported values: kvm, tcg"));
   }
 
-  LocalResolverOptions options;
-  options.image_dir = config.image_dir;
-  options.pvc_dir = config.pvc_dir;
-  options.allowed_roots = config.allowed_roots;
-  options.allowed_roots.push_back(config.image_dir);
-  options.allowed_roots.push_back(config.pvc_dir);
-  options.vm_dir = vm_dir;
   std::unique_ptr<VolumeResolver> resolver =
-      MakeLocalVolumeResolver(std::move(options));
+      MakeStandaloneVolumeResolver(config, vm_dir);
   ASSIGN_OR_RETURN(facts.volumes, ResolveVolumes(vmi, *resolver));
 
   // KubeVirt's device plugins hand out host devices through these.

@@ -4,6 +4,7 @@
 // the I/O half that the pure planner must not do — probe QEMU, pick the
 // accelerator, resolve volumes against the local image store.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ StandaloneConfig StandaloneConfigFromEnvironment();
 
 // Finds `name` on $PATH (or returns it when it contains a slash).
 absl::StatusOr<std::string> FindExecutable(const std::string& name);
+
+// The resolver GatherHostFacts uses (also for volumes hot-plugged later).
+std::unique_ptr<VolumeResolver> MakeStandaloneVolumeResolver(
+    const StandaloneConfig& config, const std::string& vm_dir);
 
 // Probes QEMU (cached), chooses the accelerator and resolves vmi's volumes;
 // vm_dir is the per-VM directory where overlays and ISOs will be created.
