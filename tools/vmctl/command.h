@@ -43,5 +43,12 @@ int RunQmp(const Args& args);
 int RunGuestOsInfo(const Args& args);
 int RunFsList(const Args& args);
 int RunUserList(const Args& args);
+// Hotplug into a background VM (hotplug_command.cc).
+int RunAddVolume(const Args& args);
+int RunRemoveVolume(const Args& args);
+int RunAddInterface(const Args& args);
+int RunRemoveInterface(const Args& args);
+int RunSetLink(const Args& args);
+int RunScale(const Args& args);
 
 }  // namespace qdirect::vmctl

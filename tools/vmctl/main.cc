@@ -32,6 +32,16 @@ constexpr char kUsage[] =
     "  qmp VM 'JSON'                   a raw QMP command; prints QEMU's return value\n"
     "  guestosinfo VM | fslist VM | userlist VM\n"
     "                                  from the guest agent\n"
+    "  addvolume VM --volume-name V (--disk PATH | --claim CLAIM) [--bus virtio|scsi]\n"
+    "            [--serial S] [--readonly] [--cache MODE]\n"
+    "                                  hot-plug a disk (next free root port, or the SCSI bus)\n"
+    "  removevolume VM V               unplug a hot-plugged disk (waits for the guest)\n"
+    "  addinterface VM --name N [--mac M] [--model M] [--binding masquerade|bridge|slirp]\n"
+    "  removeinterface VM N            hot-plug / unplug a NIC\n"
+    "  setlink VM N up|down            the NIC's link state\n"
+    "  scale VM --sockets N | --memory Q\n"
+    "                                  vCPU sockets (up to maxSockets) / guest memory\n"
+    "                                  (virtio-mem, up to maxGuest)\n"
     "\n"
     "VM is NAME or NAMESPACE/NAME (namespace \"default\" when omitted).\n"
     "exit codes: 0 ok, 1 invalid, 2 usage, 3 not found, 4 failed, 5 internal,\n"
@@ -63,6 +73,12 @@ constexpr Command kCommands[] = {
     {"guestosinfo", RunGuestOsInfo},
     {"fslist", RunFsList},
     {"userlist", RunUserList},
+    {"addvolume", RunAddVolume},
+    {"removevolume", RunRemoveVolume},
+    {"addinterface", RunAddInterface},
+    {"removeinterface", RunRemoveInterface},
+    {"setlink", RunSetLink},
+    {"scale", RunScale},
 };
 
 }  // namespace
