@@ -128,10 +128,18 @@ class HotplugTest : public ::testing::Test {
            << console_.substr(console_.size() > 1500 ? console_.size() - 1500 : 0);
   }
 
-  // The first token after `prefix` on the console, from offset `from`.
+  // Runs the loop until a whole line starting with `prefix` has shown after
+  // offset `from`; returns the word after the prefix ("" on timeout).
   std::string ConsoleWord(const std::string& prefix, size_t from) {
+    auto line_end = [&]() -> size_t {
+      size_t at = console_.find(prefix, from);
+      if (at == std::string::npos) return std::string::npos;
+      return console_.find('\n', at);
+    };
+    (void)loop_->RunUntil([&] { return line_end() != std::string::npos; },
+                          absl::Now() + kTimeout);
     size_t at = console_.find(prefix, from);
-    if (at == std::string::npos) return "";
+    if (at == std::string::npos || line_end() == std::string::npos) return "";
     at += prefix.size();
     size_t end = console_.find_first_of(" \r\n", at);
     return console_.substr(at, end - at);

@@ -113,7 +113,7 @@ class VmctlHotplugTest(unittest.TestCase):
             added = self.vmctl("addvolume", NAME, "--volume-name", "data", "--disk", disk,
                                "--serial", "VMCTL1", check=0)
             self.assertIn("volume data hotplug done (ua-data)", added.stdout)
-            vd = self.wait_console(r"QDIRECT-HOTPLUG add block (vd[a-z]+)", mark).group(1)
+            vd = self.wait_console(r"QDIRECT-HOTPLUG add block (vd[a-z]+)\r?\n", mark).group(1)
             volumes = self.status().get("volumeStatus") or []
             self.assertEqual([(v["name"], v["phase"]) for v in volumes], [("data", "Ready")])
             self.assertIn("hotplugVolume", volumes[0])
@@ -141,7 +141,7 @@ class VmctlHotplugTest(unittest.TestCase):
             mark = self.console_len()
             self.vmctl("addinterface", NAME, "--name", "extra", "--mac", "02:00:00:00:00:07",
                        check=0)
-            nic = self.wait_console(r"QDIRECT-HOTPLUG add net (\S+)", mark).group(1)
+            nic = self.wait_console(r"QDIRECT-HOTPLUG add net (\S+)\r?\n", mark).group(1)
             self.vmctl("setlink", NAME, "extra", "down", check=0)
             self.vmctl("setlink", NAME, "extra", "up", check=0)
             qom = self.vmctl("qmp", NAME, json.dumps(
