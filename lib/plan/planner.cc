@@ -448,6 +448,10 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
                             ",cores=", cpu.cores, ",threads=", cpu.threads,
                             ",maxcpus=", max_sockets * cpu.cores * cpu.threads),
                "-m", memory_option, "-uuid", uuid, "-smbios", smbios});
+  if (ctx.q35 && host.pci_hotplug == HostFacts::PciHotplug::kNative) {
+    argv.insert(argv.end(),
+                {"-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"});
+  }
 
   // EFI: read-only code, and a per-VM copy of the variable store (a qcow2
   // overlay over Debian's template, created by the launcher).

@@ -51,6 +51,7 @@ StandaloneConfig StandaloneConfigFromEnvironment() {
     config.allowed_roots.emplace_back(root);
   }
   config.accel = EnvOr("QDIRECT_ACCEL", "");
+  config.pci_hotplug = EnvOr("QDIRECT_PCI_HOTPLUG", "");
   return config;
 }
 
@@ -93,6 +94,14 @@ absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "accelerator \"", config.accel, "\": supported values: kvm, tcg"));
+  }
+
+  if (config.pci_hotplug == "native") {
+    facts.pci_hotplug = HostFacts::PciHotplug::kNative;
+  } else if (!config.pci_hotplug.empty() && config.pci_hotplug != "acpi") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "QDIRECT_PCI_HOTPLUG \"", config.pci_hotplug,
+        "\": supported values: acpi, native"));
   }
 
   std::unique_ptr<VolumeResolver> resolver =

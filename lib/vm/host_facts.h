@@ -26,6 +26,8 @@ struct StandaloneConfig {
   // colon-separated list); the image and PVC dirs are always allowed.
   std::vector<std::string> allowed_roots;
   std::string accel;  // QDIRECT_ACCEL; empty: kvm when usable, else tcg
+  // QDIRECT_PCI_HOTPLUG: "acpi" (default) or "native" (HostFacts::pci_hotplug).
+  std::string pci_hotplug;
 };
 
 StandaloneConfig StandaloneConfigFromEnvironment();

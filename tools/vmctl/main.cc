@@ -49,7 +49,7 @@ constexpr char kUsage[] =
     "\n"
     "environment: QDIRECT_IMAGE_DIR, QDIRECT_PVC_DIR, QDIRECT_ALLOWED_ROOTS, QDIRECT_ACCEL,\n"
     "             QDIRECT_QEMU, QDIRECT_CACHE_DIR, QDIRECT_RUNTIME_DIR,\n"
-    "             QDIRECT_LAUNCHER\n";
+    "             QDIRECT_LAUNCHER, QDIRECT_PCI_HOTPLUG (acpi|native)\n";
 
 struct Command {
   const char* name;
