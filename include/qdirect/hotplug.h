@@ -11,6 +11,7 @@
 // them as AddVolume, RemoveVolume, AddInterface, ... (qdirect/machine.h).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,33 @@ std::vector<DeviceEntry> DevicesServing(const Plan& plan,
 // words from argv; the root ports of removed devices become free again
 // (first in free_root_ports). Ids the plan lacks are ignored. Pure.
 void RemovePlannedDevices(const std::vector<DeviceEntry>& removed, Plan& plan);
+
+// A CD-ROM's medium change: the QEMU objects to swap. The new medium's
+// nodes keep the cold plan's names (disk<index>-*), so the device's "drive"
+// stays valid.
+struct MediaPlan {
+  std::string device_id;               // "ua-<disk>"
+  std::vector<DeviceEntry> old_nodes;  // the medium's nodes now, plan order
+  std::vector<DeviceEntry> new_nodes;  // to add, in order (empty: eject)
+  std::string node;                    // the node to insert ("" : eject)
+  DeviceEntry device;                  // the device entry afterwards
+  bool operator==(const MediaPlan&) const = default;
+};
+
+// Plans putting `volume` (resolved as `resolved`) into the cdrom disk
+// `disk_name` of vmi, or ejecting its medium when volume is nullopt. NotFound
+// for no such disk; FailedPrecondition when it is not a cdrom; Unimplemented
+// for a medium that needs a file created. Pure.
+absl::StatusOr<MediaPlan> PlanMediaChange(const spec::Vmi& vmi,
+                                          const HostFacts& host,
+                                          const Plan& plan,
+                                          const std::string& disk_name,
+                                          const std::optional<spec::Volume>& volume,
+                                          const ResolvedVolume& resolved);
+
+// Puts a done media change into plan (nodes swapped, the device's JSON
+// updated in the table and argv). Pure.
+void ApplyMediaPlan(const MediaPlan& media, Plan& plan);
 
 // vCPU hotplug: the VM's socket count, up to spec.domain.cpu.maxSockets.
 struct VcpuHotplug {

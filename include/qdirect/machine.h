@@ -176,6 +176,12 @@ class Machine {
   // the guest has not plugged it within options.guest_wait.
   absl::StatusOr<HotplugResult> SetGuestMemory(
       const MemoryHotplug& request, const HotplugOptions& options = {});
+  // Puts `volume` (resolved as for AddVolume) into the cdrom disk
+  // `disk_name`, or ejects its medium (nullopt): the tray is opened (forced),
+  // the medium swapped, the tray closed; on failure the old medium is put
+  // back. Not kept across a restart of the launcher (the spec's medium is).
+  absl::Status ChangeMedia(const std::string& disk_name,
+                           const std::optional<spec::Volume>& volume);
   // --- end of hotplug ------------------------------------------------------
 
   const MachineStartTimes& start_times() const;

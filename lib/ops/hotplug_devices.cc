@@ -174,6 +174,63 @@ absl::StatusOr<HotplugOutcome> UnplugDevice(EventLoop& loop, qmp::QmpClient& qmp
   return HotplugOutcome::kDone;
 }
 
+namespace {
+
+absl::Status TrayCommand(qmp::QmpClient& qmp, std::string_view command,
+                         const std::string& device_id, const std::string& node = "",
+                         bool force = false) {
+  rapidjson::Document args;
+  args.SetObject();
+  auto& alloc = args.GetAllocator();
+  args.AddMember("id", rapidjson::Value(device_id.c_str(), alloc), alloc);
+  if (!node.empty()) args.AddMember("node-name", rapidjson::Value(node.c_str(), alloc), alloc);
+  if (force) args.AddMember("force", true, alloc);
+  return qmp.CallSync(command, &args).status();
+}
+
+// Adds `nodes` and inserts the last of them.
+absl::Status Insert(qmp::QmpClient& qmp, const std::string& device_id,
+                    const std::vector<DeviceEntry>& nodes) {
+  if (nodes.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(AddEntries(qmp, nodes));
+  absl::Status st = TrayCommand(qmp, "blockdev-insert-medium", device_id, nodes.back().id);
+  if (!st.ok()) {
+    std::vector<DeviceEntry> added(nodes.rbegin(), nodes.rend());
+    (void)RemoveEntries(qmp, added);
+  }
+  return st;
+}
+
+}  // namespace
+
+absl::Status ChangeMedium(qmp::QmpClient& qmp, const MediaPlan& media) {
+  const std::string what = absl::StrCat("change medium of ", media.device_id);
+  if (absl::Status st = TrayCommand(qmp, "blockdev-open-tray", media.device_id, "", true);
+      !st.ok()) {
+    return Annotate(st, what);
+  }
+  if (!media.old_nodes.empty()) {
+    if (absl::Status st = TrayCommand(qmp, "blockdev-remove-medium", media.device_id);
+        !st.ok()) {
+      (void)TrayCommand(qmp, "blockdev-close-tray", media.device_id);
+      return Annotate(st, what);
+    }
+    std::vector<DeviceEntry> old(media.old_nodes.rbegin(), media.old_nodes.rend());
+    if (absl::Status st = RemoveEntries(qmp, old); !st.ok()) return Annotate(st, what);
+  }
+  if (absl::Status st = Insert(qmp, media.device_id, media.new_nodes); !st.ok()) {
+    std::string message = absl::StrCat(what, ": ", st.message());
+    if (absl::Status back = Insert(qmp, media.device_id, media.old_nodes); !back.ok()) {
+      absl::StrAppend(&message, "; the old medium could not be put back: ", back.message());
+    } else if (!media.old_nodes.empty()) {
+      absl::StrAppend(&message, " (the old medium is back)");
+    }
+    (void)TrayCommand(qmp, "blockdev-close-tray", media.device_id);
+    return absl::Status(st.code(), message);
+  }
+  return Annotate(TrayCommand(qmp, "blockdev-close-tray", media.device_id), what);
+}
+
 absl::Status SetLink(qmp::QmpClient& qmp, const std::string& device_id, bool up) {
   rapidjson::Document args;
   args.SetObject();

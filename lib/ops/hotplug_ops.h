@@ -67,6 +67,12 @@ absl::StatusOr<HotplugOutcome> UnplugDevice(EventLoop& loop,
                                             const UnplugRequest& request,
                                             UnplugCompletion on_late_completion);
 
+// Swaps a removable device's medium (plan from PlanMediaChange): opens the
+// tray (forced: the guest may have locked it), removes the medium and
+// deletes its nodes, adds the new nodes and inserts them, closes the tray.
+// When adding or inserting the new medium fails, the old one is put back.
+absl::Status ChangeMedium(qmp::QmpClient& qmp, const MediaPlan& media);
+
 // set_link: the NIC's link up or down (the guest sees carrier change).
 absl::Status SetLink(qmp::QmpClient& qmp, const std::string& device_id,
                      bool up);

@@ -13,6 +13,8 @@
 #include "plan/plan_context.h"
 #include "qdirect/hotplug.h"
 #include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
 
 namespace qdirect {
 namespace {
@@ -250,6 +252,105 @@ absl::StatusOr<HotplugPlan> PlanInterfaceHotplug(
     out.fds[q].name = absl::StrCat(ctx.tap_fd_name_prefix, q);
   }
   return out;
+}
+
+absl::StatusOr<MediaPlan> PlanMediaChange(const spec::Vmi& vmi, const HostFacts& host,
+                                          const Plan& plan, const std::string& disk_name,
+                                          const std::optional<spec::Volume>& volume,
+                                          const ResolvedVolume& resolved) {
+  const std::string what = absl::StrCat("media change of disk \"", disk_name, "\"");
+  const std::vector<spec::Disk>& disks = vmi.domain.devices.disks;
+  auto it = std::find_if(disks.begin(), disks.end(),
+                         [&](const spec::Disk& d) { return d.name == disk_name; });
+  if (it == disks.end()) {
+    return absl::NotFoundError(absl::StrCat(what, ": the VM has no disk of that name"));
+  }
+  if (it->type != spec::Disk::Type::kCdrom) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": not a cdrom (only a cdrom's medium can be changed)"));
+  }
+  MediaPlan out;
+  out.device_id = "ua-" + disk_name;
+  auto device = std::find_if(plan.devices.begin(), plan.devices.end(), [&](const DeviceEntry& e) {
+    return e.kind == DeviceEntry::Kind::kDevice && e.id == out.device_id;
+  });
+  if (device == plan.devices.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": the VM has no device ", out.device_id));
+  }
+  for (const DeviceEntry& e : plan.devices) {
+    if (e.kind == DeviceEntry::Kind::kBlockdev && e.volume == disk_name) {
+      out.old_nodes.push_back(e);
+    }
+  }
+  if (volume) {
+    if (volume->name != disk_name) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": the volume is named \"", volume->name, "\"; it must be the disk's name"));
+    }
+    spec::Vmi with = vmi;
+    std::erase_if(with.volumes, [&](const spec::Volume& v) { return v.name == disk_name; });
+    with.volumes.push_back(*volume);
+    HostFacts facts = host;
+    facts.volumes.volumes[disk_name] = resolved;
+    PlanContext ctx(with, facts);
+    ctx.q35 = IsQ35(plan);
+    plan::DiskUnits units;
+    const size_t index = static_cast<size_t>(it - disks.begin());
+    RETURN_IF_ERROR(plan::PlanDisk(ctx, *it, absl::StrCat("disk", index), what, units));
+    if (!ctx.files.empty()) {
+      return absl::UnimplementedError(absl::StrCat(
+          what, ": the medium needs a file created (", ctx.files[0].path,
+          "); only existing images can be inserted"));
+    }
+    out.new_nodes = std::move(ctx.blockdevs);
+    if (out.new_nodes.empty()) return absl::InternalError(absl::StrCat(what, ": no nodes"));
+    out.node = out.new_nodes.back().id;
+  }
+  // The device names its medium's node (or none once ejected).
+  rapidjson::Document doc;
+  doc.Parse(device->json.c_str());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return absl::InternalError(absl::StrCat(what, ": device JSON is not an object"));
+  }
+  doc.RemoveMember("drive");
+  out.device = *device;
+  if (!out.node.empty()) {
+    // Where cold plug puts it: after "bus"/"unit"/"lun", before "id".
+    rapidjson::Document rebuilt;
+    rebuilt.SetObject();
+    auto& alloc = rebuilt.GetAllocator();
+    for (auto& m : doc.GetObject()) {
+      if (std::string_view(m.name.GetString()) == "id") {
+        rebuilt.AddMember("drive", rapidjson::Value(out.node.c_str(), alloc), alloc);
+      }
+      rebuilt.AddMember(rapidjson::Value(m.name, alloc), rapidjson::Value(m.value, alloc), alloc);
+    }
+    doc.Swap(rebuilt);
+  }
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  doc.Accept(writer);
+  out.device.json.assign(buffer.GetString(), buffer.GetSize());
+  return out;
+}
+
+void ApplyMediaPlan(const MediaPlan& media, Plan& plan) {
+  RemovePlannedDevices(media.old_nodes, plan);
+  auto device = std::find_if(plan.devices.begin(), plan.devices.end(), [&](const DeviceEntry& e) {
+    return e.kind == DeviceEntry::Kind::kDevice && e.id == media.device_id;
+  });
+  if (device == plan.devices.end()) return;
+  auto word = std::find(plan.argv.begin(), plan.argv.end(), device->json);
+  if (word != plan.argv.end()) *word = media.device.json;
+  *device = media.device;
+  // The new nodes go before the device, in argv as in the table.
+  std::vector<std::string> words;
+  for (const DeviceEntry& e : media.new_nodes) AppendDeviceArgs(e, words);
+  if (word != plan.argv.end() && word != plan.argv.begin()) {
+    plan.argv.insert(word - 1, words.begin(), words.end());
+  }
+  plan.devices.insert(device, media.new_nodes.begin(), media.new_nodes.end());
 }
 
 std::vector<DeviceEntry> DevicesServing(const Plan& plan,

@@ -247,6 +247,32 @@ absl::Status Machine::SetInterfaceLink(const std::string& name, bool up) {
   return absl::OkStatus();
 }
 
+absl::Status Machine::ChangeMedia(const std::string& disk_name,
+                                  const std::optional<spec::Volume>& volume) {
+  Impl& m = *impl_;
+  const std::string what = absl::StrCat("media change of ", disk_name);
+  RETURN_IF_ERROR(m.RequireRunning(what));
+  RETURN_IF_ERROR(m.BeginOperation(what));
+  absl::Cleanup end = [&m] { m.EndOperation(); };
+  ResolvedVolume resolved;
+  if (volume) {
+    spec::Vmi with = *m.vmi;
+    std::erase_if(with.volumes, [&](const spec::Volume& v) { return v.name == disk_name; });
+    with.volumes.push_back(*volume);
+    std::unique_ptr<VolumeResolver> resolver =
+        MakeStandaloneVolumeResolver(StandaloneConfigFromEnvironment(), m.dir_path);
+    absl::StatusOr<ResolvedVolume> r = resolver->Resolve(with, *volume);
+    if (!r.ok()) return m.Error(what, r.status());
+    resolved = *r;
+  }
+  absl::StatusOr<MediaPlan> media =
+      PlanMediaChange(*m.vmi, *m.facts, *m.plan, disk_name, volume, resolved);
+  if (!media.ok()) return m.Error(what, media.status());
+  if (absl::Status st = ops::ChangeMedium(*m.qmp, *media); !st.ok()) return m.Error(what, st);
+  ApplyMediaPlan(*media, *m.plan);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<HotplugResult> Machine::SetVcpus(const VcpuHotplug& request) {
   Impl& m = *impl_;
   const std::string what = absl::StrCat("scale to ", request.sockets, " sockets");

@@ -2,7 +2,7 @@
 // (tests/guest): a volume the guest writes and the host reads back, a NIC
 // with its MAC in the guest, a vCPU brought online, virtio-mem memory, and
 // the rules (duplicate, no free port, a failure part way rolled back, an
-// unplug left pending then completed). The guest prints
+// unplug left pending then completed), and a CD-ROM's medium changed. The guest prints
 // "QDIRECT-HOTPLUG add|remove block|net|cpu NAME" on its console
 // (tests/guest/rootfs/bin/qdirect-hotplug); the agent reads sysfs.
 // Skipped without the test guest in the image store.
@@ -396,6 +396,42 @@ TEST_F(HotplugTest, UnplugLeftPendingCompletesOnTheEventAndRefusesASecondAsk) {
   for (const std::string& name : QemuNames()) {
     EXPECT_THAT(name, ::testing::Not(HasSubstr("hp0"))) << "left behind after unplug";
   }
+}
+
+TEST_F(HotplugTest, CdromMediumIsInsertedSwappedAndEjected) {
+  spec::Disk cd;
+  cd.name = "cd";
+  cd.type = spec::Disk::Type::kCdrom;
+  cd.bus = spec::DiskBus::kScsi;
+  cd.readonly = true;
+  vmi_.domain.devices.disks.push_back(cd);
+  Boot();
+  auto medium = [](const std::string& claim, const std::string& text) {
+    const std::string path = MakePvc(claim, 64 * 1024);
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+    spec::Volume volume;
+    volume.name = "cd";
+    spec::PersistentVolumeClaimSource pvc;
+    pvc.claim_name = claim;
+    volume.source = pvc;
+    return volume;
+  };
+  auto read_cd = [&] { return Sh("head -c 15 /dev/sr0"); };
+
+  ASSERT_TRUE(machine_->ChangeMedia("cd", medium("hp-cd1", "QDIRECT-MEDIA-1")).ok());
+  EXPECT_EQ(read_cd().value_or("?"), "QDIRECT-MEDIA-1");
+  absl::Status swapped = machine_->ChangeMedia("cd", medium("hp-cd2", "QDIRECT-MEDIA-2"));
+  ASSERT_TRUE(swapped.ok()) << swapped;
+  EXPECT_EQ(read_cd().value_or("?"), "QDIRECT-MEDIA-2");
+  std::vector<std::string> names = QemuNames();
+  EXPECT_NE(std::find(names.begin(), names.end(), "node disk0-fmt"), names.end());
+
+  ASSERT_TRUE(machine_->ChangeMedia("cd", std::nullopt).ok());
+  EXPECT_FALSE(read_cd().ok()) << "no medium: reading fails";
+  names = QemuNames();
+  EXPECT_EQ(std::find(names.begin(), names.end(), "node disk0-fmt"), names.end());
+  EXPECT_EQ(machine_->ChangeMedia("nodisk", std::nullopt).code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

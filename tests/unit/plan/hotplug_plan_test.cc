@@ -1,5 +1,7 @@
 #include "qdirect/hotplug.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,13 @@ Plan ColdPlanWith(const VolumeHotplug& request) {
   absl::StatusOr<Plan> plan = MakePlan(vmi, host);
   EXPECT_TRUE(plan.ok()) << plan.status();
   return *plan;
+}
+
+bool FindArgWith(const std::vector<std::string>& argv, const std::string& needle) {
+  for (const std::string& a : argv) {
+    if (a.find(needle) != std::string::npos) return true;
+  }
+  return false;
 }
 
 const DeviceEntry* Find(const std::vector<DeviceEntry>& entries, const std::string& id) {
@@ -224,6 +233,83 @@ TEST(RemovePlannedDevices, FreesThePortAndDropsTheArgs) {
   EXPECT_EQ(plan->argv, before.argv);
   EXPECT_EQ(plan->devices, before.devices);
   EXPECT_THAT(plan->free_root_ports, ::testing::UnorderedElementsAreArray(before.free_root_ports));
+}
+
+spec::Vmi VmiWithCdrom(bool with_medium) {
+  spec::Vmi vmi = MinimalVmi();
+  spec::Disk cd;
+  cd.name = "cd";
+  cd.type = spec::Disk::Type::kCdrom;
+  cd.bus = spec::DiskBus::kScsi;
+  cd.readonly = true;
+  vmi.domain.devices.disks.push_back(cd);
+  if (with_medium) {
+    vmi.volumes.push_back({"cd", spec::HostDiskSource{"/media/a.iso", "Disk", {}, false}});
+  }
+  return vmi;
+}
+
+HostFacts HostWithMedium(const std::string& path) {
+  HostFacts host = TcgHost();
+  host.volumes.volumes["cd"] = FileVolume(path);
+  return host;
+}
+
+TEST(PlanMediaChange, InsertedMediumIsWhatColdPlugRendersForIt) {
+  const spec::Vmi empty = VmiWithCdrom(false);
+  absl::StatusOr<Plan> plan = MakePlan(empty, TcgHost());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const spec::Volume medium{"cd", spec::HostDiskSource{"/media/b.iso", "Disk", {}, false}};
+
+  absl::StatusOr<MediaPlan> media = PlanMediaChange(empty, TcgHost(), *plan, "cd", medium,
+                                                    FileVolume("/media/b.iso"));
+
+  ASSERT_TRUE(media.ok()) << media.status();
+  EXPECT_TRUE(media->old_nodes.empty());
+  EXPECT_EQ(media->node, "disk1-fmt");
+  spec::Vmi full = VmiWithCdrom(false);
+  full.volumes.push_back(medium);
+  absl::StatusOr<Plan> cold = MakePlan(full, HostWithMedium("/media/b.iso"));
+  ASSERT_TRUE(cold.ok()) << cold.status();
+  const DeviceEntry* cold_dev = Find(cold->devices, "ua-cd");
+  ASSERT_NE(cold_dev, nullptr);
+  EXPECT_EQ(media->device.json, cold_dev->json);
+  ASSERT_EQ(media->new_nodes.size(), 2u);
+  EXPECT_EQ(media->new_nodes[1].json, Find(cold->devices, "disk1-fmt")->json);
+
+  ApplyMediaPlan(*media, *plan);
+  EXPECT_EQ(Find(plan->devices, "ua-cd")->json, cold_dev->json);
+  EXPECT_NE(std::find(plan->argv.begin(), plan->argv.end(), cold_dev->json), plan->argv.end());
+  EXPECT_NE(Find(plan->devices, "disk1-fmt"), nullptr);
+}
+
+TEST(PlanMediaChange, EjectDropsTheNodesAndTheDrive) {
+  const spec::Vmi vmi = VmiWithCdrom(true);
+  const HostFacts host = HostWithMedium("/media/a.iso");
+  absl::StatusOr<Plan> plan = MakePlan(vmi, host);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+
+  absl::StatusOr<MediaPlan> media =
+      PlanMediaChange(vmi, host, *plan, "cd", std::nullopt, ResolvedVolume{});
+
+  ASSERT_TRUE(media.ok()) << media.status();
+  EXPECT_EQ(media->old_nodes.size(), 2u);
+  EXPECT_TRUE(media->new_nodes.empty());
+  EXPECT_THAT(media->device.json, ::testing::Not(HasSubstr("\"drive\"")));
+  ApplyMediaPlan(*media, *plan);
+  EXPECT_EQ(Find(plan->devices, "disk1-fmt"), nullptr);
+  EXPECT_EQ(FindArgWith(plan->argv, "disk1-fmt"), false);
+}
+
+TEST(PlanMediaChange, OnlyACdromsMediumChanges) {
+  const spec::Vmi vmi = MinimalVmi();
+  const HostFacts host = TcgHost();
+  absl::StatusOr<Plan> plan = MakePlan(vmi, host);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(PlanMediaChange(vmi, host, *plan, "rootdisk", std::nullopt, {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(PlanMediaChange(vmi, host, *plan, "nope", std::nullopt, {}).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace
