@@ -56,6 +56,16 @@ Served Split(std::vector<DeviceEntry> entries) {
 
 }  // namespace
 
+void Machine::Impl::RefreshDomainInterfaces() {
+  Apply(InterfacesUpdate{InterfaceStatusFromDomain(domain_interfaces)});
+  if (agent != nullptr && agent->connected()) {
+    // A new round: answers of the one under way are dropped.
+    ++agent_generation;
+    CancelAgentRefresh();
+    RefreshFromAgent();
+  }
+}
+
 absl::StatusOr<HotplugResult> Machine::AddVolume(const VolumeHotplug& request) {
   Impl& m = *impl_;
   const std::string what = absl::StrCat("hotplug of volume ", request.disk.name);
@@ -179,6 +189,12 @@ absl::StatusOr<HotplugResult> Machine::AddInterface(const InterfaceHotplug& requ
   if (absl::Status st = AddHotpluggedDevices(hp->entries, *m.plan); !st.ok()) {
     return m.Error(what, st);
   }
+  spec::Vmi only = *m.vmi;
+  only.domain.devices.interfaces = {request.iface};
+  for (DomainInterface& nic : DomainInterfacesFromPlan(only, *m.plan)) {
+    m.domain_interfaces.push_back(std::move(nic));
+  }
+  m.RefreshDomainInterfaces();
   return HotplugResult{HotplugOutcome::kDone, hp->device_id, ""};
 }
 
@@ -207,10 +223,13 @@ absl::StatusOr<HotplugResult> Machine::RemoveInterface(const std::string& name,
   RETURN_IF_ERROR(m.BeginOperation(what));
   absl::Cleanup end = [&m] { m.EndOperation(); };
   Impl* impl = &m;
-  auto finish = [impl, served](const absl::Status&) {
+  auto finish = [impl, served, name](const absl::Status&) {
     impl->unplugging.erase(served.device_id);
     Forget(impl->hotplugged, served.all);
     RemovePlannedDevices(served.all, *impl->plan);
+    std::erase_if(impl->domain_interfaces,
+                  [&](const DomainInterface& nic) { return nic.name == name; });
+    impl->RefreshDomainInterfaces();
   };
   ops::UnplugRequest unplug;
   unplug.device_id = served.device_id;
@@ -244,6 +263,10 @@ absl::Status Machine::SetInterfaceLink(const std::string& name, bool up) {
   if (absl::Status st = ops::SetLink(*m.qmp, served.device_id, up); !st.ok()) {
     return m.Error(what, st);
   }
+  for (DomainInterface& nic : m.domain_interfaces) {
+    if (nic.name == name) nic.link_state = up ? "up" : "down";
+  }
+  m.RefreshDomainInterfaces();
   return absl::OkStatus();
 }
 

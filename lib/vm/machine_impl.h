@@ -87,6 +87,9 @@ struct Machine::Impl {
   std::vector<VmiVolumeStatus> volume_status;
   // virtio-mem's requested-size (bytes beyond the boot memory).
   int64_t virtio_mem_requested = 0;
+  // Publishes status.interfaces after a NIC came, went or changed link
+  // (machine_hotplug.cc); re-reads the agent when connected.
+  void RefreshDomainInterfaces();
   // --- end of hotplug ---
   bool plan_files_created = false;
   std::string log_path;

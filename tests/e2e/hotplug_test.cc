@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -280,7 +281,16 @@ TEST_F(HotplugTest, InterfaceShowsInTheGuestWithItsMac) {
   ASSERT_TRUE(mac.ok()) << mac.status();
   EXPECT_EQ(*mac, "02:00:00:aa:bb:cc\n");
 
+  auto status_nic = [&]() -> std::optional<VmiInterface> {
+    for (const VmiInterface& i : machine_->Status().interfaces) {
+      if (i.name == "extra") return i;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(status_nic().has_value()) << "status.interfaces lists the new NIC";
+  EXPECT_EQ(status_nic()->mac, "02:00:00:aa:bb:cc");
   ASSERT_TRUE(machine_->SetInterfaceLink("extra", false).ok());
+  EXPECT_EQ(status_nic()->link_state, "down");
   EXPECT_EQ(Sh("cat /sys/class/net/" + nic + "/carrier").value_or("?"), "0\n");
   ASSERT_TRUE(machine_->SetInterfaceLink("extra", true).ok());
   EXPECT_EQ(Sh("cat /sys/class/net/" + nic + "/carrier").value_or("?"), "1\n");
@@ -291,6 +301,7 @@ TEST_F(HotplugTest, InterfaceShowsInTheGuestWithItsMac) {
   EXPECT_EQ(removed->outcome, HotplugOutcome::kDone);
   EXPECT_TRUE(WaitConsole("QDIRECT-HOTPLUG remove net " + nic, mark));
   EXPECT_TRUE(machine_->HotpluggedDevices().empty());
+  EXPECT_FALSE(status_nic().has_value());
 }
 
 TEST_F(HotplugTest, VcpuAndVirtioMemoryGrowTheGuest) {
