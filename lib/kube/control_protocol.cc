@@ -333,6 +333,15 @@ absl::Status WriteHotplugRequest(Writer& w, const ControlRequest& request) {
     str("name", r->name);
     w.Key("up");
     w.Bool(r->up);
+  } else if (const auto* r = std::get_if<ChangeMediaRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    str("name", r->name);
+    if (!r->disk_path.empty()) str("disk_path", r->disk_path);
+    if (!r->claim_name.empty()) str("claim_name", r->claim_name);
+    if (r->eject) {
+      w.Key("eject");
+      w.Bool(true);
+    }
   } else if (const auto* r = std::get_if<ScaleRequest>(&request)) {
     if (!r->sockets && !r->memory_bytes) {
       return absl::InvalidArgumentError("scale request: sockets or memory is required");
@@ -383,6 +392,17 @@ std::optional<absl::StatusOr<ControlRequest>> ReadHotplugRequest(std::string_vie
       RETURN_IF_ERROR(GetString(doc, "mac", "request", &r.mac));
       RETURN_IF_ERROR(GetString(doc, "model", "request", &r.model));
       RETURN_IF_ERROR(GetString(doc, "binding", "request", &r.binding));
+      return r;
+    }();
+  }
+  if (name == "change_media") {
+    return [&]() -> absl::StatusOr<ControlRequest> {
+      ChangeMediaRequest r;
+      RETURN_IF_ERROR(GetString(doc, "name", "request", &r.name));
+      RETURN_IF_ERROR(RequireName(r.name));
+      RETURN_IF_ERROR(GetString(doc, "disk_path", "request", &r.disk_path));
+      RETURN_IF_ERROR(GetString(doc, "claim_name", "request", &r.claim_name));
+      RETURN_IF_ERROR(GetBool(doc, "eject", "request", &r.eject));
       return r;
     }();
   }
@@ -488,6 +508,29 @@ absl::StatusOr<InterfaceHotplug> ToInterfaceHotplug(const AddInterfaceRequest& r
   return out;
 }
 
+absl::StatusOr<std::optional<spec::Volume>> ToMediaVolume(const ChangeMediaRequest& request) {
+  const int given = !request.disk_path.empty() + !request.claim_name.empty() + request.eject;
+  if (given != 1) {
+    return absl::InvalidArgumentError(
+        "change_media: exactly one of disk_path, claim_name and eject is required");
+  }
+  if (request.eject) return std::optional<spec::Volume>();
+  spec::Volume volume;
+  volume.name = request.name;
+  if (!request.disk_path.empty()) {
+    spec::HostDiskSource disk;
+    disk.path = request.disk_path;
+    disk.type = "Disk";
+    volume.source = disk;
+  } else {
+    spec::PersistentVolumeClaimSource pvc;
+    pvc.claim_name = request.claim_name;
+    pvc.read_only = true;
+    volume.source = pvc;
+  }
+  return std::optional<spec::Volume>(std::move(volume));
+}
+
 std::string_view RequestName(const ControlRequest& request) {
   return std::visit(
       [](const auto& r) -> std::string_view {
@@ -510,6 +553,7 @@ std::string_view RequestName(const ControlRequest& request) {
         else if constexpr (std::is_same_v<T, RemoveInterfaceRequest>) return "remove_interface";
         else if constexpr (std::is_same_v<T, SetLinkRequest>) return "set_link";
         else if constexpr (std::is_same_v<T, ScaleRequest>) return "scale";
+        else if constexpr (std::is_same_v<T, ChangeMediaRequest>) return "change_media";
         else static_assert(kAlwaysFalse<T>, "request without a name");
       },
       request);

@@ -120,6 +120,14 @@ struct ScaleRequest {
   std::optional<int64_t> memory_bytes;
   bool operator==(const ScaleRequest&) const = default;
 };
+// A cdrom's new medium (disk_path or claim_name), or eject.
+struct ChangeMediaRequest {
+  std::string name;  // the cdrom disk
+  std::string disk_path;
+  std::string claim_name;
+  bool eject = false;
+  bool operator==(const ChangeMediaRequest&) const = default;
+};
 // --- end of hotplug ---
 
 using ControlRequest =
@@ -128,7 +136,7 @@ using ControlRequest =
                  GuestOsInfoRequest, FsListRequest, UserListRequest,
                  ConsoleAttachRequest, AddVolumeRequest, RemoveVolumeRequest,
                  AddInterfaceRequest, RemoveInterfaceRequest, SetLinkRequest,
-                 ScaleRequest>;
+                 ScaleRequest, ChangeMediaRequest>;
 
 // "status", "pause", ... as on the wire.
 std::string_view RequestName(const ControlRequest& request);
@@ -166,6 +174,9 @@ struct ControlResponse {
 absl::StatusOr<VolumeHotplug> ToVolumeHotplug(const AddVolumeRequest& request);
 absl::StatusOr<InterfaceHotplug> ToInterfaceHotplug(
     const AddInterfaceRequest& request);
+// The medium of a change_media request (nullopt: eject).
+absl::StatusOr<std::optional<spec::Volume>> ToMediaVolume(
+    const ChangeMediaRequest& request);
 
 std::string EncodeResponse(const ControlResponse& response);
 absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line);

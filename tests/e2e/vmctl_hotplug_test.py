@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """vmctl's hotplug commands against a background VM (qdirect-launcher):
 addvolume/removevolume, addinterface/setlink/removeinterface, scale
---sockets/--memory, and their refusals.
+--sockets/--memory, changemedia, and their refusals.
 
 usage: vmctl_hotplug_test.py VMCTL MANIFEST
 Boots examples/testvm.yaml (with maxSockets 2 and maxGuest 256Mi added) under
@@ -60,6 +60,15 @@ class VmctlHotplugTest(unittest.TestCase):
         text = text.replace("  name: testvm\n", f"  name: {NAME}\n")
         text = text.replace("      cores: 1\n", "      cores: 1\n      maxSockets: 2\n")
         text = text.replace("      guest: 128Mi\n", "      guest: 128Mi\n      maxGuest: 256Mi\n")
+        text = text.replace("      autoattachGraphicsDevice: false\n",
+                            "      autoattachGraphicsDevice: false\n"
+                            "      disks:\n      - name: cd\n        cdrom:\n          bus: scsi\n")
+        first = os.path.join(self.disks, "first.iso")
+        with open(first, "wb") as f:
+            f.write(b"QDIRECT-MEDIA-0".ljust(64 << 10, b"\0"))
+        os.chmod(first, 0o666)
+        text += f"  volumes:\n  - name: cd\n    hostDisk:\n      path: {first}\n      type: Disk\n"
+        self.assertIn("cdrom", text)
         self.assertIn("maxSockets", text)
         self.assertIn("maxGuest", text)
         self.manifest = os.path.join(self.root, "vm.yaml")
@@ -167,6 +176,20 @@ class VmctlHotplugTest(unittest.TestCase):
                  "arguments": {"path": "/machine/peripheral/virtiomem0",
                                "property": "requested-size"}}), check=0)
             self.assertEqual(json.loads(size.stdout), 128 << 20)
+
+        with self.subTest("changemedia"):
+            iso = os.path.join(self.disks, "media.iso")
+            with open(iso, "wb") as f:
+                f.write(b"QDIRECT-MEDIA-V".ljust(64 << 10, b"\0"))
+            os.chmod(iso, 0o666)
+            self.vmctl("changemedia", NAME, "cd", "--disk", iso, check=0)
+            block = json.loads(self.vmctl("qmp", NAME, '{"execute":"query-block"}', check=0).stdout)
+            cd = [b for b in block if "ua-cd" in b.get("qdev", "")]
+            self.assertEqual(cd[0]["inserted"]["image"]["filename"], iso)
+            self.vmctl("changemedia", NAME, "cd", "--eject", check=0)
+            block = json.loads(self.vmctl("qmp", NAME, '{"execute":"query-block"}', check=0).stdout)
+            self.assertNotIn("inserted", [b for b in block if "ua-cd" in b.get("qdev", "")][0])
+            self.assertEqual(self.vmctl("changemedia", NAME, "cd").returncode, 2)
 
         self.vmctl("kill", NAME, check=0)
 

@@ -364,6 +364,12 @@ class Launcher {
       absl::Status st = machine_->SetInterfaceLink(r->name, r->up);
       if (!st.ok()) return st;
       result = HotplugResult{HotplugOutcome::kDone, "ua-" + r->name, ""};
+    } else if (const auto* r = std::get_if<kube::ChangeMediaRequest>(&request)) {
+      absl::StatusOr<std::optional<spec::Volume>> volume = kube::ToMediaVolume(*r);
+      if (!volume.ok()) return volume.status();
+      absl::Status st = machine_->ChangeMedia(r->name, *volume);
+      if (!st.ok()) return st;
+      result = HotplugResult{HotplugOutcome::kDone, "ua-" + r->name, ""};
     } else if (const auto* r = std::get_if<kube::ScaleRequest>(&request)) {
       if (r->sockets) result = machine_->SetVcpus({*r->sockets});
       if (r->memory_bytes && (!r->sockets || result.ok())) {

@@ -50,5 +50,6 @@ int RunAddInterface(const Args& args);
 int RunRemoveInterface(const Args& args);
 int RunSetLink(const Args& args);
 int RunScale(const Args& args);
+int RunChangeMedia(const Args& args);
 
 }  // namespace qdirect::vmctl

@@ -1,4 +1,5 @@
-// vmctl addvolume|removevolume|addinterface|removeinterface|setlink|scale:
+// vmctl addvolume|removevolume|addinterface|removeinterface|setlink|scale|
+// changemedia:
 // hotplug into a background VM through its launcher (lib/kube's hotplug
 // requests, vm::Machine's hotplug methods). NAME comes first; each prints
 // one line: what was done, or that it is pending and why.
@@ -127,6 +128,33 @@ int RunSetLink(const Args& args) {
   }
   return Report(parsed.vm, ("link " + parsed.rest[1] + " of " + parsed.rest[0]).c_str(),
                 kube::SetLinkRequest{parsed.rest[0], parsed.rest[1] == "up"});
+}
+
+int RunChangeMedia(const Args& args) {
+  VmArgs parsed;
+  if (std::optional<int> code = ParseVmArgs("changemedia", args, &parsed)) return *code;
+  constexpr char kUsage[] =
+      "usage: vmctl changemedia NAME DISK (--disk PATH | --claim CLAIM | --eject)"
+      " [--namespace NS]\n";
+  kube::ChangeMediaRequest request;
+  const Args& rest = parsed.rest;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (FlagValue(rest, i, "--disk", &request.disk_path) ||
+        FlagValue(rest, i, "--claim", &request.claim_name)) {
+      continue;
+    }
+    if (rest[i] == "--eject") {
+      request.eject = true;
+    } else if (request.name.empty() && !rest[i].empty() && rest[i][0] != '-') {
+      request.name = rest[i];
+    } else {
+      return Usage(kUsage);
+    }
+  }
+  const int given = !request.disk_path.empty() + !request.claim_name.empty() + request.eject;
+  if (request.name.empty() || given != 1) return Usage(kUsage);
+  return Report(parsed.vm, ("medium of " + request.name + (request.eject ? " eject" : " change")).c_str(),
+                request);
 }
 
 int RunScale(const Args& args) {

@@ -42,6 +42,8 @@ constexpr char kUsage[] =
     "  scale VM --sockets N | --memory Q\n"
     "                                  vCPU sockets (up to maxSockets) / guest memory\n"
     "                                  (virtio-mem, up to maxGuest)\n"
+    "  changemedia VM DISK (--disk PATH | --claim CLAIM | --eject)\n"
+    "                                  swap or eject a cdrom's medium\n"
     "\n"
     "VM is NAME or NAMESPACE/NAME (namespace \"default\" when omitted).\n"
     "exit codes: 0 ok, 1 invalid, 2 usage, 3 not found, 4 failed, 5 internal,\n"
@@ -79,6 +81,7 @@ constexpr Command kCommands[] = {
     {"removeinterface", RunRemoveInterface},
     {"setlink", RunSetLink},
     {"scale", RunScale},
+    {"changemedia", RunChangeMedia},
 };
 
 }  // namespace

@@ -231,6 +231,8 @@ TEST(ControlRequest, HotplugRequestsRoundTrip) {
       SetLinkRequest{"extra", false},
       ScaleRequest{2, std::nullopt},
       ScaleRequest{std::nullopt, int64_t{256} << 20},
+      ChangeMediaRequest{"cd", "/srv/a.iso", "", false},
+      ChangeMediaRequest{"cd", "", "", true},
   };
   for (const ControlRequest& request : requests) {
     EXPECT_EQ(RoundTrip(request), request) << RequestName(request);
@@ -280,6 +282,21 @@ TEST(ToVolumeHotplug, MapsSourceBusAndCache) {
   request.bus = "virtio";
   request.disk_path = "/x.img";
   EXPECT_THAT(ToVolumeHotplug(request).status().message(), HasSubstr("exactly one"));
+}
+
+TEST(ToMediaVolume, OneOfPathClaimOrEject) {
+  absl::StatusOr<std::optional<spec::Volume>> eject =
+      ToMediaVolume(ChangeMediaRequest{"cd", "", "", true});
+  ASSERT_TRUE(eject.ok()) << eject.status();
+  EXPECT_FALSE(eject->has_value());
+  absl::StatusOr<std::optional<spec::Volume>> claim =
+      ToMediaVolume(ChangeMediaRequest{"cd", "", "iso1", false});
+  ASSERT_TRUE(claim.ok() && claim->has_value());
+  EXPECT_EQ((*claim)->name, "cd");
+  EXPECT_EQ(ToMediaVolume(ChangeMediaRequest{"cd", "/a", "", true}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ToMediaVolume(ChangeMediaRequest{"cd", "", "", false}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ToInterfaceHotplug, RefusesBindingsHotplugCannotServe) {
