@@ -41,6 +41,11 @@ struct Served {
   std::vector<DeviceEntry> backends;
   std::vector<DeviceEntry> all;
 };
+bool Has(const Served& served, DeviceEntry::Kind kind) {
+  return std::any_of(served.all.begin(), served.all.end(),
+                     [kind](const DeviceEntry& e) { return e.kind == kind; });
+}
+
 Served Split(std::vector<DeviceEntry> entries) {
   Served out;
   out.all = entries;
@@ -107,7 +112,7 @@ absl::StatusOr<HotplugResult> Machine::RemoveVolume(const std::string& name,
   const std::string what = absl::StrCat("unplug of volume ", name);
   RETURN_IF_ERROR(m.RequireRunning(what));
   Served served = Split(DevicesServing(*m.plan, name));
-  if (served.device_id.empty()) {
+  if (served.device_id.empty() || Has(served, DeviceEntry::Kind::kNetdev)) {
     return absl::NotFoundError(absl::StrCat(m.label, ": ", what, ": no volume of that name"));
   }
   const bool hot = std::any_of(m.hotplugged.begin(), m.hotplugged.end(), [&](const DeviceEntry& e) {
@@ -208,7 +213,7 @@ absl::StatusOr<HotplugResult> Machine::RemoveInterface(const std::string& name,
                    std::any_of(m.hotplugged.begin(), m.hotplugged.end(), [&](const DeviceEntry& e) {
                      return e.kind == DeviceEntry::Kind::kDevice && e.id == served.device_id;
                    });
-  if (served.device_id.empty()) {
+  if (served.device_id.empty() || !Has(served, DeviceEntry::Kind::kNetdev)) {
     return absl::NotFoundError(absl::StrCat(m.label, ": ", what, ": no interface of that name"));
   }
   if (!hot) {
@@ -255,9 +260,7 @@ absl::Status Machine::SetInterfaceLink(const std::string& name, bool up) {
   const std::string what = absl::StrCat("link ", up ? "up" : "down", " of interface ", name);
   RETURN_IF_ERROR(m.RequireRunning(what));
   Served served = Split(DevicesServing(*m.plan, name));
-  if (served.device_id.empty() ||
-      std::none_of(served.all.begin(), served.all.end(),
-                   [](const DeviceEntry& e) { return e.kind == DeviceEntry::Kind::kNetdev; })) {
+  if (served.device_id.empty() || !Has(served, DeviceEntry::Kind::kNetdev)) {
     return absl::NotFoundError(absl::StrCat(m.label, ": ", what, ": no interface of that name"));
   }
   if (absl::Status st = ops::SetLink(*m.qmp, served.device_id, up); !st.ok()) {

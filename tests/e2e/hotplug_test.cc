@@ -353,6 +353,9 @@ TEST_F(HotplugTest, RulesDuplicateNoFreePortAndRollback) {
   // Duplicate name.
   absl::StatusOr<HotplugResult> dup = machine_->AddVolume(PvcVolume("a", "hp-b"));
   EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists) << dup.status();
+  // A volume is no interface, and what is not there is not found.
+  EXPECT_EQ(machine_->RemoveInterface("a").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(machine_->RemoveVolume("nosuch").status().code(), absl::StatusCode::kNotFound);
 
   // A failure after blockdev-add: device_add refuses a second bootindex 1;
   // the blockdevs added before it are gone again.
