@@ -115,15 +115,13 @@ absl::StatusOr<HotplugOutcome> SetVirtioMemSize(EventLoop& loop, qmp::QmpClient&
   get.AddMember("property", "size", get.GetAllocator());
   absl::StatusOr<qmp::Reply> size = qmp.CallSync("qom-get", &get);
   if (!size.ok()) return done(size.status());
-  if (size->value.IsInt64() && size->value.GetInt64() == bytes) {
-    // Already there; still set requested-size, which may differ.
-  }
   rapidjson::Document set;
   set.SetObject();
   set.AddMember("path", rapidjson::Value(path.c_str(), set.GetAllocator()), set.GetAllocator());
   set.AddMember("property", "requested-size", set.GetAllocator());
   set.AddMember("value", bytes, set.GetAllocator());
   if (absl::Status st = qmp.CallSync("qom-set", &set).status(); !st.ok()) return done(st);
+  // Already that size (the guest plugged it before): no event will come.
   if (size->value.IsInt64() && size->value.GetInt64() == bytes) {
     return done(HotplugOutcome::kDone);
   }

@@ -209,6 +209,41 @@ TEST_F(HotplugOpsTest, UnplugRefusedByQemuIsTheError) {
   EXPECT_THAT(out.status().message(), HasSubstr("already in the process of unplug"));
 }
 
+TEST_F(HotplugOpsTest, VirtioMemSizeIsDoneOnTheSizeChangeEventOfThatSize) {
+  std::vector<std::string> seen;
+  Serve([&](FakeQmp& fake) {
+    rapidjson::Document get = fake.Next();
+    seen.push_back(Command(get) + " " + Arg(get, "property"));
+    fake.Reply(get, "0");
+    rapidjson::Document set = fake.Next();
+    seen.push_back(Command(set) + " " + Arg(set, "property") + " " +
+                   std::to_string(set["arguments"]["value"].GetInt64()));
+    fake.Reply(set, "{}");
+    // A step on the way does not complete it; the requested size does.
+    fake.Event("MEMORY_DEVICE_SIZE_CHANGE", R"({"id": "virtiomem0", "size": 2097152, "qom-path": "/machine/peripheral/virtiomem0"})");
+    fake.Event("MEMORY_DEVICE_SIZE_CHANGE", R"({"id": "virtiomem0", "size": 134217728, "qom-path": "/machine/peripheral/virtiomem0"})");
+  });
+  absl::StatusOr<HotplugOutcome> out =
+      SetVirtioMemSize(*loop_, *client_, "virtiomem0", 128 << 20, absl::Seconds(5));
+  server_.join();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, HotplugOutcome::kDone);
+  EXPECT_THAT(seen, ::testing::ElementsAre("qom-get size", "qom-set requested-size 134217728"));
+}
+
+TEST_F(HotplugOpsTest, VirtioMemSizeIsPendingWhileTheGuestHasNotPlugged) {
+  Serve([&](FakeQmp& fake) {
+    fake.Reply(fake.Next(), "0");
+    fake.Reply(fake.Next(), "{}");
+    fake.Event("MEMORY_DEVICE_SIZE_CHANGE", R"({"id": "virtiomem0", "size": 2097152, "qom-path": "/machine/peripheral/virtiomem0"})");
+  });
+  absl::StatusOr<HotplugOutcome> out =
+      SetVirtioMemSize(*loop_, *client_, "virtiomem0", 128 << 20, absl::Milliseconds(200));
+  server_.join();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, HotplugOutcome::kPending);
+}
+
 // query-hotpluggable-cpus of `-smp cpus=1,sockets=3,cores=1,threads=1,maxcpus=3`.
 constexpr char kCpus[] = R"([
   {"props": {"core-id": 0, "thread-id": 0, "socket-id": 2}, "vcpus-count": 1, "type": "max-x86_64-cpu"},
