@@ -12,6 +12,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +30,7 @@
 #include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
 #include "qdirect/hostdev.h"
+#include "qdirect/hotplug.h"
 #include "qdirect/machine.h"
 #include "qdirect/plan.h"
 #include "qdirect/qmp.h"
@@ -278,6 +280,68 @@ class PyMachine {
     Run([g](vm::Machine& m) { return m.Shutdown(g); });
   }
 
+  // --- hotplug (vm::Machine's hotplug block); each returns
+  // {"outcome": "Done"|"Pending", "device": ..., "message": ...} ---
+  py::dict AddVolume(const std::string& name, const std::string& disk_path,
+                     const std::string& claim_name, const std::string& bus,
+                     const std::string& serial, bool readonly) {
+    VolumeHotplug request;
+    request.disk.name = name;
+    request.volume.name = name;
+    if (bus == "virtio") {
+      request.disk.bus = spec::DiskBus::kVirtio;
+    } else if (bus == "scsi") {
+      request.disk.bus = spec::DiskBus::kScsi;
+    } else {
+      Raise(absl::InvalidArgumentError(absl::StrCat(
+          "add_volume: bus: Unsupported value: \"", bus, "\": supported values: \"scsi\", \"virtio\"")));
+    }
+    request.disk.serial = serial;
+    request.disk.readonly = readonly;
+    if (disk_path.empty() == claim_name.empty()) {
+      Raise(absl::InvalidArgumentError("add_volume: exactly one of disk and claim is required"));
+    }
+    if (!disk_path.empty()) {
+      spec::HostDiskSource source;
+      source.path = disk_path;
+      request.volume.source = source;
+    } else {
+      spec::PersistentVolumeClaimSource source;
+      source.claim_name = claim_name;
+      source.hotpluggable = true;
+      request.volume.source = source;
+    }
+    return Hotplug([&](vm::Machine& m) { return m.AddVolume(request); });
+  }
+  py::dict RemoveVolume(const std::string& name, double guest_wait) {
+    HotplugOptions options;
+    options.guest_wait = Seconds(guest_wait);
+    return Hotplug([&](vm::Machine& m) { return m.RemoveVolume(name, options); });
+  }
+  py::dict AddInterface(const std::string& name, const std::string& mac,
+                        const std::string& model) {
+    InterfaceHotplug request;
+    request.iface.name = name;
+    request.iface.mac_address = mac;
+    request.iface.model = model;
+    request.iface.binding = spec::Interface::Binding::kMasquerade;
+    request.network.name = name;
+    return Hotplug([&](vm::Machine& m) { return m.AddInterface(request); });
+  }
+  py::dict RemoveInterface(const std::string& name, double guest_wait) {
+    HotplugOptions options;
+    options.guest_wait = Seconds(guest_wait);
+    return Hotplug([&](vm::Machine& m) { return m.RemoveInterface(name, options); });
+  }
+  py::dict SetVcpus(uint32_t sockets) {
+    return Hotplug([&](vm::Machine& m) { return m.SetVcpus({sockets}); });
+  }
+  py::dict SetGuestMemory(int64_t bytes, double guest_wait) {
+    HotplugOptions options;
+    options.guest_wait = Seconds(guest_wait);
+    return Hotplug([&](vm::Machine& m) { return m.SetGuestMemory({bytes}, options); });
+  }
+
   // Runs the loop until `phase` (a KubeVirt phase name) or a final phase.
   void WaitFor(const std::string& phase_name, double timeout) {
     VmiPhase phase = Take(ParseVmiPhase(phase_name));
@@ -499,6 +563,22 @@ class PyMachine {
     return absl::OkStatus();
   }
 
+    py::dict Hotplug(const std::function<absl::StatusOr<HotplugResult>(vm::Machine&)>& op) {
+    absl::StatusOr<HotplugResult> result;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mu_);
+      absl::Status alive = Alive();
+      result = alive.ok() ? op(*machine_) : absl::StatusOr<HotplugResult>(alive);
+    }
+    HotplugResult r = Take(std::move(result));
+    py::dict out;
+    out["outcome"] = r.outcome == HotplugOutcome::kPending ? "Pending" : "Done";
+    out["device"] = r.device_id;
+    out["message"] = r.message;
+    return out;
+  }
+
   template <typename F>
   void Run(F op) {
     absl::Status status;
@@ -653,6 +733,18 @@ PYBIND11_MODULE(_qdirect, m) {
       .def("agent_exec", &PyMachine::AgentExec, py::arg("argv"), py::arg("input"),
            py::arg("timeout"), py::arg("connect_timeout"))
       .def("agent_osinfo", &PyMachine::AgentOsInfo, py::arg("connect_timeout"))
+      .def("add_volume", &PyMachine::AddVolume, py::arg("name"), py::arg("disk") = "",
+           py::arg("claim") = "", py::arg("bus") = "virtio", py::arg("serial") = "",
+           py::arg("readonly") = false)
+      .def("remove_volume", &PyMachine::RemoveVolume, py::arg("name"),
+           py::arg("guest_wait") = 10.0)
+      .def("add_interface", &PyMachine::AddInterface, py::arg("name"), py::arg("mac") = "",
+           py::arg("model") = "virtio")
+      .def("remove_interface", &PyMachine::RemoveInterface, py::arg("name"),
+           py::arg("guest_wait") = 10.0)
+      .def("set_vcpus", &PyMachine::SetVcpus, py::arg("sockets"))
+      .def("set_guest_memory", &PyMachine::SetGuestMemory, py::arg("bytes"),
+           py::arg("guest_wait") = 10.0)
       .def("close", &PyMachine::Close)
       .def_property_readonly("closed", &PyMachine::closed);
 

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "qdirect/hotplug.h"
 #include "qdirect/plan.h"
 #include "qdirect/spec.h"
 #include "qdirect/vm_stats.h"
@@ -152,6 +153,48 @@ class Machine {
   // MachineOptions::hotplugged_devices), in order: what a migration target
   // or a new launcher needs to rebuild this layout.
   const std::vector<DeviceEntry>& HotpluggedDevices() const;
+
+  // --- Hotplug (lib/vm/machine_hotplug.cc) --------------------------------
+  // Each is refused (FailedPrecondition) while another long operation, such
+  // as a migration, is under way, and leaves the VM as it was when it fails.
+  // What was added is kept in HotpluggedDevices().
+  //
+  // Adds a volume (PVC, DataVolume or hostDisk, resolved as at start) on
+  // the next free root port (virtio) or the SCSI controller: blockdev-add +
+  // device_add, rolled back if a step fails. status.volumeStatus lists it
+  // (phase Ready, hotplugVolume set).
+  absl::StatusOr<HotplugResult> AddVolume(const VolumeHotplug& request);
+  // Removes a hot-plugged volume: device_del, DEVICE_DELETED awaited, then
+  // blockdev-del. kPending when the guest has not released it within
+  // options.guest_wait (volumeStatus phase Detaching); it completes on the
+  // event, and asking again meanwhile is FailedPrecondition "already being
+  // unplugged". Cold-plugged volumes are refused, as in KubeVirt.
+  absl::StatusOr<HotplugResult> RemoveVolume(const std::string& name,
+                                             const HotplugOptions& options = {});
+  // Adds a NIC (netdev_add + device_add) with the spec's MAC, or the
+  // stable one derived from the VM and interface names.
+  absl::StatusOr<HotplugResult> AddInterface(const InterfaceHotplug& request);
+  // Removes a hot-plugged NIC, completed as RemoveVolume.
+  absl::StatusOr<HotplugResult> RemoveInterface(
+      const std::string& name, const HotplugOptions& options = {});
+  // The NIC's link up or down (set_link), for any interface.
+  absl::Status SetInterfaceLink(const std::string& name, bool up);
+  // Plugs CPUs up to `sockets` sockets (query-hotpluggable-cpus +
+  // device_add), within spec.domain.cpu.maxSockets. Fewer sockets than
+  // plugged is refused (no vCPU unplug).
+  absl::StatusOr<HotplugResult> SetVcpus(const VcpuHotplug& request);
+  // Sets the guest memory between the boot size and
+  // spec.domain.memory.maxGuest (virtio-mem requested-size). kPending when
+  // the guest has not plugged it within options.guest_wait.
+  absl::StatusOr<HotplugResult> SetGuestMemory(
+      const MemoryHotplug& request, const HotplugOptions& options = {});
+  // Puts `volume` (resolved as for AddVolume) into the cdrom disk
+  // `disk_name`, or ejects its medium (nullopt): the tray is opened (forced),
+  // the medium swapped, the tray closed; on failure the old medium is put
+  // back. Not kept across a restart of the launcher (the spec's medium is).
+  absl::Status ChangeMedia(const std::string& disk_name,
+                           const std::optional<spec::Volume>& volume);
+  // --- end of hotplug ------------------------------------------------------
 
   const MachineStartTimes& start_times() const;
   // The loop this Machine runs on (the private one when none was given).

@@ -286,7 +286,252 @@ absl::StatusOr<absl::StatusCode> ParseStatusCode(std::string_view name) {
       absl::StrCat("response.error.code: unknown code \"", AV(name), "\""));
 }
 
+absl::Status GetBool(const Value& obj, const char* key, std::string_view path,
+                     bool* out) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return absl::OkStatus();
+  if (!it->value.IsBool()) return WrongType(absl::StrCat(AV(path), ".", key), "a boolean");
+  *out = it->value.GetBool();
+  return absl::OkStatus();
+}
+
+absl::Status RequireName(const std::string& name) {
+  if (name.empty()) return absl::InvalidArgumentError("request.name: Required value");
+  return absl::OkStatus();
+}
+
+// The fields of the hotplug requests (the other requests write nothing).
+absl::Status WriteHotplugRequest(Writer& w, const ControlRequest& request) {
+  auto str = [&w](const char* key, const std::string& value) {
+    w.Key(key);
+    WriteString(w, value);
+  };
+  if (const auto* r = std::get_if<AddVolumeRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    str("name", r->name);
+    if (!r->disk_path.empty()) str("disk_path", r->disk_path);
+    if (!r->claim_name.empty()) str("claim_name", r->claim_name);
+    str("bus", r->bus);
+    if (!r->serial.empty()) str("serial", r->serial);
+    if (r->read_only) {
+      w.Key("readonly");
+      w.Bool(true);
+    }
+    if (!r->cache.empty()) str("cache", r->cache);
+  } else if (const auto* r = std::get_if<RemoveVolumeRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    str("name", r->name);
+  } else if (const auto* r = std::get_if<AddInterfaceRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    str("name", r->name);
+    if (!r->mac.empty()) str("mac", r->mac);
+    str("model", r->model);
+    str("binding", r->binding);
+  } else if (const auto* r = std::get_if<RemoveInterfaceRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    str("name", r->name);
+  } else if (const auto* r = std::get_if<SetLinkRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    str("name", r->name);
+    w.Key("up");
+    w.Bool(r->up);
+  } else if (const auto* r = std::get_if<ChangeMediaRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    str("name", r->name);
+    if (!r->disk_path.empty()) str("disk_path", r->disk_path);
+    if (!r->claim_name.empty()) str("claim_name", r->claim_name);
+    if (r->eject) {
+      w.Key("eject");
+      w.Bool(true);
+    }
+  } else if (const auto* r = std::get_if<ScaleRequest>(&request)) {
+    if (!r->sockets && !r->memory_bytes) {
+      return absl::InvalidArgumentError("scale request: sockets or memory is required");
+    }
+    if (r->sockets) {
+      w.Key("sockets");
+      w.Uint(*r->sockets);
+    }
+    if (r->memory_bytes) {
+      w.Key("memory_bytes");
+      w.Int64(*r->memory_bytes);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// nullopt: `name` is no hotplug request.
+std::optional<absl::StatusOr<ControlRequest>> ReadHotplugRequest(std::string_view name,
+                                                                 const Document& doc) {
+  if (name == "add_volume") {
+    return [&]() -> absl::StatusOr<ControlRequest> {
+      AddVolumeRequest r;
+      RETURN_IF_ERROR(GetString(doc, "name", "request", &r.name));
+      RETURN_IF_ERROR(RequireName(r.name));
+      RETURN_IF_ERROR(GetString(doc, "disk_path", "request", &r.disk_path));
+      RETURN_IF_ERROR(GetString(doc, "claim_name", "request", &r.claim_name));
+      RETURN_IF_ERROR(GetString(doc, "bus", "request", &r.bus));
+      RETURN_IF_ERROR(GetString(doc, "serial", "request", &r.serial));
+      RETURN_IF_ERROR(GetBool(doc, "readonly", "request", &r.read_only));
+      RETURN_IF_ERROR(GetString(doc, "cache", "request", &r.cache));
+      return r;
+    }();
+  }
+  if (name == "remove_volume" || name == "remove_interface") {
+    return [&]() -> absl::StatusOr<ControlRequest> {
+      std::string n;
+      RETURN_IF_ERROR(GetString(doc, "name", "request", &n));
+      RETURN_IF_ERROR(RequireName(n));
+      if (name == "remove_volume") return RemoveVolumeRequest{n};
+      return RemoveInterfaceRequest{n};
+    }();
+  }
+  if (name == "add_interface") {
+    return [&]() -> absl::StatusOr<ControlRequest> {
+      AddInterfaceRequest r;
+      RETURN_IF_ERROR(GetString(doc, "name", "request", &r.name));
+      RETURN_IF_ERROR(RequireName(r.name));
+      RETURN_IF_ERROR(GetString(doc, "mac", "request", &r.mac));
+      RETURN_IF_ERROR(GetString(doc, "model", "request", &r.model));
+      RETURN_IF_ERROR(GetString(doc, "binding", "request", &r.binding));
+      return r;
+    }();
+  }
+  if (name == "change_media") {
+    return [&]() -> absl::StatusOr<ControlRequest> {
+      ChangeMediaRequest r;
+      RETURN_IF_ERROR(GetString(doc, "name", "request", &r.name));
+      RETURN_IF_ERROR(RequireName(r.name));
+      RETURN_IF_ERROR(GetString(doc, "disk_path", "request", &r.disk_path));
+      RETURN_IF_ERROR(GetString(doc, "claim_name", "request", &r.claim_name));
+      RETURN_IF_ERROR(GetBool(doc, "eject", "request", &r.eject));
+      return r;
+    }();
+  }
+  if (name == "set_link") {
+    return [&]() -> absl::StatusOr<ControlRequest> {
+      SetLinkRequest r;
+      RETURN_IF_ERROR(GetString(doc, "name", "request", &r.name));
+      RETURN_IF_ERROR(RequireName(r.name));
+      RETURN_IF_ERROR(GetBool(doc, "up", "request", &r.up));
+      return r;
+    }();
+  }
+  if (name == "scale") {
+    return [&]() -> absl::StatusOr<ControlRequest> {
+      ScaleRequest r;
+      if (auto it = doc.FindMember("sockets"); it != doc.MemberEnd()) {
+        if (!it->value.IsUint() || it->value.GetUint() == 0) {
+          return WrongType("request.sockets", "an integer >= 1");
+        }
+        r.sockets = it->value.GetUint();
+      }
+      if (auto it = doc.FindMember("memory_bytes"); it != doc.MemberEnd()) {
+        if (!it->value.IsInt64() || it->value.GetInt64() <= 0) {
+          return WrongType("request.memory_bytes", "an integer > 0");
+        }
+        r.memory_bytes = it->value.GetInt64();
+      }
+      if (!r.sockets && !r.memory_bytes) {
+        return absl::InvalidArgumentError("request: sockets or memory_bytes is required");
+      }
+      return r;
+    }();
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+absl::StatusOr<VolumeHotplug> ToVolumeHotplug(const AddVolumeRequest& request) {
+  VolumeHotplug out;
+  out.disk.name = request.name;
+  out.volume.name = request.name;
+  if (request.bus == "virtio") {
+    out.disk.bus = spec::DiskBus::kVirtio;
+  } else if (request.bus == "scsi") {
+    out.disk.bus = spec::DiskBus::kScsi;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "add_volume.bus: Unsupported value: \"", request.bus,
+        "\": supported values: \"scsi\", \"virtio\""));
+  }
+  out.disk.serial = request.serial;
+  out.disk.readonly = request.read_only;
+  if (request.cache.empty()) {
+    out.disk.cache = spec::DiskCache::kDefault;
+  } else if (request.cache == "none") {
+    out.disk.cache = spec::DiskCache::kNone;
+  } else if (request.cache == "writethrough") {
+    out.disk.cache = spec::DiskCache::kWriteThrough;
+  } else if (request.cache == "writeback") {
+    out.disk.cache = spec::DiskCache::kWriteBack;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "add_volume.cache: Unsupported value: \"", request.cache,
+        "\": supported values: \"none\", \"writeback\", \"writethrough\""));
+  }
+  if (request.disk_path.empty() == request.claim_name.empty()) {
+    return absl::InvalidArgumentError(
+        "add_volume: exactly one of disk_path and claim_name is required");
+  }
+  if (!request.disk_path.empty()) {
+    spec::HostDiskSource disk;
+    disk.path = request.disk_path;
+    disk.type = "Disk";
+    out.volume.source = disk;
+  } else {
+    spec::PersistentVolumeClaimSource pvc;
+    pvc.claim_name = request.claim_name;
+    pvc.read_only = request.read_only;
+    pvc.hotpluggable = true;
+    out.volume.source = pvc;
+  }
+  return out;
+}
+
+absl::StatusOr<InterfaceHotplug> ToInterfaceHotplug(const AddInterfaceRequest& request) {
+  InterfaceHotplug out;
+  out.iface.name = request.name;
+  out.iface.mac_address = request.mac;
+  out.iface.model = request.model;
+  out.network.name = request.name;
+  if (request.binding == "masquerade") {
+    out.iface.binding = spec::Interface::Binding::kMasquerade;
+  } else if (request.binding == "bridge") {
+    out.iface.binding = spec::Interface::Binding::kBridge;
+  } else if (request.binding == "slirp") {
+    out.iface.binding = spec::Interface::Binding::kSlirp;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "add_interface.binding: Unsupported value: \"", request.binding,
+        "\": supported values: \"bridge\", \"masquerade\", \"slirp\""));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<spec::Volume>> ToMediaVolume(const ChangeMediaRequest& request) {
+  const int given = !request.disk_path.empty() + !request.claim_name.empty() + request.eject;
+  if (given != 1) {
+    return absl::InvalidArgumentError(
+        "change_media: exactly one of disk_path, claim_name and eject is required");
+  }
+  if (request.eject) return std::optional<spec::Volume>();
+  spec::Volume volume;
+  volume.name = request.name;
+  if (!request.disk_path.empty()) {
+    spec::HostDiskSource disk;
+    disk.path = request.disk_path;
+    disk.type = "Disk";
+    volume.source = disk;
+  } else {
+    spec::PersistentVolumeClaimSource pvc;
+    pvc.claim_name = request.claim_name;
+    pvc.read_only = true;
+    volume.source = pvc;
+  }
+  return std::optional<spec::Volume>(std::move(volume));
+}
 
 std::string_view RequestName(const ControlRequest& request) {
   return std::visit(
@@ -306,6 +551,13 @@ std::string_view RequestName(const ControlRequest& request) {
         else if constexpr (std::is_same_v<T, FsListRequest>) return "fs_list";
         else if constexpr (std::is_same_v<T, UserListRequest>) return "user_list";
         else if constexpr (std::is_same_v<T, ConsoleAttachRequest>) return "console_attach";
+        else if constexpr (std::is_same_v<T, AddVolumeRequest>) return "add_volume";
+        else if constexpr (std::is_same_v<T, RemoveVolumeRequest>) return "remove_volume";
+        else if constexpr (std::is_same_v<T, AddInterfaceRequest>) return "add_interface";
+        else if constexpr (std::is_same_v<T, RemoveInterfaceRequest>) return "remove_interface";
+        else if constexpr (std::is_same_v<T, SetLinkRequest>) return "set_link";
+        else if constexpr (std::is_same_v<T, ScaleRequest>) return "scale";
+        else if constexpr (std::is_same_v<T, ChangeMediaRequest>) return "change_media";
         else static_assert(kAlwaysFalse<T>, "request without a name");
       },
       request);
@@ -335,6 +587,7 @@ absl::StatusOr<std::string> EncodeRequest(const ControlRequest& request) {
       args.Accept(w);
     }
   }
+  RETURN_IF_ERROR(WriteHotplugRequest(w, request));
   w.EndObject();
   return absl::StrCat(absl::string_view(buffer.GetString(), buffer.GetSize()),
                       "\n");
@@ -381,6 +634,10 @@ absl::StatusOr<ControlRequest> DecodeRequest(std::string_view line) {
       qmp.arguments = ValueToJson(it->value);
     }
     return qmp;
+  }
+  if (std::optional<absl::StatusOr<ControlRequest>> hotplug =
+          ReadHotplugRequest(name, doc)) {
+    return *std::move(hotplug);
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "request.request: Unsupported value: \"", AV(name), "\""));
@@ -462,6 +719,17 @@ std::string EncodeResponse(const ControlResponse& response) {
     w.Key("userList");
     WriteUsers(w, *response.users);
   }
+  if (response.hotplug) {
+    w.Key("hotplug");
+    w.StartObject();
+    w.Key("outcome");
+    WriteString(w, response.hotplug->outcome == HotplugOutcome::kPending ? "Pending" : "Done");
+    w.Key("device");
+    WriteString(w, response.hotplug->device_id);
+    w.Key("message");
+    WriteString(w, response.hotplug->message);
+    w.EndObject();
+  }
   w.EndObject();
   return absl::StrCat(absl::string_view(buffer.GetString(), buffer.GetSize()),
                       "\n");
@@ -517,6 +785,21 @@ absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line) {
   }
   if (auto it = doc.FindMember("userList"); it != doc.MemberEnd()) {
     ASSIGN_OR_RETURN(response.users, ReadUsers(it->value, "response.userList"));
+  }
+  if (auto it = doc.FindMember("hotplug"); it != doc.MemberEnd()) {
+    if (!it->value.IsObject()) return WrongType("response.hotplug", "an object");
+    HotplugResult result;
+    std::string outcome;
+    RETURN_IF_ERROR(GetString(it->value, "outcome", "response.hotplug", &outcome));
+    if (outcome == "Pending") {
+      result.outcome = HotplugOutcome::kPending;
+    } else if (outcome != "Done") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "response.hotplug.outcome: Unsupported value: \"", outcome, "\""));
+    }
+    RETURN_IF_ERROR(GetString(it->value, "device", "response.hotplug", &result.device_id));
+    RETURN_IF_ERROR(GetString(it->value, "message", "response.hotplug", &result.message));
+    response.hotplug = std::move(result);
   }
   return response;
 }

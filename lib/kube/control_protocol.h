@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "qdirect/agent.h"
+#include "qdirect/hotplug.h"
 #include "qdirect/vmi_status.h"
 
 namespace qdirect::kube {
@@ -88,12 +89,63 @@ struct ConsoleAttachRequest {
   bool operator==(const ConsoleAttachRequest&) const = default;
 };
 
+// --- hotplug (vm::Machine::AddVolume ...; vmctl hotplug_command.cc) ---
+// The reply carries the VMI status and a HotplugResult.
+// {"request":"add_volume","name":"data","disk_path":"/srv/d.img","bus":"virtio",...}
+struct AddVolumeRequest {
+  std::string name;        // the volume's and the disk's name
+  std::string disk_path;   // hostDisk: an existing image or block device
+  std::string claim_name;  // or persistentVolumeClaim.claimName
+  std::string bus = "virtio";  // "virtio" | "scsi"
+  std::string serial;
+  bool read_only = false;
+  std::string cache;  // "" | "none" | "writethrough" | "writeback"
+  bool operator==(const AddVolumeRequest&) const = default;
+};
+struct RemoveVolumeRequest {
+  std::string name;
+  bool operator==(const RemoveVolumeRequest&) const = default;
+};
+struct AddInterfaceRequest {
+  std::string name;
+  std::string mac;                  // "" : stable, derived from the names
+  std::string model = "virtio";
+  std::string binding = "masquerade";  // masquerade | bridge | slirp
+  bool operator==(const AddInterfaceRequest&) const = default;
+};
+struct RemoveInterfaceRequest {
+  std::string name;
+  bool operator==(const RemoveInterfaceRequest&) const = default;
+};
+struct SetLinkRequest {
+  std::string name;
+  bool up = true;
+  bool operator==(const SetLinkRequest&) const = default;
+};
+// vCPU sockets and/or the guest memory in bytes (at least one).
+struct ScaleRequest {
+  std::optional<uint32_t> sockets;
+  std::optional<int64_t> memory_bytes;
+  bool operator==(const ScaleRequest&) const = default;
+};
+// A cdrom's new medium (disk_path or claim_name), or eject.
+struct ChangeMediaRequest {
+  std::string name;  // the cdrom disk
+  std::string disk_path;
+  std::string claim_name;
+  bool eject = false;
+  bool operator==(const ChangeMediaRequest&) const = default;
+};
+// --- end of hotplug ---
+
 using ControlRequest =
     std::variant<StatusRequest, PauseRequest, UnpauseRequest, ResetRequest,
                  SoftRebootRequest, StopRequest, KillRequest, QmpRequest,
                  StatsRequest, ConsoleLogRequest,
                  GuestOsInfoRequest, FsListRequest, UserListRequest,
-                 ConsoleAttachRequest>;
+                 ConsoleAttachRequest, AddVolumeRequest, RemoveVolumeRequest,
+                 AddInterfaceRequest, RemoveInterfaceRequest, SetLinkRequest,
+                 ScaleRequest, ChangeMediaRequest>;
 
 // "status", "pause", ... as on the wire.
 std::string_view RequestName(const ControlRequest& request);
@@ -123,7 +175,19 @@ struct ControlResponse {
   std::optional<GuestOsInfo> guest_os_info;
   std::optional<std::vector<agent::Filesystem>> filesystems;
   std::optional<std::vector<agent::GuestUser>> users;
+  // The hotplug requests: {"hotplug":{"outcome":"Done"|"Pending",
+  // "device":"ua-data","message":"..."}}.
+  std::optional<HotplugResult> hotplug;
 };
+
+// The typed hotplug requests of an add_volume / add_interface request;
+// InvalidArgument naming the field for a value they do not take.
+absl::StatusOr<VolumeHotplug> ToVolumeHotplug(const AddVolumeRequest& request);
+absl::StatusOr<InterfaceHotplug> ToInterfaceHotplug(
+    const AddInterfaceRequest& request);
+// The medium of a change_media request (nullopt: eject).
+absl::StatusOr<std::optional<spec::Volume>> ToMediaVolume(
+    const ChangeMediaRequest& request);
 
 std::string EncodeResponse(const ControlResponse& response);
 absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line);

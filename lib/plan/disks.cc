@@ -123,16 +123,14 @@ absl::Status AddFileToCreate(PlanContext& ctx, const spec::Volume& volume,
       "\" resolved to an ISO but is neither cloud-init nor a config volume"));
 }
 
-// Adds the file (and format) nodes for disk `index`; returns the node the
+// Adds the file (and format) nodes named <prefix>-*; returns the node the
 // device attaches to.
-absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx, size_t index,
+absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
+                                         const std::string& prefix,
                                          const spec::Disk& disk,
                                          const ResolvedVolume& rv,
                                          bool read_only, const CacheMode& cache,
                                          const std::string& path) {
-  // Node names derive from the index: QEMU caps them at 31 characters and
-  // spec names may be 63.
-  const std::string prefix = absl::StrCat("disk", index);
   const bool block = rv.kind == ResolvedVolume::Kind::kBlockDevice;
   std::string aio;
   switch (disk.io) {
@@ -211,173 +209,179 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx, size_t index,
 
 }  // namespace
 
-absl::Status PlanDisks(PlanContext& ctx) {
+absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
+                      const std::string& node_prefix, const std::string& path,
+                      DiskUnits& units) {
   const spec::Devices& devices = ctx.vmi.domain.devices;
   const std::string& policy = ctx.vmi.domain.io_threads_policy;
   const bool shared_iothread = policy == "shared" || policy == "auto";
-  bool shared_iothread_added = false;
   const int max_sata = ctx.q35 ? 6 : 4;
-  int sata_units = 0;
-  int scsi_luns = 0;
-
-  for (size_t i = 0; i < devices.disks.size(); ++i) {
-    const spec::Disk& disk = devices.disks[i];
-    const std::string path =
-        ctx.Path(absl::StrCat("domain.devices.disks[", i, "]"));
-    const spec::Volume* volume = FindVolume(ctx.vmi, disk.name);
-    const bool cdrom = disk.type == spec::Disk::Type::kCdrom;
-    const bool lun = disk.type == spec::Disk::Type::kLun;
-    if (volume == nullptr && !cdrom) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ".name: Not found: \"", disk.name, "\": no volume of that name"));
+  const spec::Volume* volume = FindVolume(ctx.vmi, disk.name);
+  const bool cdrom = disk.type == spec::Disk::Type::kCdrom;
+  const bool lun = disk.type == spec::Disk::Type::kLun;
+  if (volume == nullptr && !cdrom) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ".name: Not found: \"", disk.name, "\": no volume of that name"));
+  }
+  const ResolvedVolume* rv = nullptr;
+  if (volume != nullptr) {
+    auto it = ctx.host.volumes.volumes.find(disk.name);
+    if (it == ctx.host.volumes.volumes.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ": volume \"", disk.name, "\" was not resolved"));
     }
-    const ResolvedVolume* rv = nullptr;
-    if (volume != nullptr) {
-      auto it = ctx.host.volumes.volumes.find(disk.name);
-      if (it == ctx.host.volumes.volumes.end()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            path, ": volume \"", disk.name, "\" was not resolved"));
+    rv = &it->second;
+    RETURN_IF_ERROR(AddFileToCreate(ctx, *volume, *rv, path));
+  }
+  const bool read_only =
+      disk.readonly || cdrom || (rv != nullptr && rv->read_only);
+  CacheMode cache = rv != nullptr ? MapCache(disk.cache, *rv) : CacheMode{};
+  std::string node;
+  if (rv != nullptr) {
+    ASSIGN_OR_RETURN(node, AddBlockdevs(ctx, node_prefix, disk, *rv, read_only, cache,
+                                        path));
+  }
+  const std::string id = "ua-" + disk.name;
+
+  JsonObject dev;
+  switch (disk.bus) {
+    case spec::DiskBus::kVirtio: {
+      if (cdrom || lun) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ".bus: Unsupported value: \"virtio\": a ",
+            TypeName(disk.type), " needs bus \"sata\", \"scsi\" or "
+                                       "\"usb\""));
       }
-      rv = &it->second;
-      RETURN_IF_ERROR(AddFileToCreate(ctx, *volume, *rv, path));
-    }
-    const bool read_only =
-        disk.readonly || cdrom || (rv != nullptr && rv->read_only);
-    CacheMode cache = rv != nullptr ? MapCache(disk.cache, *rv) : CacheMode{};
-    std::string node;
-    if (rv != nullptr) {
-      ASSIGN_OR_RETURN(node, AddBlockdevs(ctx, i, disk, *rv, read_only, cache,
-                                          path));
-    }
-    const std::string id = "ua-" + disk.name;
-
-    JsonObject dev;
-    switch (disk.bus) {
-      case spec::DiskBus::kVirtio: {
-        if (cdrom || lun) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              path, ".bus: Unsupported value: \"virtio\": a ",
-              TypeName(disk.type), " needs bus \"sata\", \"scsi\" or "
-                                         "\"usb\""));
-        }
-        dev.Str("driver", devices.use_virtio_transitional
-                              ? "virtio-blk-pci-transitional"
-                              : "virtio-blk-pci");
-        dev.Str("id", id).Str("drive", node);
-        if (!disk.serial.empty()) dev.Str("serial", disk.serial);
-        if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
-        if (devices.block_multi_queue) dev.Int("num-queues", ctx.vcpus);
-        std::string iothread;
-        if (disk.dedicated_io_thread) {
-          iothread = absl::StrCat("iothread-disk", i);
+      dev.Str("driver", devices.use_virtio_transitional
+                            ? "virtio-blk-pci-transitional"
+                            : "virtio-blk-pci");
+      dev.Str("id", id).Str("drive", node);
+      if (!disk.serial.empty()) dev.Str("serial", disk.serial);
+      if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
+      if (devices.block_multi_queue) dev.Int("num-queues", ctx.vcpus);
+      std::string iothread;
+      if (disk.dedicated_io_thread) {
+        iothread = "iothread-" + node_prefix;
+        JsonObject obj;
+        obj.Str("qom-type", "iothread").Str("id", iothread);
+        ctx.AddObject(iothread, obj, path + ".dedicatedIOThread");
+      } else if (shared_iothread) {
+        iothread = "iothread0";
+        if (!units.shared_iothread_added) {
           JsonObject obj;
           obj.Str("qom-type", "iothread").Str("id", iothread);
-          ctx.AddObject(iothread, obj, path + ".dedicatedIOThread");
-        } else if (shared_iothread) {
-          iothread = "iothread0";
-          if (!shared_iothread_added) {
-            JsonObject obj;
-            obj.Str("qom-type", "iothread").Str("id", iothread);
-            ctx.AddObject(iothread, obj, ctx.Path("domain.ioThreadsPolicy"));
-            shared_iothread_added = true;
-          }
+          ctx.AddObject(iothread, obj, ctx.Path("domain.ioThreadsPolicy"));
+          units.shared_iothread_added = true;
         }
-        if (!iothread.empty()) dev.Str("iothread", iothread);
-        if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
-        if (disk.shareable) dev.Bool("share-rw", true);
-        PendingPciDevice pci;
-        pci.props = dev;
-        pci.id = id;
-        pci.volume = disk.name;
-        pci.request.fixed_address = disk.pci_address;
-        ctx.AddPciDevice(std::move(pci), path);
-        continue;
       }
-      case spec::DiskBus::kSata: {
-        if (lun) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              path, ".bus: Unsupported value: \"sata\": a lun needs bus "
-                    "\"scsi\""));
-        }
-        if (sata_units == max_sata) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              path, ".bus: Too many: ", max_sata + 1, ": the ",
-              ctx.q35 ? "q35 AHCI controller" : "pc IDE controller",
-              " has ", max_sata, " units"));
-        }
-        // q35's built-in AHCI has one unit per bus (ide.0..ide.5); the
-        // PIIX IDE of pc has two units on each of ide.0 and ide.1.
-        std::string bus = ctx.q35 ? absl::StrCat("ide.", sata_units)
-                                  : absl::StrCat("ide.", sata_units / 2);
-        dev.Str("driver", cdrom ? "ide-cd" : "ide-hd").Str("bus", bus);
-        if (!ctx.q35) dev.Int("unit", sata_units % 2);
-        ++sata_units;
-        if (!node.empty()) dev.Str("drive", node);
-        dev.Str("id", id);
+      if (!iothread.empty()) dev.Str("iothread", iothread);
+      if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
+      if (disk.shareable) dev.Bool("share-rw", true);
+      PendingPciDevice pci;
+      pci.props = dev;
+      pci.id = id;
+      pci.volume = disk.name;
+      pci.request.fixed_address = disk.pci_address;
+      ctx.AddPciDevice(std::move(pci), path);
+      return absl::OkStatus();
+    }
+    case spec::DiskBus::kSata: {
+      if (lun) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ".bus: Unsupported value: \"sata\": a lun needs bus "
+                  "\"scsi\""));
+      }
+      if (units.sata_units == max_sata) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ".bus: Too many: ", max_sata + 1, ": the ",
+            ctx.q35 ? "q35 AHCI controller" : "pc IDE controller",
+            " has ", max_sata, " units"));
+      }
+      // q35's built-in AHCI has one unit per bus (ide.0..ide.5); the
+      // PIIX IDE of pc has two units on each of ide.0 and ide.1.
+      std::string bus = ctx.q35 ? absl::StrCat("ide.", units.sata_units)
+                                : absl::StrCat("ide.", units.sata_units / 2);
+      dev.Str("driver", cdrom ? "ide-cd" : "ide-hd").Str("bus", bus);
+      if (!ctx.q35) dev.Int("unit", units.sata_units % 2);
+      ++units.sata_units;
+      if (!node.empty()) dev.Str("drive", node);
+      dev.Str("id", id);
+      if (!disk.serial.empty()) dev.Str("serial", disk.serial);
+      if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
+      if (!cache.write_cache && !node.empty() && !read_only) {
+        dev.Str("write-cache", "off");
+      }
+      if (disk.shareable) dev.Bool("share-rw", true);
+      ctx.AddBusDevice(dev, bus, disk.name, path);
+      return absl::OkStatus();
+    }
+    case spec::DiskBus::kScsi: {
+      ctx.need_scsi = true;
+      std::string driver = "scsi-hd";
+      if (cdrom) driver = "scsi-cd";
+      // A lun passes SCSI commands through, which only a host block
+      // device can take; on a file it degrades to an emulated disk.
+      if (lun && rv != nullptr &&
+          rv->kind == ResolvedVolume::Kind::kBlockDevice) {
+        driver = "scsi-block";
+      }
+      dev.Str("driver", driver)
+          .Str("bus", "scsi0.0")
+          .Int("channel", 0)
+          .Int("scsi-id", 0)
+          .Int("lun", units.scsi_luns++);
+      if (!node.empty()) dev.Str("drive", node);
+      dev.Str("id", id);
+      if (driver != "scsi-block") {
         if (!disk.serial.empty()) dev.Str("serial", disk.serial);
-        if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
         if (!cache.write_cache && !node.empty() && !read_only) {
           dev.Str("write-cache", "off");
         }
-        if (disk.shareable) dev.Bool("share-rw", true);
-        ctx.AddBusDevice(dev, bus, disk.name, path);
-        continue;
       }
-      case spec::DiskBus::kScsi: {
-        ctx.need_scsi = true;
-        std::string driver = "scsi-hd";
-        if (cdrom) driver = "scsi-cd";
-        // A lun passes SCSI commands through, which only a host block
-        // device can take; on a file it degrades to an emulated disk.
-        if (lun && rv != nullptr &&
-            rv->kind == ResolvedVolume::Kind::kBlockDevice) {
-          driver = "scsi-block";
-        }
-        dev.Str("driver", driver)
-            .Str("bus", "scsi0.0")
-            .Int("channel", 0)
-            .Int("scsi-id", 0)
-            .Int("lun", scsi_luns++);
-        if (!node.empty()) dev.Str("drive", node);
-        dev.Str("id", id);
-        if (driver != "scsi-block") {
-          if (!disk.serial.empty()) dev.Str("serial", disk.serial);
-          if (!cache.write_cache && !node.empty() && !read_only) {
-            dev.Str("write-cache", "off");
-          }
-        }
-        if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
-        if (disk.shareable) dev.Bool("share-rw", true);
-        ctx.AddBusDevice(dev, "scsi0.0", disk.name, path);
-        if (disk.dedicated_io_thread || shared_iothread) {
-          ctx.scsi_iothread = "iothread-scsi0";
-        }
-        continue;
+      if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
+      if (disk.shareable) dev.Bool("share-rw", true);
+      ctx.AddBusDevice(dev, "scsi0.0", disk.name, path);
+      if (disk.dedicated_io_thread || shared_iothread) {
+        ctx.scsi_iothread = "iothread-scsi0";
       }
-      case spec::DiskBus::kUsb: {
-        if (node.empty()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              path, ": a usb cdrom needs a volume (usb-storage cannot be "
-                    "empty)"));
-        }
-        if (lun) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              path, ".bus: Unsupported value: \"usb\": a lun needs bus "
-                    "\"scsi\""));
-        }
-        ctx.need_xhci = true;
-        dev.Str("driver", "usb-storage")
-            .Str("bus", "usb.0")
-            .Str("drive", node)
-            .Str("id", id);
-        if (!disk.serial.empty()) dev.Str("serial", disk.serial);
-        if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
-        if (cdrom) dev.Bool("removable", true);
-        if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
-        ctx.AddBusDevice(dev, "usb.0", disk.name, path);
-        continue;
-      }
+      return absl::OkStatus();
     }
+    case spec::DiskBus::kUsb: {
+      if (node.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": a usb cdrom needs a volume (usb-storage cannot be "
+                  "empty)"));
+      }
+      if (lun) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ".bus: Unsupported value: \"usb\": a lun needs bus "
+                  "\"scsi\""));
+      }
+      ctx.need_xhci = true;
+      dev.Str("driver", "usb-storage")
+          .Str("bus", "usb.0")
+          .Str("drive", node)
+          .Str("id", id);
+      if (!disk.serial.empty()) dev.Str("serial", disk.serial);
+      if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
+      if (cdrom) dev.Bool("removable", true);
+      if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
+      ctx.AddBusDevice(dev, "usb.0", disk.name, path);
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlanDisks(PlanContext& ctx) {
+  const spec::Devices& devices = ctx.vmi.domain.devices;
+  DiskUnits units;
+  for (size_t i = 0; i < devices.disks.size(); ++i) {
+    // Node names derive from the index: QEMU caps them at 31 characters and
+    // spec names may be 63.
+    RETURN_IF_ERROR(PlanDisk(
+        ctx, devices.disks[i], absl::StrCat("disk", i),
+        ctx.Path(absl::StrCat("domain.devices.disks[", i, "]")), units));
   }
   return absl::OkStatus();
 }

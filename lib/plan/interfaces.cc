@@ -92,124 +92,133 @@ absl::StatusOr<JsonObject> UserNetdev(const spec::Interface& iface,
 
 }  // namespace
 
-absl::Status PlanInterfaces(PlanContext& ctx) {
+absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
+                           size_t i, const std::string& path) {
   const spec::Devices& devices = ctx.vmi.domain.devices;
   const bool pod_mode =
       ctx.host.network_mode == HostFacts::NetworkMode::kPod;
+  if (iface.state == "absent") return absl::OkStatus();
+  const spec::Network* network = FindNetwork(ctx.vmi, iface.name);
+  if (network == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ".name: Not found: \"", iface.name,
+        "\": no network of that name in ", ctx.vmi.spec_path, ".networks"));
+  }
+
+  if (iface.binding == spec::Interface::Binding::kSriov) {
+    // KubeVirt's launcher pod carries the network's resource name in
+    // KUBEVIRT_RESOURCE_NAME_<network>, the devices in PCI_RESOURCE_*.
+    const std::string var = "KUBEVIRT_RESOURCE_NAME_" + network->name;
+    auto it = ctx.host.device_plugin_env.find(var);
+    if (it == ctx.host.device_plugin_env.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ".sriov: ", var, " is not set (no SR-IOV resource "
+                                 "allocated for network \"",
+          network->name, "\")"));
+    }
+    ASSIGN_OR_RETURN(HostDeviceAddress address,
+                     TakeDevicePluginDevice(ctx, it->second, path));
+    AddVfioDevice(ctx, iface.name, address, path);
+    return absl::OkStatus();
+  }
+
+  const std::string netdev_id = "hostua-" + iface.name;
+  JsonObject netdev;
+  int queues = 1;
+  switch (iface.binding) {
+    case spec::Interface::Binding::kPasst: {
+      // QEMU 7.2's stream netdev connects to the passt the launcher
+      // starts on this socket.
+      std::string socket =
+          absl::StrCat(ctx.host.runtime_dir, "/passt-", i, ".sock");
+      JsonObject addr;
+      addr.Str("type", "unix").Str("path", socket);
+      netdev.Str("type", "stream")
+          .Str("id", netdev_id)
+          .Bool("server", false)
+          .Object("addr", addr);
+      ctx.passt_sockets[iface.name] = socket;
+      break;
+    }
+    case spec::Interface::Binding::kSlirp: {
+      ASSIGN_OR_RETURN(netdev, UserNetdev(iface, *network, netdev_id, path));
+      break;
+    }
+    case spec::Interface::Binding::kBridge:
+    case spec::Interface::Binding::kMasquerade:
+    case spec::Interface::Binding::kMacvtap: {
+      if (!pod_mode) {
+        if (iface.binding == spec::Interface::Binding::kMacvtap) {
+          return absl::UnimplementedError(absl::StrCat(
+              path, ".macvtap: needs the KubeVirt launcher (pod network "
+                    "mode); standalone qdirect has no macvtap device"));
+        }
+        // Standalone has no pod network to bridge into: user networking
+        // gives the guest the same addresses masquerade would.
+        ASSIGN_OR_RETURN(netdev,
+                         UserNetdev(iface, *network, netdev_id, path));
+        break;
+      }
+      // Pod mode: the launcher opens the tap (one fd per queue).
+      if (devices.network_interface_multiqueue && iface.model == "virtio") {
+        queues = ctx.vcpus;
+      }
+      std::vector<std::string> fd_numbers;
+      for (int q = 0; q < queues; ++q) {
+        FdToPass fd;
+        fd.kind = FdToPass::Kind::kTap;
+        fd.child_fd = ctx.next_child_fd++;
+        fd.name = iface.name;
+        // Hotplug passes fds by name (getfd), cold plug by number.
+      fd_numbers.push_back(ctx.tap_fd_name_prefix.empty()
+                               ? absl::StrCat(fd.child_fd)
+                               : absl::StrCat(ctx.tap_fd_name_prefix, q));
+        ctx.fds.push_back(fd);
+      }
+      netdev.Str("type", "tap").Str("id", netdev_id);
+      if (queues == 1) {
+        netdev.Str("fd", fd_numbers[0]);
+      } else {
+        netdev.Str("fds", absl::StrJoin(fd_numbers, ":"));
+      }
+      break;
+    }
+    case spec::Interface::Binding::kSriov:
+      break;  // handled above
+  }
+  ctx.netdevs.push_back({DeviceEntry::Kind::kNetdev, netdev_id, "", "",
+                         iface.name, netdev.Render(), ""});
+
+  ASSIGN_OR_RETURN(std::string driver,
+                   NicDriver(iface, devices.use_virtio_transitional, path));
+  JsonObject nic;
+  nic.Str("driver", driver)
+      .Str("id", "ua-" + iface.name)
+      .Str("netdev", netdev_id)
+      .Str("mac", iface.mac_address.empty()
+                      ? DeterministicMac(ctx.vmi.metadata.namespace_,
+                                         ctx.vmi.metadata.name, iface.name)
+                      : iface.mac_address);
+  if (iface.boot_order) nic.Int("bootindex", *iface.boot_order);
+  if (queues > 1) {
+    // One vector per rx and tx queue, plus config and control.
+    nic.Bool("mq", true).Int("vectors", 2 * queues + 2);
+  }
+  PendingPciDevice pci;
+  pci.props = nic;
+  pci.id = "ua-" + iface.name;
+  pci.volume = iface.name;
+  pci.request.fixed_address = iface.pci_address;
+  ctx.AddPciDevice(std::move(pci), path);
+  return absl::OkStatus();
+}
+
+absl::Status PlanInterfaces(PlanContext& ctx) {
+  const spec::Devices& devices = ctx.vmi.domain.devices;
   for (size_t i = 0; i < devices.interfaces.size(); ++i) {
-    const spec::Interface& iface = devices.interfaces[i];
-    const std::string path =
-        ctx.Path(absl::StrCat("domain.devices.interfaces[", i, "]"));
-    if (iface.state == "absent") continue;
-    const spec::Network* network = FindNetwork(ctx.vmi, iface.name);
-    if (network == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ".name: Not found: \"", iface.name,
-          "\": no network of that name in ", ctx.vmi.spec_path, ".networks"));
-    }
-
-    if (iface.binding == spec::Interface::Binding::kSriov) {
-      // KubeVirt's launcher pod carries the network's resource name in
-      // KUBEVIRT_RESOURCE_NAME_<network>, the devices in PCI_RESOURCE_*.
-      const std::string var = "KUBEVIRT_RESOURCE_NAME_" + network->name;
-      auto it = ctx.host.device_plugin_env.find(var);
-      if (it == ctx.host.device_plugin_env.end()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            path, ".sriov: ", var, " is not set (no SR-IOV resource "
-                                   "allocated for network \"",
-            network->name, "\")"));
-      }
-      ASSIGN_OR_RETURN(HostDeviceAddress address,
-                       TakeDevicePluginDevice(ctx, it->second, path));
-      AddVfioDevice(ctx, iface.name, address, path);
-      continue;
-    }
-
-    const std::string netdev_id = "hostua-" + iface.name;
-    JsonObject netdev;
-    int queues = 1;
-    switch (iface.binding) {
-      case spec::Interface::Binding::kPasst: {
-        // QEMU 7.2's stream netdev connects to the passt the launcher
-        // starts on this socket.
-        std::string socket =
-            absl::StrCat(ctx.host.runtime_dir, "/passt-", i, ".sock");
-        JsonObject addr;
-        addr.Str("type", "unix").Str("path", socket);
-        netdev.Str("type", "stream")
-            .Str("id", netdev_id)
-            .Bool("server", false)
-            .Object("addr", addr);
-        ctx.passt_sockets[iface.name] = socket;
-        break;
-      }
-      case spec::Interface::Binding::kSlirp: {
-        ASSIGN_OR_RETURN(netdev, UserNetdev(iface, *network, netdev_id, path));
-        break;
-      }
-      case spec::Interface::Binding::kBridge:
-      case spec::Interface::Binding::kMasquerade:
-      case spec::Interface::Binding::kMacvtap: {
-        if (!pod_mode) {
-          if (iface.binding == spec::Interface::Binding::kMacvtap) {
-            return absl::UnimplementedError(absl::StrCat(
-                path, ".macvtap: needs the KubeVirt launcher (pod network "
-                      "mode); standalone qdirect has no macvtap device"));
-          }
-          // Standalone has no pod network to bridge into: user networking
-          // gives the guest the same addresses masquerade would.
-          ASSIGN_OR_RETURN(netdev,
-                           UserNetdev(iface, *network, netdev_id, path));
-          break;
-        }
-        // Pod mode: the launcher opens the tap (one fd per queue).
-        if (devices.network_interface_multiqueue && iface.model == "virtio") {
-          queues = ctx.vcpus;
-        }
-        std::vector<std::string> fd_numbers;
-        for (int q = 0; q < queues; ++q) {
-          FdToPass fd;
-          fd.kind = FdToPass::Kind::kTap;
-          fd.child_fd = ctx.next_child_fd++;
-          fd.name = iface.name;
-          fd_numbers.push_back(absl::StrCat(fd.child_fd));
-          ctx.fds.push_back(fd);
-        }
-        netdev.Str("type", "tap").Str("id", netdev_id);
-        if (queues == 1) {
-          netdev.Str("fd", fd_numbers[0]);
-        } else {
-          netdev.Str("fds", absl::StrJoin(fd_numbers, ":"));
-        }
-        break;
-      }
-      case spec::Interface::Binding::kSriov:
-        break;  // handled above
-    }
-    ctx.netdevs.push_back({DeviceEntry::Kind::kNetdev, netdev_id, "", "",
-                           iface.name, netdev.Render(), ""});
-
-    ASSIGN_OR_RETURN(std::string driver,
-                     NicDriver(iface, devices.use_virtio_transitional, path));
-    JsonObject nic;
-    nic.Str("driver", driver)
-        .Str("id", "ua-" + iface.name)
-        .Str("netdev", netdev_id)
-        .Str("mac", iface.mac_address.empty()
-                        ? DeterministicMac(ctx.vmi.metadata.namespace_,
-                                           ctx.vmi.metadata.name, iface.name)
-                        : iface.mac_address);
-    if (iface.boot_order) nic.Int("bootindex", *iface.boot_order);
-    if (queues > 1) {
-      // One vector per rx and tx queue, plus config and control.
-      nic.Bool("mq", true).Int("vectors", 2 * queues + 2);
-    }
-    PendingPciDevice pci;
-    pci.props = nic;
-    pci.id = "ua-" + iface.name;
-    pci.volume = iface.name;
-    pci.request.fixed_address = iface.pci_address;
-    ctx.AddPciDevice(std::move(pci), path);
+    RETURN_IF_ERROR(PlanInterface(
+        ctx, devices.interfaces[i], i,
+        ctx.Path(absl::StrCat("domain.devices.interfaces[", i, "]"))));
   }
   return absl::OkStatus();
 }

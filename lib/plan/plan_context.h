@@ -78,6 +78,9 @@ struct PlanContext {
   bool need_scsi = false;
   bool need_virtio_mem = false;  // memory.maxGuest
   std::string scsi_iothread;
+  // Hotplug: tap fds are named "<prefix><queue>" (getfd) instead of child
+  // fd numbers. Empty for cold plug.
+  std::string tap_fd_name_prefix;
 
   // Everything that must exist in host.qemu: name -> first spec path.
   std::map<std::string, std::string> needed_devices;
@@ -138,6 +141,26 @@ struct PlanContext {
 // The parts of MakePlan, in the order it calls them.
 absl::Status PlanDisks(PlanContext& ctx);
 absl::Status PlanInterfaces(PlanContext& ctx);
+
+// What PlanDisks counts from one disk to the next.
+struct DiskUnits {
+  bool shared_iothread_added = false;  // "iothread0" exists
+  int sata_units = 0;
+  int scsi_luns = 0;  // the next LUN on scsi0.0
+};
+// One disk: its blockdev nodes (<node_prefix>-file, -fmt, ...) and its
+// device. Cold plug (PlanDisks) and hotplug (PlanVolumeHotplug) both use it,
+// so the JSON QEMU gets is the same either way.
+absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
+                      const std::string& node_prefix, const std::string& path,
+                      DiskUnits& units);
+// One interface (index i names its passt socket): its netdev and NIC, or
+// its VFIO device for SR-IOV. Shared by cold plug and hotplug.
+absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
+                           size_t i, const std::string& path);
+// Every device and object used exists in ctx.host.qemu, with every property
+// recorded by CheckProperties.
+absl::Status CheckQemuHasNeeds(const PlanContext& ctx);
 absl::Status PlanHostDevices(PlanContext& ctx);
 
 // Device-plugin addresses: KubeVirt's PCI_RESOURCE_<NAME> variables, where

@@ -221,6 +221,37 @@ void PlanContext::AddListenerChardev(const std::string& id, int child_fd) {
        absl::StrCat("socket,id=", id, ",fd=", child_fd, ",server=on,wait=off")});
 }
 
+absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
+  const QemuCapabilities& qemu = ctx.host.qemu;
+  for (const auto& [driver, path] : ctx.needed_devices) {
+    if (!qemu.HasDevice(driver)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(QemuId(qemu), " has no device \"", driver,
+                       "\" needed by ", path));
+    }
+  }
+  for (const auto& [type, path] : ctx.needed_objects) {
+    if (qemu.object_types.count(type) == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(QemuId(qemu), " has no object type \"", type,
+                       "\" needed by ", path));
+    }
+  }
+  for (const PlanContext::PropertyCheck& check : ctx.property_checks) {
+    auto props = qemu.device_properties.find(check.driver);
+    if (props == qemu.device_properties.end()) continue;  // not probed
+    for (const std::string& key : check.keys) {
+      if (key == "driver" || key == "id" || key == "bus") continue;
+      if (props->second.count(key) == 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            QemuId(qemu), ": device \"", check.driver,
+            "\" has no property \"", key, "\" needed by ", check.path));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace plan
 
 void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv) {
@@ -416,6 +447,10 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
                             ",cores=", cpu.cores, ",threads=", cpu.threads,
                             ",maxcpus=", max_sockets * cpu.cores * cpu.threads),
                "-m", memory_option, "-uuid", uuid, "-smbios", smbios});
+  if (ctx.q35 && host.pci_hotplug == HostFacts::PciHotplug::kNative) {
+    argv.insert(argv.end(),
+                {"-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"});
+  }
 
   // EFI: read-only code, and a per-VM copy of the variable store (a qcow2
   // overlay over Debian's template, created by the launcher).
@@ -687,20 +722,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   }
 
   // Everything used must exist in this QEMU.
-  for (const auto& [driver, path] : ctx.needed_devices) {
-    if (!host.qemu.HasDevice(driver)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(plan::QemuId(host.qemu), " has no device \"", driver,
-                       "\" needed by ", path));
-    }
-  }
-  for (const auto& [type, path] : ctx.needed_objects) {
-    if (host.qemu.object_types.count(type) == 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(plan::QemuId(host.qemu), " has no object type \"", type,
-                       "\" needed by ", path));
-    }
-  }
+  RETURN_IF_ERROR(plan::CheckQemuHasNeeds(ctx));
 
   // The device table, in the order argv needs it.
   plan.devices.reserve(ctx.objects.size() + ctx.chardevs.size() + ctx.blockdevs.size() +
@@ -709,18 +731,6 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   for (auto* group : {&ctx.objects, &ctx.chardevs, &ctx.blockdevs, &ctx.netdevs,
                       &port_entries, &pci_entries, &ctx.bus_devices}) {
     for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
-  }
-  for (const plan::PlanContext::PropertyCheck& check : ctx.property_checks) {
-    auto props = host.qemu.device_properties.find(check.driver);
-    if (props == host.qemu.device_properties.end()) continue;  // not probed
-    for (const std::string& key : check.keys) {
-      if (key == "driver" || key == "id" || key == "bus") continue;
-      if (props->second.count(key) == 0) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            plan::QemuId(host.qemu), ": device \"", check.driver,
-            "\" has no property \"", key, "\" needed by ", check.path));
-      }
-    }
   }
   argv.reserve(argv.size() + 2 * plan.devices.size() + 2);
   for (const DeviceEntry& e : plan.devices) AppendDeviceArgs(e, argv);

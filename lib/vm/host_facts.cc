@@ -54,6 +54,7 @@ StandaloneConfig StandaloneConfigFromEnvironment() {
   config.accel = EnvOr("QDIRECT_ACCEL", "");
   config.sysfs_root = EnvOr("QDIRECT_SYSFS_ROOT", hostdev::kDefaultSysfsRoot);
   config.hostdev_config = EnvOr("QDIRECT_HOSTDEV_CONFIG", "");
+  config.pci_hotplug = EnvOr("QDIRECT_PCI_HOTPLUG", "");
   return config;
 }
 
@@ -110,6 +111,18 @@ absl::Status GatherHostDeviceFacts(const StandaloneConfig& config,
   return absl::OkStatus();
 }
 
+std::unique_ptr<VolumeResolver> MakeStandaloneVolumeResolver(
+    const StandaloneConfig& config, const std::string& vm_dir) {
+  LocalResolverOptions options;
+  options.image_dir = config.image_dir;
+  options.pvc_dir = config.pvc_dir;
+  options.allowed_roots = config.allowed_roots;
+  options.allowed_roots.push_back(config.image_dir);
+  options.allowed_roots.push_back(config.pvc_dir);
+  options.vm_dir = vm_dir;
+  return MakeLocalVolumeResolver(std::move(options));
+}
+
 absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
                                           const StandaloneConfig& config,
                                           const std::string& vm_dir) {
@@ -125,15 +138,16 @@ absl::StatusOr<HostFacts> GatherHostFacts(const spec::Vmi& vmi,
         "accelerator \"", config.accel, "\": supported values: kvm, tcg"));
   }
 
-  LocalResolverOptions options;
-  options.image_dir = config.image_dir;
-  options.pvc_dir = config.pvc_dir;
-  options.allowed_roots = config.allowed_roots;
-  options.allowed_roots.push_back(config.image_dir);
-  options.allowed_roots.push_back(config.pvc_dir);
-  options.vm_dir = vm_dir;
+  if (config.pci_hotplug == "native") {
+    facts.pci_hotplug = HostFacts::PciHotplug::kNative;
+  } else if (!config.pci_hotplug.empty() && config.pci_hotplug != "acpi") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "QDIRECT_PCI_HOTPLUG \"", config.pci_hotplug,
+        "\": supported values: acpi, native"));
+  }
+
   std::unique_ptr<VolumeResolver> resolver =
-      MakeLocalVolumeResolver(std::move(options));
+      MakeStandaloneVolumeResolver(config, vm_dir);
   ASSIGN_OR_RETURN(facts.volumes, ResolveVolumes(vmi, *resolver));
 
   // KubeVirt's device plugins hand out host devices through these.

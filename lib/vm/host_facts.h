@@ -4,6 +4,7 @@
 // the I/O half that the pure planner must not do — probe QEMU, pick the
 // accelerator, resolve volumes against the local image store.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct StandaloneConfig {
   // win over what the config gives.
   std::string sysfs_root = "/sys";
   std::string hostdev_config;
+  // QDIRECT_PCI_HOTPLUG: "acpi" (default) or "native" (HostFacts::pci_hotplug).
+  std::string pci_hotplug;
 };
 
 StandaloneConfig StandaloneConfigFromEnvironment();
@@ -46,6 +49,10 @@ absl::StatusOr<std::string> FindExecutable(const std::string& name);
 // files it names. Errors name the sysfs path or the config field.
 absl::Status GatherHostDeviceFacts(const StandaloneConfig& config,
                                    HostFacts& facts);
+
+// The resolver GatherHostFacts uses (also for volumes hot-plugged later).
+std::unique_ptr<VolumeResolver> MakeStandaloneVolumeResolver(
+    const StandaloneConfig& config, const std::string& vm_dir);
 
 // Probes QEMU (cached), chooses the accelerator and resolves vmi's volumes;
 // vm_dir is the per-VM directory where overlays and ISOs will be created.

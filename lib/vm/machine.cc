@@ -38,6 +38,8 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
     return Error("plan", st);
   }
   hotplugged = options.hotplugged_devices;
+  this->vmi = vmi;  // hotplug plans against these (machine_hotplug.cc)
+  this->facts = facts;
 
   // As root QEMU runs as an unprivileged user, set in the child before exec
   // (FACTS.md: -runas under the sandbox dies of SIGSYS); it owns the plan's

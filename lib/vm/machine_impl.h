@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +89,20 @@ struct Machine::Impl {
   // The long operation under way ("migration", "hotplug of volume data"):
   // another one is refused while it runs (BeginOperation). Empty: none.
   std::string operation;
+  // --- hotplug (machine_hotplug.cc) ---
+  // The spec and host facts the plan was made from: hotplug plans with them.
+  std::optional<spec::Vmi> vmi;
+  std::optional<HostFacts> facts;
+  // Devices whose device_del awaits the guest (kPending) -> what they serve.
+  std::map<std::string, std::string> unplugging;
+  // status.volumeStatus of the hot-plugged volumes.
+  std::vector<VmiVolumeStatus> volume_status;
+  // virtio-mem's requested-size (bytes beyond the boot memory).
+  int64_t virtio_mem_requested = 0;
+  // Publishes status.interfaces after a NIC came, went or changed link
+  // (machine_hotplug.cc); re-reads the agent when connected.
+  void RefreshDomainInterfaces();
+  // --- end of hotplug ---
   bool plan_files_created = false;
   std::string log_path;
   std::optional<launch::Process> process;

@@ -203,6 +203,10 @@ void StatusTracker::On(const InterfacesUpdate& update) {
   status_.interfaces = update.interfaces;
 }
 
+void StatusTracker::On(const VolumeStatusUpdate& update) {
+  status_.volume_status = update.volumes;
+}
+
 // ---------------------------------------------------------------------------
 // Intents
 

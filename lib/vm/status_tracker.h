@@ -94,6 +94,10 @@ struct GuestOsInfoUpdate {
 struct InterfacesUpdate {
   std::vector<VmiInterface> interfaces;
 };
+// status.volumeStatus as a whole (hotplug keeps it, machine_hotplug.cc).
+struct VolumeStatusUpdate {
+  std::vector<VmiVolumeStatus> volumes;
+};
 
 // The user (or the launcher) asked for something. Recorded so that the QMP
 // event that follows is attributed: a STOP after PauseRequested is
@@ -123,7 +127,7 @@ using TrackerInput =
                  ProcessExited, AgentConnected, AgentDisconnected,
                  GuestOsInfoUpdate, InterfacesUpdate, PauseRequested,
                  UnpauseRequested, StartPausedRequested, StopRequested,
-                 ForceStopStarted, RebootRequested>;
+                 ForceStopStarted, RebootRequested, VolumeStatusUpdate>;
 
 struct StatusTrackerOptions {
   // The guest has ACPI (spec.domain.features.acpi, on by default): a stop
@@ -159,6 +163,7 @@ class StatusTracker {
   void On(const AgentDisconnected&);
   void On(const GuestOsInfoUpdate&);
   void On(const InterfacesUpdate&);
+  void On(const VolumeStatusUpdate&);
   void On(const PauseRequested&);
   void On(const UnpauseRequested&);
   void On(const StartPausedRequested&);

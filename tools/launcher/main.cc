@@ -29,6 +29,7 @@
 #include "launch/unix_socket.h"
 #include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
+#include "qdirect/hotplug.h"
 #include "qdirect/machine.h"
 #include "qdirect/qmp.h"
 #include "qdirect/unique_fd.h"
@@ -320,6 +321,8 @@ class Launcher {
       absl::StatusOr<VmStats> stats = machine_->Stats();
       st = stats.status();
       if (stats.ok()) response.stats = VmStatsToJson(*stats, /*pretty=*/false);
+    } else if (std::optional<absl::Status> hotplug = RunHotplug(request, &response)) {
+      st = *hotplug;
     } else {
       with_status = false;
       st = RunAgent(request, &response);
@@ -347,6 +350,43 @@ class Launcher {
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
     reply->value.Accept(writer);
     response->qmp_return = std::string(buffer.GetString(), buffer.GetSize());
+    return absl::OkStatus();
+  }
+
+  // The hotplug requests; nullopt for any other.
+  std::optional<absl::Status> RunHotplug(const kube::ControlRequest& request,
+                                         kube::ControlResponse* response) {
+    absl::StatusOr<HotplugResult> result;
+    if (const auto* r = std::get_if<kube::AddVolumeRequest>(&request)) {
+      absl::StatusOr<VolumeHotplug> volume = kube::ToVolumeHotplug(*r);
+      result = volume.ok() ? machine_->AddVolume(*volume) : volume.status();
+    } else if (const auto* r = std::get_if<kube::RemoveVolumeRequest>(&request)) {
+      result = machine_->RemoveVolume(r->name);
+    } else if (const auto* r = std::get_if<kube::AddInterfaceRequest>(&request)) {
+      absl::StatusOr<InterfaceHotplug> nic = kube::ToInterfaceHotplug(*r);
+      result = nic.ok() ? machine_->AddInterface(*nic) : nic.status();
+    } else if (const auto* r = std::get_if<kube::RemoveInterfaceRequest>(&request)) {
+      result = machine_->RemoveInterface(r->name);
+    } else if (const auto* r = std::get_if<kube::SetLinkRequest>(&request)) {
+      absl::Status st = machine_->SetInterfaceLink(r->name, r->up);
+      if (!st.ok()) return st;
+      result = HotplugResult{HotplugOutcome::kDone, "ua-" + r->name, ""};
+    } else if (const auto* r = std::get_if<kube::ChangeMediaRequest>(&request)) {
+      absl::StatusOr<std::optional<spec::Volume>> volume = kube::ToMediaVolume(*r);
+      if (!volume.ok()) return volume.status();
+      absl::Status st = machine_->ChangeMedia(r->name, *volume);
+      if (!st.ok()) return st;
+      result = HotplugResult{HotplugOutcome::kDone, "ua-" + r->name, ""};
+    } else if (const auto* r = std::get_if<kube::ScaleRequest>(&request)) {
+      if (r->sockets) result = machine_->SetVcpus({*r->sockets});
+      if (r->memory_bytes && (!r->sockets || result.ok())) {
+        result = machine_->SetGuestMemory({*r->memory_bytes});
+      }
+    } else {
+      return std::nullopt;
+    }
+    if (!result.ok()) return result.status();
+    response->hotplug = *std::move(result);
     return absl::OkStatus();
   }
 

@@ -47,5 +47,13 @@ int RunFsList(const Args& args);
 int RunUserList(const Args& args);
 // Host devices for VFIO (no VM needed).
 int RunHostdev(const Args& args);
+// Hotplug into a background VM (hotplug_command.cc).
+int RunAddVolume(const Args& args);
+int RunRemoveVolume(const Args& args);
+int RunAddInterface(const Args& args);
+int RunRemoveInterface(const Args& args);
+int RunSetLink(const Args& args);
+int RunScale(const Args& args);
+int RunChangeMedia(const Args& args);
 
 }  // namespace qdirect::vmctl

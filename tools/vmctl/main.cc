@@ -40,6 +40,18 @@ constexpr char kUsage[] =
     "                                  --dry-run prints the sysfs writes instead\n"
     "  hostdev release ADDR [--driver NAME] [--dry-run]\n"
     "                                  give it back to NAME (default: the kernel's choice)\n"
+    "  addvolume VM --volume-name V (--disk PATH | --claim CLAIM) [--bus virtio|scsi]\n"
+    "            [--serial S] [--readonly] [--cache MODE]\n"
+    "                                  hot-plug a disk (next free root port, or the SCSI bus)\n"
+    "  removevolume VM V               unplug a hot-plugged disk (waits for the guest)\n"
+    "  addinterface VM --name N [--mac M] [--model M] [--binding masquerade|bridge|slirp]\n"
+    "  removeinterface VM N            hot-plug / unplug a NIC\n"
+    "  setlink VM N up|down            the NIC's link state\n"
+    "  scale VM --sockets N | --memory Q\n"
+    "                                  vCPU sockets (up to maxSockets) / guest memory\n"
+    "                                  (virtio-mem, up to maxGuest)\n"
+    "  changemedia VM DISK (--disk PATH | --claim CLAIM | --eject)\n"
+    "                                  swap or eject a cdrom's medium\n"
     "\n"
     "VM is NAME or NAMESPACE/NAME (namespace \"default\" when omitted).\n"
     "exit codes: 0 ok, 1 invalid, 2 usage, 3 not found, 4 failed, 5 internal,\n"
@@ -47,7 +59,8 @@ constexpr char kUsage[] =
     "\n"
     "environment: QDIRECT_IMAGE_DIR, QDIRECT_PVC_DIR, QDIRECT_ALLOWED_ROOTS, QDIRECT_ACCEL,\n"
     "             QDIRECT_QEMU, QDIRECT_CACHE_DIR, QDIRECT_RUNTIME_DIR,\n"
-    "             QDIRECT_LAUNCHER, QDIRECT_SYSFS_ROOT, QDIRECT_HOSTDEV_CONFIG\n";
+    "             QDIRECT_LAUNCHER, QDIRECT_SYSFS_ROOT, QDIRECT_HOSTDEV_CONFIG,\n"
+    "             QDIRECT_PCI_HOTPLUG (acpi|native)\n";
 
 struct Command {
   const char* name;
@@ -74,6 +87,13 @@ constexpr Command kCommands[] = {
     {"fslist", RunFsList},
     {"userlist", RunUserList},
     {"hostdev", RunHostdev},
+    {"addvolume", RunAddVolume},
+    {"removevolume", RunRemoveVolume},
+    {"addinterface", RunAddInterface},
+    {"removeinterface", RunRemoveInterface},
+    {"setlink", RunSetLink},
+    {"scale", RunScale},
+    {"changemedia", RunChangeMedia},
 };
 
 }  // namespace

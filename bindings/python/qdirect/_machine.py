@@ -351,6 +351,42 @@ class Machine:
         reply = self._handle_or_raise().qmp(command, json.dumps(args) if args else "")
         return json.loads(reply)
 
+    # -- hotplug -----------------------------------------------------------
+    # Each returns {"outcome": "Done"|"Pending", "device": ..., "message": ...}
+    # and raises (AlreadyExists, ResourceExhausted, FailedPrecondition, ...)
+    # with the VM left as it was.
+
+    def add_volume(self, name: str, *, disk: str = "", claim: str = "",
+                   bus: str = "virtio", serial: str = "",
+                   readonly: bool = False) -> Dict[str, str]:
+        """Hot-plugs an existing image: ``disk`` (a hostDisk path, under
+        QDIRECT_ALLOWED_ROOTS) or ``claim`` (a PVC in QDIRECT_PVC_DIR), on
+        bus "virtio" (next free root port) or "scsi"."""
+        return self._handle_or_raise().add_volume(name, disk, claim, bus, serial, readonly)
+
+    def remove_volume(self, name: str, *, guest_wait: float = 10.0) -> Dict[str, str]:
+        """Unplugs a hot-plugged volume; "Pending" when the guest has not
+        released it within ``guest_wait`` s (it completes later)."""
+        return self._handle_or_raise().remove_volume(name, guest_wait)
+
+    def add_interface(self, name: str, *, mac: str = "",
+                      model: str = "virtio") -> Dict[str, str]:
+        """Hot-plugs a user-network NIC (masquerade layout)."""
+        return self._handle_or_raise().add_interface(name, mac, model)
+
+    def remove_interface(self, name: str, *, guest_wait: float = 10.0) -> Dict[str, str]:
+        """Unplugs a hot-plugged NIC."""
+        return self._handle_or_raise().remove_interface(name, guest_wait)
+
+    def set_vcpus(self, sockets: int) -> Dict[str, str]:
+        """Plugs CPUs up to ``sockets`` (spec.domain.cpu.maxSockets)."""
+        return self._handle_or_raise().set_vcpus(sockets)
+
+    def set_guest_memory(self, size: int, *, guest_wait: float = 10.0) -> Dict[str, str]:
+        """Guest memory in bytes, up to spec.domain.memory.maxGuest
+        (virtio-mem)."""
+        return self._handle_or_raise().set_guest_memory(size, guest_wait)
+
     # -- internals ---------------------------------------------------------
 
     def _final(self) -> bool:

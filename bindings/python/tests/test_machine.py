@@ -242,3 +242,27 @@ def test_readme_example(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "guest up: QDIRECT-GUEST-UP boot_id=" in out
     assert re.search(r"stopped: (Succeeded|Failed|Closed)", out)
+
+
+def test_add_volume_and_remove_volume(environment, monkeypatch):
+    pvc = os.path.join(environment, "pvc")
+    os.mkdir(pvc, 0o755)
+    image = os.path.join(pvc, "py-data")
+    with open(image, "wb") as f:
+        f.truncate(4 << 20)
+    os.chmod(image, 0o666)
+    monkeypatch.setenv("QDIRECT_PVC_DIR", pvc)
+    with qdirect.Machine(named_vmi("py-hotplug")) as m:
+        m.console.expect(MARKER, timeout=BOOT_TIMEOUT)
+        added = m.add_volume("data", claim="py-data", serial="PY1")
+        assert added == {"outcome": "Done", "device": "ua-data", "message": ""}
+        vd = m.console.expect(r"QDIRECT-HOTPLUG add block (vd[a-z]+)\r?\n",
+                              timeout=60).split()[3]
+        assert [v["name"] for v in m.status()["volumeStatus"]] == ["data"]
+        with pytest.raises(qdirect.AlreadyExists) as dup:
+            m.add_volume("data", claim="py-data")
+        assert "already" in str(dup.value)
+        removed = m.remove_volume("data")
+        assert removed["outcome"] == "Done"
+        m.console.expect(rf"QDIRECT-HOTPLUG remove block {vd}\r?\n", timeout=60)
+        assert not m.status().get("volumeStatus")

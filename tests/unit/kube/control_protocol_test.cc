@@ -220,5 +220,105 @@ TEST(AgentJson, UsesKubeVirtFieldNames) {
             R"({"items":[{"userName":"root"}]})");
 }
 
+// --- hotplug requests ---
+
+TEST(ControlRequest, HotplugRequestsRoundTrip) {
+  AddVolumeRequest volume;
+  volume.name = "data";
+  volume.disk_path = "/srv/data.img";
+  volume.bus = "scsi";
+  volume.serial = "S1";
+  volume.read_only = true;
+  volume.cache = "writethrough";
+  AddInterfaceRequest nic;
+  nic.name = "extra";
+  nic.mac = "02:00:00:00:00:01";
+  const ControlRequest requests[] = {
+      volume,
+      RemoveVolumeRequest{"data"},
+      nic,
+      RemoveInterfaceRequest{"extra"},
+      SetLinkRequest{"extra", false},
+      ScaleRequest{2, std::nullopt},
+      ScaleRequest{std::nullopt, int64_t{256} << 20},
+      ChangeMediaRequest{"cd", "/srv/a.iso", "", false},
+      ChangeMediaRequest{"cd", "", "", true},
+  };
+  for (const ControlRequest& request : requests) {
+    EXPECT_EQ(RoundTrip(request), request) << RequestName(request);
+  }
+}
+
+TEST(ControlRequest, HotplugRequestsWithoutWhatTheyNeedAreRefused) {
+  EXPECT_THAT(DecodeRequest(R"({"request":"add_volume"})").status().message(),
+              HasSubstr("request.name: Required value"));
+  EXPECT_THAT(DecodeRequest(R"({"request":"scale"})").status().message(),
+              HasSubstr("sockets or memory_bytes"));
+  EXPECT_THAT(DecodeRequest(R"({"request":"scale","sockets":0})").status().message(),
+              HasSubstr("request.sockets"));
+  EXPECT_THAT(DecodeRequest(R"({"request":"set_link","name":"a","up":"yes"})").status().message(),
+              HasSubstr("request.up: expected a boolean"));
+  EXPECT_EQ(EncodeRequest(ScaleRequest{}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ControlResponse, HotplugResultRoundTrips) {
+  ControlResponse response;
+  response.hotplug = HotplugResult{HotplugOutcome::kPending, "ua-data", "waiting"};
+  absl::StatusOr<ControlResponse> decoded = DecodeResponse(EncodeResponse(response));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_TRUE(decoded->hotplug.has_value());
+  EXPECT_EQ(decoded->hotplug->outcome, HotplugOutcome::kPending);
+  EXPECT_EQ(decoded->hotplug->device_id, "ua-data");
+  EXPECT_EQ(decoded->hotplug->message, "waiting");
+}
+
+TEST(ToVolumeHotplug, MapsSourceBusAndCache) {
+  AddVolumeRequest request;
+  request.name = "data";
+  request.claim_name = "claim1";
+  request.bus = "scsi";
+  request.cache = "none";
+  absl::StatusOr<VolumeHotplug> hp = ToVolumeHotplug(request);
+  ASSERT_TRUE(hp.ok()) << hp.status();
+  EXPECT_EQ(hp->disk.bus, spec::DiskBus::kScsi);
+  EXPECT_EQ(hp->disk.cache, spec::DiskCache::kNone);
+  const auto* pvc = std::get_if<spec::PersistentVolumeClaimSource>(&hp->volume.source);
+  ASSERT_NE(pvc, nullptr);
+  EXPECT_EQ(pvc->claim_name, "claim1");
+  EXPECT_TRUE(pvc->hotpluggable);
+
+  request.bus = "sata";
+  EXPECT_THAT(ToVolumeHotplug(request).status().message(), HasSubstr("add_volume.bus"));
+  request.bus = "virtio";
+  request.disk_path = "/x.img";
+  EXPECT_THAT(ToVolumeHotplug(request).status().message(), HasSubstr("exactly one"));
+}
+
+TEST(ToMediaVolume, OneOfPathClaimOrEject) {
+  absl::StatusOr<std::optional<spec::Volume>> eject =
+      ToMediaVolume(ChangeMediaRequest{"cd", "", "", true});
+  ASSERT_TRUE(eject.ok()) << eject.status();
+  EXPECT_FALSE(eject->has_value());
+  absl::StatusOr<std::optional<spec::Volume>> claim =
+      ToMediaVolume(ChangeMediaRequest{"cd", "", "iso1", false});
+  ASSERT_TRUE(claim.ok() && claim->has_value());
+  EXPECT_EQ((*claim)->name, "cd");
+  EXPECT_EQ(ToMediaVolume(ChangeMediaRequest{"cd", "/a", "", true}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ToMediaVolume(ChangeMediaRequest{"cd", "", "", false}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ToInterfaceHotplug, RefusesBindingsHotplugCannotServe) {
+  AddInterfaceRequest request;
+  request.name = "n";
+  request.binding = "sriov";
+  EXPECT_EQ(ToInterfaceHotplug(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.binding = "masquerade";
+  absl::StatusOr<InterfaceHotplug> hp = ToInterfaceHotplug(request);
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->network.name, "n");
+}
+
 }  // namespace
 }  // namespace qdirect::kube

@@ -408,6 +408,14 @@ TEST(PlannerTest, MaxSocketsSetsMaxcpus) {
   EXPECT_EQ(FindArg(plan.argv, "-smp"), "cpus=4,sockets=4,cores=2,threads=1,maxcpus=8");
 }
 
+TEST(PlannerTest, NativePciHotplugTurnsAcpiHotplugOff) {
+  HostFacts host = TcgHost();
+  EXPECT_EQ(FindArg(MustPlan(MinimalVmi(), host).argv, "-global"), "");
+  host.pci_hotplug = HostFacts::PciHotplug::kNative;
+  EXPECT_EQ(FindArg(MustPlan(MinimalVmi(), host).argv, "-global"),
+            "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off");
+}
+
 spec::Vmi VmiWithInterface(spec::Interface::Binding binding) {
   spec::Vmi vmi = MinimalVmi();
   spec::Interface iface;
