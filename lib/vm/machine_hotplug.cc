@@ -4,7 +4,9 @@
 // HotpluggedDevices() and status.volumeStatus in step with them.
 
 #include <algorithm>
+#include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,6 +59,28 @@ Served Split(std::vector<DeviceEntry> entries) {
     }
   }
   return out;
+}
+
+// A remove may only undo a hotplug, once: refuses a device that was cold
+// plugged (as KubeVirt) or that already awaits the guest. `kind` is
+// "volume" or "interface", for the message.
+absl::Status CheckRemovable(const std::vector<DeviceEntry>& hotplugged,
+                            const std::map<std::string, std::string>& unplugging,
+                            const Served& served, const std::string& prefix,
+                            std::string_view kind) {
+  const bool hot = std::any_of(hotplugged.begin(), hotplugged.end(), [&](const DeviceEntry& e) {
+    return e.kind == DeviceEntry::Kind::kDevice && e.id == served.device_id;
+  });
+  if (!hot) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(prefix, ": it was not hot-plugged (only hot-plugged ", AV(kind),
+                     "s can be removed)"));
+  }
+  if (unplugging.count(served.device_id) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        prefix, ": already being unplugged (device ", served.device_id, " awaits the guest)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -115,18 +139,8 @@ absl::StatusOr<HotplugResult> Machine::RemoveVolume(const std::string& name,
   if (served.device_id.empty() || Has(served, DeviceEntry::Kind::kNetdev)) {
     return absl::NotFoundError(absl::StrCat(m.label, ": ", what, ": no volume of that name"));
   }
-  const bool hot = std::any_of(m.hotplugged.begin(), m.hotplugged.end(), [&](const DeviceEntry& e) {
-    return e.kind == DeviceEntry::Kind::kDevice && e.id == served.device_id;
-  });
-  if (!hot) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        m.label, ": ", what, ": it was not hot-plugged (only hot-plugged volumes can be removed)"));
-  }
-  if (m.unplugging.count(served.device_id) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        m.label, ": ", what, ": already being unplugged (device ", served.device_id,
-        " awaits the guest)"));
-  }
+  RETURN_IF_ERROR(CheckRemovable(m.hotplugged, m.unplugging, served,
+                                 absl::StrCat(m.label, ": ", what), "volume"));
   RETURN_IF_ERROR(m.BeginOperation(what));
   absl::Cleanup end = [&m] { m.EndOperation(); };
 
@@ -209,22 +223,11 @@ absl::StatusOr<HotplugResult> Machine::RemoveInterface(const std::string& name,
   const std::string what = absl::StrCat("unplug of interface ", name);
   RETURN_IF_ERROR(m.RequireRunning(what));
   Served served = Split(DevicesServing(*m.plan, name));
-  const bool hot = !served.device_id.empty() &&
-                   std::any_of(m.hotplugged.begin(), m.hotplugged.end(), [&](const DeviceEntry& e) {
-                     return e.kind == DeviceEntry::Kind::kDevice && e.id == served.device_id;
-                   });
   if (served.device_id.empty() || !Has(served, DeviceEntry::Kind::kNetdev)) {
     return absl::NotFoundError(absl::StrCat(m.label, ": ", what, ": no interface of that name"));
   }
-  if (!hot) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        m.label, ": ", what, ": it was not hot-plugged (only hot-plugged interfaces can be removed)"));
-  }
-  if (m.unplugging.count(served.device_id) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        m.label, ": ", what, ": already being unplugged (device ", served.device_id,
-        " awaits the guest)"));
-  }
+  RETURN_IF_ERROR(CheckRemovable(m.hotplugged, m.unplugging, served,
+                                 absl::StrCat(m.label, ": ", what), "interface"));
   RETURN_IF_ERROR(m.BeginOperation(what));
   absl::Cleanup end = [&m] { m.EndOperation(); };
   Impl* impl = &m;
