@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qdirect/agent.h"
@@ -48,6 +49,43 @@ constexpr absl::Duration kBootTimeout = absl::Seconds(90);
 std::string ImageDir() {
   const char* dir = getenv("QDIRECT_IMAGE_DIR");
   return dir != nullptr && *dir != '\0' ? dir : "/var/lib/qdirect/images";
+}
+
+// The console text since start and every status the VMI went through, for
+// tests that follow a guest across a reboot.
+struct RebootWatch {
+  std::string console;
+  bool left_running = false;  // a final phase, or Paused, was ever seen
+  std::unique_ptr<ConsoleSession> session;
+
+  // The boot ids of every QDIRECT-GUEST-UP line so far.
+  std::vector<std::string> BootIds() const {
+    std::vector<std::string> ids;
+    const std::string key = "QDIRECT-GUEST-UP boot_id=";
+    for (size_t at = console.find(key); at != std::string::npos;
+         at = console.find(key, at + 1)) {
+      if (at + key.size() + 36 <= console.size()) {
+        ids.push_back(console.substr(at + key.size(), 36));
+      }
+    }
+    return ids;
+  }
+};
+
+::testing::AssertionResult Watch(Machine& m, RebootWatch& watch) {
+  auto session = m.AttachConsole(
+      [&watch](std::string_view bytes) { watch.console.append(bytes); },
+      /*replay=*/true);
+  if (!session.ok()) return ::testing::AssertionFailure() << session.status();
+  watch.session = std::move(*session);
+  m.OnStatusChange([&watch](const VmiStatus& status) {
+    const VmiCondition* paused = status.FindCondition(vmi_condition::kPaused);
+    if (IsFinal(status.phase) ||
+        (paused != nullptr && paused->status == ConditionStatus::kTrue)) {
+      watch.left_running = true;
+    }
+  });
+  return ::testing::AssertionSuccess();
 }
 
 class MachineTest : public ::testing::Test {
@@ -134,6 +172,20 @@ class MachineTest : public ::testing::Test {
     return WaitForConsole(machine, ConsolePattern::Substring("heartbeat 2\n"));
   }
 
+  // Starts vmi_, follows its console and status in `watch` and waits for
+  // qemu-ga (tests that follow a guest across a reboot).
+  absl::StatusOr<std::unique_ptr<Machine>> StartWatchedWithAgent(RebootWatch& watch,
+                                                                 absl::Time deadline) {
+    absl::StatusOr<std::unique_ptr<Machine>> machine = Start(vmi_);
+    if (!machine.ok()) return machine;
+    if (::testing::AssertionResult watching = Watch(**machine, watch); !watching) {
+      return absl::InternalError(watching.message());
+    }
+    RETURN_IF_ERROR((*machine)->WaitForCondition(vmi_condition::kAgentConnected,
+                                                 ConditionStatus::kTrue, deadline));
+    return machine;
+  }
+
   static std::string* temp_dir_;
   spec::Vmi vmi_;
   std::unique_ptr<EventLoop> loop_;
@@ -143,43 +195,6 @@ std::string* MachineTest::temp_dir_ = nullptr;
 
 const VmiCondition* Condition(const VmiStatus& status, const char* type) {
   return status.FindCondition(type);
-}
-
-// The console text since start and every status the VMI went through, for
-// tests that follow a guest across a reboot.
-struct RebootWatch {
-  std::string console;
-  bool left_running = false;  // a final phase, or Paused, was ever seen
-  std::unique_ptr<ConsoleSession> session;
-
-  // The boot ids of every QDIRECT-GUEST-UP line so far.
-  std::vector<std::string> BootIds() const {
-    std::vector<std::string> ids;
-    const std::string key = "QDIRECT-GUEST-UP boot_id=";
-    for (size_t at = console.find(key); at != std::string::npos;
-         at = console.find(key, at + 1)) {
-      if (at + key.size() + 36 <= console.size()) {
-        ids.push_back(console.substr(at + key.size(), 36));
-      }
-    }
-    return ids;
-  }
-};
-
-::testing::AssertionResult Watch(Machine& m, RebootWatch& watch) {
-  auto session = m.AttachConsole(
-      [&watch](std::string_view bytes) { watch.console.append(bytes); },
-      /*replay=*/true);
-  if (!session.ok()) return ::testing::AssertionFailure() << session.status();
-  watch.session = std::move(*session);
-  m.OnStatusChange([&watch](const VmiStatus& status) {
-    const VmiCondition* paused = status.FindCondition(vmi_condition::kPaused);
-    if (IsFinal(status.phase) ||
-        (paused != nullptr && paused->status == ConditionStatus::kTrue)) {
-      watch.left_running = true;
-    }
-  });
-  return ::testing::AssertionSuccess();
 }
 
 TEST_F(MachineTest, BootsToConsoleMarkerAndIsReady) {
@@ -546,17 +561,12 @@ TEST_F(MachineTest, StartupTimings) {
   EXPECT_GT(marker_ms[2], running_ms[2]);
 }
 
-}  // namespace
 TEST_F(MachineTest, SoftRebootThroughTheAgentBootsAgainWhileRunning) {
-  auto machine = Start(vmi_);
+  const absl::Time deadline = absl::Now() + 2 * kBootTimeout;
+  RebootWatch watch;
+  auto machine = StartWatchedWithAgent(watch, deadline);
   ASSERT_TRUE(machine.ok()) << machine.status();
   Machine& m = **machine;
-  RebootWatch watch;
-  ASSERT_TRUE(Watch(m, watch));
-  const absl::Time deadline = absl::Now() + 2 * kBootTimeout;
-  ASSERT_TRUE(m.WaitForCondition(vmi_condition::kAgentConnected,
-                                 ConditionStatus::kTrue, deadline)
-                  .ok());
   ASSERT_TRUE(loop_->RunUntil([&] { return watch.BootIds().size() == 1; }, deadline).ok());
 
   ASSERT_TRUE(m.SoftReboot().ok());
@@ -572,15 +582,11 @@ TEST_F(MachineTest, SoftRebootThroughTheAgentBootsAgainWhileRunning) {
 }
 
 TEST_F(MachineTest, SoftRebootWithoutAgentUsesAcpiAndBootsAgain) {
-  auto machine = Start(vmi_);
+  const absl::Time deadline = absl::Now() + 2 * kBootTimeout;
+  RebootWatch watch;
+  auto machine = StartWatchedWithAgent(watch, deadline);
   ASSERT_TRUE(machine.ok()) << machine.status();
   Machine& m = **machine;
-  RebootWatch watch;
-  ASSERT_TRUE(Watch(m, watch));
-  const absl::Time deadline = absl::Now() + 2 * kBootTimeout;
-  ASSERT_TRUE(m.WaitForCondition(vmi_condition::kAgentConnected,
-                                 ConditionStatus::kTrue, deadline)
-                  .ok());
   ASSERT_TRUE(WaitForPowerButtonWatcher(m));
   // Take qemu-ga away (and the loop that restarts it) from the console
   // shell; busybox has no pkill -f.
@@ -647,4 +653,5 @@ TEST_F(MachineTest, StatsShowVcpuMemoryAndBalloon) {
   EXPECT_LT(*stats->memory.unused_bytes, *stats->memory.available_bytes);
 }
 
+}  // namespace
 }  // namespace qdirect::vm
