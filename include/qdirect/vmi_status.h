@@ -219,6 +219,12 @@ std::string ToJson(const VmiStatus& status,
 // InvalidArgument naming the field, e.g. `status.conditions[1].status`.
 absl::StatusOr<VmiStatus> VmiStatusFromJson(std::string_view json);
 
+// status.guestOSInfo alone, as KubeVirt names it (`vmctl guestosinfo`, the
+// launcher's control protocol), and back; errors name `path`'s fields.
+std::string GuestOsInfoToJson(const GuestOsInfo& info, bool pretty = false);
+absl::StatusOr<GuestOsInfo> GuestOsInfoFromJson(std::string_view json,
+                                                std::string_view path = "guestOSInfo");
+
 // RFC 3339 as metav1.Time writes it: "2026-11-25T13:55:52Z" (UTC, seconds).
 std::string FormatKubeTime(absl::Time time);
 // Accepts any RFC 3339 time (fractional seconds, offsets).

@@ -126,20 +126,6 @@ void WriteOptionalString(W& w, const char* key, const std::string& value) {
 }
 
 template <typename W>
-void WriteGuestOsInfo(W& w, const GuestOsInfo& info) {
-  w.StartObject();
-  WriteOptionalString(w, "name", info.name);
-  WriteOptionalString(w, "kernelRelease", info.kernel_release);
-  WriteOptionalString(w, "version", info.version);
-  WriteOptionalString(w, "prettyName", info.pretty_name);
-  WriteOptionalString(w, "versionId", info.version_id);
-  WriteOptionalString(w, "kernelVersion", info.kernel_version);
-  WriteOptionalString(w, "machine", info.machine);
-  WriteOptionalString(w, "id", info.id);
-  w.EndObject();
-}
-
-template <typename W>
 void WriteFilesystems(W& w, const std::vector<agent::Filesystem>& list) {
   w.StartObject();
   w.Key("items");
@@ -206,21 +192,6 @@ std::string Render(bool pretty, Fn&& write) {
     write(w);
   }
   return std::string(buffer.GetString(), buffer.GetSize());
-}
-
-absl::StatusOr<GuestOsInfo> ReadGuestOsInfo(const Value& v,
-                                            std::string_view path) {
-  if (!v.IsObject()) return WrongType(path, "an object");
-  GuestOsInfo info;
-  RETURN_IF_ERROR(GetString(v, "name", path, &info.name));
-  RETURN_IF_ERROR(GetString(v, "kernelRelease", path, &info.kernel_release));
-  RETURN_IF_ERROR(GetString(v, "version", path, &info.version));
-  RETURN_IF_ERROR(GetString(v, "prettyName", path, &info.pretty_name));
-  RETURN_IF_ERROR(GetString(v, "versionId", path, &info.version_id));
-  RETURN_IF_ERROR(GetString(v, "kernelVersion", path, &info.kernel_version));
-  RETURN_IF_ERROR(GetString(v, "machine", path, &info.machine));
-  RETURN_IF_ERROR(GetString(v, "id", path, &info.id));
-  return info;
 }
 
 absl::StatusOr<std::vector<agent::Filesystem>> ReadFilesystems(
@@ -708,8 +679,9 @@ std::string EncodeResponse(const ControlResponse& response) {
     WriteString(w, *response.console_log);
   }
   if (response.guest_os_info) {
+    const std::string json = GuestOsInfoToJson(*response.guest_os_info);
     w.Key("guestOSInfo");
-    WriteGuestOsInfo(w, *response.guest_os_info);
+    w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
   }
   if (response.filesystems) {
     w.Key("fsList");
@@ -777,7 +749,7 @@ absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line) {
   }
   if (auto it = doc.FindMember("guestOSInfo"); it != doc.MemberEnd()) {
     ASSIGN_OR_RETURN(response.guest_os_info,
-                     ReadGuestOsInfo(it->value, "response.guestOSInfo"));
+                     GuestOsInfoFromJson(ValueToJson(it->value), "response.guestOSInfo"));
   }
   if (auto it = doc.FindMember("fsList"); it != doc.MemberEnd()) {
     ASSIGN_OR_RETURN(response.filesystems,
@@ -802,10 +774,6 @@ absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line) {
     response.hotplug = std::move(result);
   }
   return response;
-}
-
-std::string GuestOsInfoToJson(const GuestOsInfo& info, bool pretty) {
-  return Render(pretty, [&](auto& w) { WriteGuestOsInfo(w, info); });
 }
 
 std::string FilesystemsToJson(const std::vector<agent::Filesystem>& filesystems,

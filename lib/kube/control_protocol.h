@@ -193,9 +193,9 @@ std::string EncodeResponse(const ControlResponse& response);
 absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line);
 
 // KubeVirt's JSON for what the guest agent reports
-// (VirtualMachineInstanceGuestAgentInfo's guestOSInfo, fsInfo.disks,
-// userList), as `vmctl guestosinfo|fslist|userlist` prints it.
-std::string GuestOsInfoToJson(const GuestOsInfo& info, bool pretty);
+// (VirtualMachineInstanceGuestAgentInfo's fsInfo.disks and userList; its
+// guestOSInfo is qdirect::GuestOsInfoToJson), as `vmctl fslist|userlist`
+// prints it.
 std::string FilesystemsToJson(const std::vector<agent::Filesystem>& filesystems,
                               bool pretty);
 std::string UsersToJson(const std::vector<agent::GuestUser>& users, bool pretty);

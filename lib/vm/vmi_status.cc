@@ -581,6 +581,36 @@ std::string ToJson(const VmiStatus& status,
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+std::string GuestOsInfoToJson(const GuestOsInfo& info, bool pretty) {
+  rapidjson::StringBuffer buffer;
+  if (pretty) {
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+    writer.SetIndent(' ', 2);
+    JsonOut out(writer);
+    WriteGuestOsInfo(out, info);
+  } else {
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    JsonOut out(writer);
+    WriteGuestOsInfo(out, info);
+  }
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+absl::StatusOr<GuestOsInfo> GuestOsInfoFromJson(std::string_view json,
+                                                std::string_view path) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  const std::string where(path);
+  if (doc.HasParseError()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": JSON syntax error at offset ", doc.GetErrorOffset()));
+  }
+  if (!doc.IsObject()) return TypeError(where, "object");
+  GuestOsInfo info;
+  RETURN_IF_ERROR(ReadGuestOsInfo(doc, where, info));
+  return info;
+}
+
 absl::StatusOr<VmiStatus> VmiStatusFromJson(std::string_view json) {
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());

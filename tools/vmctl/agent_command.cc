@@ -18,7 +18,7 @@ int RunAgentQuery(const char* command, const Args& args,
   if (!response.ok()) return ReportError(response.status());
   std::string json;
   if (response->guest_os_info) {
-    json = kube::GuestOsInfoToJson(*response->guest_os_info, /*pretty=*/true);
+    json = GuestOsInfoToJson(*response->guest_os_info, /*pretty=*/true);
   } else if (response->filesystems) {
     json = kube::FilesystemsToJson(*response->filesystems, /*pretty=*/true);
   } else if (response->users) {

@@ -231,4 +231,28 @@ TEST(KubeTime, FormatsUtcSeconds) {
 }
 
 }  // namespace
+TEST(GuestOsInfoJson, RoundTripsWithKubeVirtNames) {
+  GuestOsInfo info;
+  info.name = "Debian GNU/Linux";
+  info.kernel_release = "6.1.0";
+  info.pretty_name = "Debian 12";
+  info.id = "debian";
+
+  const std::string json = GuestOsInfoToJson(info);
+
+  EXPECT_EQ(json, R"({"name":"Debian GNU/Linux","kernelRelease":"6.1.0",)"
+                  R"("prettyName":"Debian 12","id":"debian"})");
+  absl::StatusOr<GuestOsInfo> back = GuestOsInfoFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, info);
+}
+
+TEST(GuestOsInfoJson, WrongTypeNamesTheField) {
+  absl::StatusOr<GuestOsInfo> bad =
+      GuestOsInfoFromJson(R"({"name":7})", "response.guestOSInfo");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("response.guestOSInfo.name"), std::string::npos)
+      << bad.status();
+}
+
 }  // namespace qdirect
