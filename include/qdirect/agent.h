@@ -174,6 +174,10 @@ class AgentClient {
   ~AgentClient();
 
   void SetStatusCallback(StatusCallback callback);
+  // Stops for good (the VM is gone): hangs up, fails every waiting call and
+  // every later one with FailedPrecondition naming `reason`, and never
+  // reconnects.
+  void Close(std::string_view reason);
   bool connected() const;
   // Runs the loop until in sync; kDeadlineExceeded at deadline.
   absl::Status WaitConnected(absl::Time deadline);

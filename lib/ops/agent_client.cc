@@ -149,6 +149,21 @@ class AgentClient::Impl {
     ArmKeepalive();
   }
 
+  // For good: hang up, fail what waits, never reconnect.
+  void Close(std::string_view reason) {
+    if (closed_) return;
+    closed_ = true;
+    HangUp(std::string(reason));
+    closed_status_ = absl::FailedPreconditionError(absl::StrCat("agent: ", AV(reason)));
+    last_error_ = closed_status_;
+    SetConnected(false);
+    for (TimerId* t : {&retry_timer_, &keepalive_timer_}) {
+      if (t->valid()) loop_->CancelTimer(*t);
+      *t = {};
+    }
+    while (!queue_.empty()) Finish(queue_.front(), closed_status_);
+  }
+
   void SetStatusCallback(StatusCallback cb) { status_cb_ = std::move(cb); }
   bool connected() const { return connected_; }
 
@@ -172,6 +187,10 @@ class AgentClient::Impl {
     call.command = std::string(command);
     call.callback = std::move(callback);
     call.no_reply_ok = no_reply_ok;
+    if (closed_) {
+      Finish(id, closed_status_);
+      return;
+    }
     if (args != nullptr && !args->IsObject() && !args->IsNull()) {
       Finish(id, absl::InvalidArgumentError(
                      absl::StrCat("agent: ", AV(command), ": arguments must be a JSON object")));
@@ -308,6 +327,7 @@ class AgentClient::Impl {
   }
 
   void ScheduleRetry() {
+    if (closed_) return;
     if (retry_timer_.valid()) loop_->CancelTimer(retry_timer_);
     retry_timer_ = loop_->AddTimer(options_.retry_interval, [this] {
       retry_timer_ = {};
@@ -622,7 +642,7 @@ class AgentClient::Impl {
   }
 
   void ArmKeepalive() {
-    if (options_.keepalive_interval <= absl::ZeroDuration()) return;
+    if (closed_ || options_.keepalive_interval <= absl::ZeroDuration()) return;
     keepalive_timer_ = loop_->AddTimer(options_.keepalive_interval, [this] {
       keepalive_timer_ = {};
       if (phase_ == Phase::kReady && !current_ && queue_.empty()) {
@@ -634,6 +654,9 @@ class AgentClient::Impl {
   }
 
   EventLoop* loop_;
+  // Close() was called: calls fail with closed_status_.
+  bool closed_ = false;
+  absl::Status closed_status_;
   Connector connector_;
   AgentOptions options_;
   StatusCallback status_cb_;
@@ -675,6 +698,8 @@ absl::StatusOr<std::unique_ptr<AgentClient>> AgentClient::Create(EventLoop* loop
 
 AgentClient::AgentClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AgentClient::~AgentClient() = default;
+
+void AgentClient::Close(std::string_view reason) { impl_->Close(reason); }
 
 void AgentClient::SetStatusCallback(StatusCallback callback) {
   impl_->SetStatusCallback(std::move(callback));

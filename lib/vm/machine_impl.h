@@ -173,6 +173,9 @@ struct Machine::Impl {
     exited = true;
     if (pid_watch.valid()) loop->Unwatch(pid_watch);
     pid_watch = {};
+    // No QEMU, no channel: the agent client must not keep reconnecting.
+    CancelAgentRefresh();
+    if (agent) agent->Close("QEMU has exited");
     const launch::ExitInfo& info = **reaped;
     Apply(ProcessExited{info.kind == launch::ExitInfo::Kind::kSignaled,
                         info.code, info.signal});

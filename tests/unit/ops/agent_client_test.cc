@@ -286,6 +286,29 @@ TEST_F(AgentClientTest, RetriesTheSyncUntilTheAgentAnswers) {
   EXPECT_EQ(fake_->connects(), 1);  // the same connection all along
 }
 
+TEST_F(AgentClientTest, CloseFailsWaitingCallsAndNeverReconnects) {
+  fake_->set_handler([](const FakeAgent::Received&) -> std::string { return ""; });
+  StartClient();
+  ASSERT_TRUE(client_->WaitConnected(Deadline()).ok());
+  std::optional<absl::Status> info;
+  client_->Execute("guest-info", nullptr,
+                   [&](absl::StatusOr<rapidjson::Document> r) { info = r.status(); });
+
+  client_->Close("QEMU has exited");
+
+  ASSERT_TRUE(RunUntil([&] { return info.has_value(); }));
+  EXPECT_FALSE(info->ok());
+  EXPECT_FALSE(client_->connected());
+  absl::Status later = client_->Ping();
+  EXPECT_EQ(later.code(), absl::StatusCode::kFailedPrecondition) << later;
+  EXPECT_NE(later.message().find("QEMU has exited"), std::string::npos) << later;
+  // FastOptions retry within milliseconds: a closed client stays away.
+  const int connects = fake_->connects();
+  ASSERT_TRUE(loop_->RunUntil([] { return false; }, absl::Now() + absl::Milliseconds(200))
+                  .code() == absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(fake_->connects(), connects);
+}
+
 TEST_F(AgentClientTest, RetriesTheConnectUntilTheSocketExists) {
   fake_->set_refuse_connect(true);
   StartClient();
