@@ -221,7 +221,16 @@ struct FileToCreate {
 struct FdToPass {
   // The listeners are unix sockets bound at Plan::qmp_socket,
   // console_socket and agent_socket.
-  enum class Kind { kQmpListener, kConsoleListener, kAgentListener, kTap, kVfioGroup };
+  // kPasst: QEMU's end of a socketpair whose other end a passt process
+  // serves (Plan::passt).
+  enum class Kind {
+    kQmpListener,
+    kConsoleListener,
+    kAgentListener,
+    kTap,
+    kVfioGroup,
+    kPasst
+  };
   Kind kind = Kind::kQmpListener;
   int child_fd = 3;
   std::string name;  // what it serves ("qmp", an interface name, ...)
@@ -240,9 +249,17 @@ struct Plan {
   std::string qmp_socket;
   std::string console_socket;  // serial console ("" when none)
   std::string agent_socket;    // guest agent channel
-  // passt instances the launcher starts before QEMU: interface name -> the
-  // unix socket passt serves (`passt --socket PATH`) and QEMU connects to.
-  std::map<std::string, std::string> passt_sockets;
+  // passt instances (KubeVirt's passt binding) the launcher starts before
+  // QEMU, one per interface: passt gets one end of a socketpair
+  // (`passt --fd`), QEMU the other at child_fd (FdToPass::kPasst); args are
+  // passt's forwarding options ("-t", "80,443").
+  struct Passt {
+    std::string interface;
+    int child_fd = 0;
+    std::vector<std::string> args;
+    bool operator==(const Passt&) const = default;
+  };
+  std::vector<Passt> passt;
   // Extra environment for QEMU ("TZ=Europe/Paris" for clock.timezone).
   std::vector<std::string> env;
   // RLIMIT_MEMLOCK QEMU needs, in bytes (0: leave the limit alone). VFIO

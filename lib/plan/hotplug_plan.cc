@@ -89,7 +89,7 @@ absl::Status Collect(PlanContext& ctx, const std::string& port,
         "hotplug of a volume that needs a file created (", ctx.files[0].path,
         "): only existing images and block devices can be hot-plugged"));
   }
-  if (!ctx.passt_sockets.empty()) {
+  if (!ctx.passt.empty()) {
     return absl::UnimplementedError(
         "hotplug of a passt interface: passt is started only at launch");
   }
@@ -244,8 +244,7 @@ absl::StatusOr<HotplugPlan> PlanInterfaceHotplug(
   PlanContext ctx(with, host);
   ctx.q35 = true;
   ctx.tap_fd_name_prefix = absl::StrCat("tap-", iface.name, "-");
-  RETURN_IF_ERROR(plan::PlanInterface(
-      ctx, iface, with.domain.devices.interfaces.size() - 1, what));
+  RETURN_IF_ERROR(plan::PlanInterface(ctx, iface, what));
   HotplugPlan out;
   RETURN_IF_ERROR(Collect(ctx, port, out));
   for (size_t q = 0; q < out.fds.size(); ++q) {

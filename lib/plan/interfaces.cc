@@ -2,6 +2,9 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -37,6 +40,50 @@ absl::StatusOr<std::string> NicDriver(const spec::Interface& iface,
       "\"pcnet\", \"rtl8139\", \"virtio\""));
 }
 
+// One of an interface's ports, checked: protocol "tcp" or "udp".
+struct Forward {
+  std::string protocol;
+  uint32_t port = 0;
+};
+
+absl::StatusOr<std::vector<Forward>> ForwardedPorts(const spec::Interface& iface,
+                                                    const std::string& path) {
+  std::vector<Forward> out;
+  for (size_t p = 0; p < iface.ports.size(); ++p) {
+    const spec::Port& port = iface.ports[p];
+    std::string proto = absl::AsciiStrToLower(port.protocol);
+    if (proto != "tcp" && proto != "udp") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ".ports[", p, "].protocol: Unsupported value: \"",
+          port.protocol, "\": supported values: \"TCP\", \"UDP\""));
+    }
+    if (port.port == 0 || port.port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ".ports[", p, "].port: Invalid value: ", port.port));
+    }
+    out.push_back({std::move(proto), port.port});
+  }
+  return out;
+}
+
+// passt's forwarding options for the interface's ports ("-t 80,443",
+// "-u 53"); none: passt forwards nothing inbound (outbound works).
+absl::StatusOr<std::vector<std::string>> PasstForwards(const spec::Interface& iface,
+                                                       const std::string& path) {
+  ASSIGN_OR_RETURN(std::vector<Forward> ports, ForwardedPorts(iface, path));
+  std::vector<std::string> args;
+  for (const char* proto : {"tcp", "udp"}) {
+    std::vector<std::string> list;
+    for (const Forward& f : ports) {
+      if (f.protocol == proto) list.push_back(absl::StrCat(f.port));
+    }
+    if (list.empty()) continue;
+    args.push_back(proto == std::string_view("tcp") ? "-t" : "-u");
+    args.push_back(absl::StrJoin(list, ","));
+  }
+  return args;
+}
+
 // QEMU user networking laid out as KubeVirt's masquerade: gateway .1, the
 // guest gets .2 by DHCP.
 absl::StatusOr<JsonObject> UserNetdev(const spec::Interface& iface,
@@ -68,22 +115,12 @@ absl::StatusOr<JsonObject> UserNetdev(const spec::Interface& iface,
       .Str("net", absl::StrCat(ip(base), "/", bits))
       .Str("host", ip(base + 1))
       .Str("dhcpstart", ip(base + 2));
+  ASSIGN_OR_RETURN(std::vector<Forward> ports, ForwardedPorts(iface, path));
   std::vector<JsonObject> forwards;
-  for (size_t p = 0; p < iface.ports.size(); ++p) {
-    const spec::Port& port = iface.ports[p];
-    std::string proto = absl::AsciiStrToLower(port.protocol);
-    if (proto != "tcp" && proto != "udp") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ".ports[", p, "].protocol: Unsupported value: \"",
-          port.protocol, "\": supported values: \"TCP\", \"UDP\""));
-    }
-    if (port.port == 0 || port.port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ".ports[", p, "].port: Invalid value: ", port.port));
-    }
+  for (const Forward& port : ports) {
     // Standalone: the guest port is published on the same host port.
     JsonObject fwd;
-    fwd.Str("str", absl::StrCat(proto, "::", port.port, "-:", port.port));
+    fwd.Str("str", absl::StrCat(port.protocol, "::", port.port, "-:", port.port));
     forwards.push_back(fwd);
   }
   if (!forwards.empty()) netdev.Array("hostfwd", forwards);
@@ -93,7 +130,7 @@ absl::StatusOr<JsonObject> UserNetdev(const spec::Interface& iface,
 }  // namespace
 
 absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
-                           size_t i, const std::string& path) {
+                           const std::string& path) {
   const spec::Devices& devices = ctx.vmi.domain.devices;
   const bool pod_mode =
       ctx.host.network_mode == HostFacts::NetworkMode::kPod;
@@ -127,17 +164,20 @@ absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
   int queues = 1;
   switch (iface.binding) {
     case spec::Interface::Binding::kPasst: {
-      // QEMU 7.2's stream netdev connects to the passt the launcher
-      // starts on this socket.
-      std::string socket =
-          absl::StrCat(ctx.host.runtime_dir, "/passt-", i, ".sock");
+      // QEMU 7.2's stream netdev on one end of a socketpair, passt on the
+      // other (`passt --fd`): no socket file, no connect race.
+      Plan::Passt passt;
+      passt.interface = iface.name;
+      passt.child_fd = ctx.next_child_fd++;
+      ASSIGN_OR_RETURN(passt.args, PasstForwards(iface, path));
       JsonObject addr;
-      addr.Str("type", "unix").Str("path", socket);
+      addr.Str("type", "fd").Str("str", absl::StrCat(passt.child_fd));
       netdev.Str("type", "stream")
           .Str("id", netdev_id)
           .Bool("server", false)
           .Object("addr", addr);
-      ctx.passt_sockets[iface.name] = socket;
+      ctx.fds.push_back({FdToPass::Kind::kPasst, passt.child_fd, iface.name});
+      ctx.passt.push_back(std::move(passt));
       break;
     }
     case spec::Interface::Binding::kSlirp: {
@@ -217,7 +257,7 @@ absl::Status PlanInterfaces(PlanContext& ctx) {
   const spec::Devices& devices = ctx.vmi.domain.devices;
   for (size_t i = 0; i < devices.interfaces.size(); ++i) {
     RETURN_IF_ERROR(PlanInterface(
-        ctx, devices.interfaces[i], i,
+        ctx, devices.interfaces[i],
         ctx.Path(absl::StrCat("domain.devices.interfaces[", i, "]"))));
   }
   return absl::OkStatus();

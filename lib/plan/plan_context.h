@@ -61,7 +61,7 @@ struct PlanContext {
   std::vector<DeviceEntry> bus_devices;       // on ide/scsi/usb/serial buses
   std::vector<FdToPass> fds;
   std::vector<FileToCreate> files;
-  std::map<std::string, std::string> passt_sockets;
+  std::vector<Plan::Passt> passt;
   int next_child_fd = 4;  // after the QMP listener
   // Device-plugin variable -> how many of its devices are taken.
   std::map<std::string, size_t> device_plugin_used;
@@ -154,10 +154,10 @@ struct DiskUnits {
 absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
                       const std::string& node_prefix, const std::string& path,
                       DiskUnits& units);
-// One interface (index i names its passt socket): its netdev and NIC, or
-// its VFIO device for SR-IOV. Shared by cold plug and hotplug.
+// One interface: its netdev and NIC (and its passt), or its VFIO device
+// for SR-IOV. Shared by cold plug and hotplug.
 absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
-                           size_t i, const std::string& path);
+                           const std::string& path);
 // Every device and object used exists in ctx.host.qemu, with every property
 // recorded by CheckProperties.
 absl::Status CheckQemuHasNeeds(const PlanContext& ctx);

@@ -738,7 +738,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
 
   for (FdToPass& fd : ctx.fds) plan.fds.push_back(std::move(fd));
   plan.files = std::move(ctx.files);
-  plan.passt_sockets = std::move(ctx.passt_sockets);
+  plan.passt = std::move(ctx.passt);
   if (ctx.has_vfio) plan.memlock_bytes = ctx.memory_bytes + (int64_t{1} << 30);
   return plan;
 }

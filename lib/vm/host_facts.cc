@@ -43,6 +43,7 @@ bool IsExecutableFile(const std::string& path) {
 StandaloneConfig StandaloneConfigFromEnvironment() {
   StandaloneConfig config;
   config.qemu_binary = EnvOr("QDIRECT_QEMU", "qemu-system-x86_64");
+  config.passt_binary = EnvOr("QDIRECT_PASST", "passt");
   config.image_dir = EnvOr("QDIRECT_IMAGE_DIR", "/var/lib/qdirect/images");
   config.pvc_dir = EnvOr("QDIRECT_PVC_DIR", "/var/lib/qdirect/pvc");
   config.cache_dir = EnvOr("QDIRECT_CACHE_DIR", DefaultCacheDir());

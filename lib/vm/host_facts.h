@@ -18,6 +18,7 @@ namespace qdirect {
 // variable; see StandaloneConfigFromEnvironment.
 struct StandaloneConfig {
   std::string qemu_binary;  // QDIRECT_QEMU, else qemu-system-x86_64 on PATH
+  std::string passt_binary;  // QDIRECT_PASST, else passt on PATH
   std::string image_dir;    // QDIRECT_IMAGE_DIR, else /var/lib/qdirect/images
   std::string pvc_dir;      // QDIRECT_PVC_DIR, else /var/lib/qdirect/pvc
   std::string cache_dir;    // QDIRECT_CACHE_DIR, else /var/cache/qdirect

@@ -27,9 +27,8 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   dir = std::move(acquired);
   dir_path = dir->path();
 
-  ASSIGN_OR_RETURN(
-      HostFacts facts,
-      GatherHostFacts(vmi, StandaloneConfigFromEnvironment(), dir_path));
+  const StandaloneConfig config = StandaloneConfigFromEnvironment();
+  ASSIGN_OR_RETURN(HostFacts facts, GatherHostFacts(vmi, config, dir_path));
   absl::StatusOr<Plan> planned = MakePlan(vmi, facts);
   if (!planned.ok()) return Error("plan", planned.status());
   plan = std::move(*planned);
@@ -69,17 +68,19 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   }
   // Every socket QEMU serves is bound here and passed (FdToPass).
   std::vector<UniqueFd> listeners;
-  if (!plan->passt_sockets.empty()) {
-    return absl::UnimplementedError(absl::StrCat(
-        label, ": interface ", plan->passt_sockets.begin()->first,
-        ": passt binding is not started by the Machine yet"));
-  }
   launch::SpawnOptions spawn;
   spawn.argv = plan->argv;
   spawn.env = kQemuEnv;
   spawn.env.insert(spawn.env.end(), plan->env.begin(), plan->env.end());
   for (const FdToPass& fd : plan->fds) {
     const std::string* socket = nullptr;
+    if (fd.kind == FdToPass::Kind::kPasst) {
+      absl::StatusOr<UniqueFd> qemu_end = StartPasst(fd.name, config, credentials);
+      if (!qemu_end.ok()) return Error(absl::StrCat("passt for interface ", fd.name), qemu_end.status());
+      spawn.fds.push_back({qemu_end->get(), fd.child_fd});
+      listeners.push_back(std::move(*qemu_end));
+      continue;
+    }
     switch (fd.kind) {
       case FdToPass::Kind::kQmpListener:
         socket = &plan->qmp_socket;
@@ -90,6 +91,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
       case FdToPass::Kind::kAgentListener:
         socket = &plan->agent_socket;
         break;
+      case FdToPass::Kind::kPasst:  // above
       case FdToPass::Kind::kTap:
       case FdToPass::Kind::kVfioGroup:
         return absl::UnimplementedError(absl::StrCat(

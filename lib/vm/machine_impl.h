@@ -82,6 +82,12 @@ struct Machine::Impl {
   std::optional<launch::VmRuntimeDir> dir;
   std::string dir_path;
   std::optional<Plan> plan;
+  // The passt processes serving the plan's passt interfaces
+  // (machine_passt.cc); killed with QEMU.
+  std::vector<launch::Process> passt_processes;
+  absl::StatusOr<UniqueFd> StartPasst(const std::string& interface,
+                                      const StandaloneConfig& config,
+                                      const std::optional<launch::Credentials>& credentials);
   // SoftReboot pressed the power button to reboot (FinishAcpiReboot).
   bool acpi_reboot_pending = false;
   // Hot-plugged devices, in order (Machine::HotpluggedDevices).
@@ -393,6 +399,11 @@ struct Machine::Impl {
     if (pid_watch.valid()) loop->Unwatch(pid_watch);
     pid_watch = {};
     process.reset();
+    for (launch::Process& passt : passt_processes) {
+      (void)passt.Kill(SIGKILL);
+      (void)passt.Wait(absl::Seconds(5));
+    }
+    passt_processes.clear();
     ReleaseHostDevices();
     if (plan && plan_files_created) (void)RemovePlanFiles(*plan, dir_path);
     plan_files_created = false;

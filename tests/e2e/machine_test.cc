@@ -653,5 +653,21 @@ TEST_F(MachineTest, StatsShowVcpuMemoryAndBalloon) {
   EXPECT_LT(*stats->memory.unused_bytes, *stats->memory.available_bytes);
 }
 
+TEST_F(MachineTest, PasstInterfaceGivesTheGuestADhcpLease) {
+  spec::Interface nic;
+  nic.name = "default";
+  nic.binding = spec::Interface::Binding::kPasst;
+  vmi_.domain.devices.interfaces = {nic};
+  vmi_.networks = {spec::Network{"default", spec::PodNetwork{}}};
+  auto machine = Start(vmi_);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+
+  // passt answers the guest's DHCP on the other end of QEMU's socketpair.
+  ASSERT_TRUE(WaitForConsole(**machine, ConsolePattern::Substring("QDIRECT-NET eth0 ")));
+  EXPECT_TRUE(std::filesystem::exists((*machine)->runtime_dir() + "/passt-default.log"));
+  EXPECT_FALSE(std::filesystem::exists((*machine)->runtime_dir() + "/passt-default.sock"));
+  ASSERT_TRUE((*machine)->Kill().ok());
+}
+
 }  // namespace
 }  // namespace qdirect::vm

@@ -175,9 +175,21 @@ struct RunResult {
 
 RunResult StartAndQuery(const Plan& plan) {
   RunResult result;
-  // The listeners the plan passes (QMP, console, agent), at their fds.
+  // The listeners the plan passes (QMP, console, agent), at their fds; for
+  // passt, one end of a socketpair whose other end stands in for passt.
   std::vector<std::pair<UniqueFd, int>> listeners;
+  std::vector<UniqueFd> passt;
   for (const FdToPass& fd : plan.fds) {
+    if (fd.kind == FdToPass::Kind::kPasst) {
+      int pair[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        result.stderr_text = "socketpair failed";
+        return result;
+      }
+      passt.emplace_back(pair[0]);
+      listeners.emplace_back(UniqueFd(pair[1]), fd.child_fd);
+      continue;
+    }
     const std::string* path = nullptr;
     if (fd.kind == FdToPass::Kind::kQmpListener) path = &plan.qmp_socket;
     if (fd.kind == FdToPass::Kind::kConsoleListener) path = &plan.console_socket;
@@ -190,8 +202,6 @@ RunResult StartAndQuery(const Plan& plan) {
     }
     listeners.emplace_back(std::move(listener), fd.child_fd);
   }
-  std::vector<UniqueFd> passt;  // stand-ins for passt: QEMU connects to them
-  for (const auto& [iface, path] : plan.passt_sockets) passt.push_back(ListenUnix(path));
   UniqueFd err(::memfd_create("qemu-stderr", MFD_CLOEXEC));
   std::vector<char*> argv;
   for (const std::string& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));

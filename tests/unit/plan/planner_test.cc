@@ -464,12 +464,21 @@ TEST(PlannerTest, PodModeMultiqueuePassesOneTapFdPerQueue) {
   EXPECT_EQ(plan.fds.size(), 5u);
 }
 
-TEST(PlannerTest, PasstConnectsToLauncherSocket) {
-  Plan plan = MustPlan(VmiWithInterface(spec::Interface::Binding::kPasst), TcgHost());
+TEST(PlannerTest, PasstGetsASocketpairEndAndItsPortForwards) {
+  spec::Vmi vmi = VmiWithInterface(spec::Interface::Binding::kPasst);
+  vmi.domain.devices.interfaces[0].ports = {{"http", "TCP", 80}, {"dns", "UDP", 53},
+                                            {"https", "TCP", 443}};
+  Plan plan = MustPlan(vmi, TcgHost());
   EXPECT_EQ(FindArg(plan.argv, "-netdev"),
             R"({"type":"stream","id":"hostua-default","server":false,)"
-            R"("addr":{"type":"unix","path":"/run/qdirect/testvm/passt-0.sock"}})");
-  EXPECT_EQ(plan.passt_sockets.at("default"), "/run/qdirect/testvm/passt-0.sock");
+            R"("addr":{"type":"fd","str":"6"}})");
+  ASSERT_EQ(plan.passt.size(), 1u);
+  EXPECT_EQ(plan.passt[0].interface, "default");
+  EXPECT_EQ(plan.passt[0].child_fd, 6);
+  EXPECT_THAT(plan.passt[0].args, ElementsAre("-t", "80,443", "-u", "53"));
+  ASSERT_EQ(plan.fds.size(), 4u);
+  EXPECT_EQ(plan.fds[3].kind, FdToPass::Kind::kPasst);
+  EXPECT_EQ(plan.fds[3].child_fd, 6);
 }
 
 TEST(PlannerTest, NicModelMissingFromQemuIsFailedPrecondition) {
