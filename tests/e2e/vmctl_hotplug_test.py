@@ -12,52 +12,26 @@ pattern with a deadline, nothing sleeps to synchronise.
 
 import json
 import os
-import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
-VMCTL = MANIFEST = None
-BUDGET = 240
-NAME = "hpvmctl"
+import vmctl_harness
+
+MANIFEST = None
 
 
-def launcher_pids(runtime):
-    pids = []
-    needle = f"QDIRECT_RUNTIME_DIR={runtime}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if b"qdirect-launcher" not in f.read().split(b"\0")[0]:
-                    continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
+class VmctlHotplugTest(vmctl_harness.VmctlTestCase):
+    BUDGET = 240
+    NAME = "hpvmctl"
 
-
-class VmctlHotplugTest(unittest.TestCase):
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="qdirect-hpv-")
-        os.chmod(self.root, 0o755)
-        self.runtime = os.path.join(self.root, "run")
+        super().setUp()
         self.disks = os.path.join(self.root, "disks")
         os.mkdir(self.disks, 0o755)
-        self.env = dict(os.environ, QDIRECT_RUNTIME_DIR=self.runtime, QDIRECT_ACCEL="tcg",
-                        QDIRECT_ALLOWED_ROOTS=self.disks)
-        self.env.pop("QDIRECT_LAUNCHER", None)
-        self.deadline = time.monotonic() + BUDGET
+        self.env["QDIRECT_ALLOWED_ROOTS"] = self.disks
         with open(MANIFEST) as f:
             text = f.read()
-        text = text.replace("  name: testvm\n", f"  name: {NAME}\n")
+        text = text.replace("  name: testvm\n", f"  name: {self.NAME}\n")
         text = text.replace("      cores: 1\n", "      cores: 1\n      maxSockets: 2\n")
         text = text.replace("      guest: 128Mi\n", "      guest: 128Mi\n      maxGuest: 256Mi\n")
         text = text.replace("      autoattachGraphicsDevice: false\n",
@@ -75,38 +49,8 @@ class VmctlHotplugTest(unittest.TestCase):
         with open(self.manifest, "w") as f:
             f.write(text)
 
-    def tearDown(self):
-        for pid in launcher_pids(self.runtime):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def vmctl(self, *args, check=None):
-        left = max(1.0, self.deadline - time.monotonic())
-        result = subprocess.run([VMCTL, *args], env=self.env, stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, errors="replace", timeout=left)
-        if check is not None:
-            self.assertEqual(result.returncode, check,
-                             f"vmctl {' '.join(args)}: {result.stdout}{result.stderr}")
-        return result
-
-    def wait_console(self, pattern, after=0):
-        """The match of pattern in the console log beyond offset `after`."""
-        while True:
-            log = self.vmctl("console", NAME, "--log", check=0).stdout
-            m = re.compile(pattern).search(log, after)
-            if m:
-                return m
-            if time.monotonic() > self.deadline:
-                self.fail(f"{pattern!r} not in the console log:\n{log[-2000:]}")
-
     def console_len(self):
-        return len(self.vmctl("console", NAME, "--log", check=0).stdout)
-
-    def status(self):
-        return json.loads(self.vmctl("status", NAME, "--json", check=0).stdout)
+        return len(self.console_log())
 
     def test_hotplug_commands(self):
         self.vmctl("start", self.manifest, check=0)
@@ -119,7 +63,7 @@ class VmctlHotplugTest(unittest.TestCase):
 
         with self.subTest("addvolume"):
             mark = self.console_len()
-            added = self.vmctl("addvolume", NAME, "--volume-name", "data", "--disk", disk,
+            added = self.vmctl("addvolume", self.NAME, "--volume-name", "data", "--disk", disk,
                                "--serial", "VMCTL1", check=0)
             self.assertIn("volume data hotplug done (ua-data)", added.stdout)
             vd = self.wait_console(r"QDIRECT-HOTPLUG add block (vd[a-z]+)\r?\n", mark).group(1)
@@ -127,51 +71,51 @@ class VmctlHotplugTest(unittest.TestCase):
             self.assertEqual([(v["name"], v["phase"]) for v in volumes], [("data", "Ready")])
             self.assertIn("hotplugVolume", volumes[0])
 
-            again = self.vmctl("addvolume", NAME, "--volume-name", "data", "--disk", disk)
+            again = self.vmctl("addvolume", self.NAME, "--volume-name", "data", "--disk", disk)
             self.assertEqual(again.returncode, 4, again.stderr)
             self.assertIn("already", again.stderr)
-            bad_bus = self.vmctl("addvolume", NAME, "--volume-name", "x", "--disk", disk,
+            bad_bus = self.vmctl("addvolume", self.NAME, "--volume-name", "x", "--disk", disk,
                                  "--bus", "sata")
             self.assertEqual(bad_bus.returncode, 1, bad_bus.stderr)
             self.assertIn("bus", bad_bus.stderr)
-            usage = self.vmctl("addvolume", NAME, "--disk", disk)
+            usage = self.vmctl("addvolume", self.NAME, "--disk", disk)
             self.assertEqual(usage.returncode, 2)
 
         with self.subTest("removevolume"):
             mark = self.console_len()
-            removed = self.vmctl("removevolume", NAME, "data", check=0)
+            removed = self.vmctl("removevolume", self.NAME, "data", check=0)
             self.assertIn("done (ua-data)", removed.stdout)
             self.wait_console(rf"QDIRECT-HOTPLUG remove block {vd}\b", mark)
             self.assertFalse(self.status().get("volumeStatus"))
-            gone = self.vmctl("removevolume", NAME, "data")
+            gone = self.vmctl("removevolume", self.NAME, "data")
             self.assertEqual(gone.returncode, 3, gone.stderr)
 
         with self.subTest("interfaces"):
             mark = self.console_len()
-            self.vmctl("addinterface", NAME, "--name", "extra", "--mac", "02:00:00:00:00:07",
+            self.vmctl("addinterface", self.NAME, "--name", "extra", "--mac", "02:00:00:00:00:07",
                        check=0)
             nic = self.wait_console(r"QDIRECT-HOTPLUG add net (\S+)\r?\n", mark).group(1)
-            self.vmctl("setlink", NAME, "extra", "down", check=0)
-            self.vmctl("setlink", NAME, "extra", "up", check=0)
-            qom = self.vmctl("qmp", NAME, json.dumps(
+            self.vmctl("setlink", self.NAME, "extra", "down", check=0)
+            self.vmctl("setlink", self.NAME, "extra", "up", check=0)
+            qom = self.vmctl("qmp", self.NAME, json.dumps(
                 {"execute": "qom-get",
                  "arguments": {"path": "/machine/peripheral/ua-extra", "property": "mac"}}),
                 check=0)
             self.assertEqual(json.loads(qom.stdout), "02:00:00:00:00:07")
             mark = self.console_len()
-            self.vmctl("removeinterface", NAME, "extra", check=0)
+            self.vmctl("removeinterface", self.NAME, "extra", check=0)
             self.wait_console(rf"QDIRECT-HOTPLUG remove net {nic}\b", mark)
 
         with self.subTest("scale"):
             mark = self.console_len()
-            self.vmctl("scale", NAME, "--sockets", "2", check=0)
+            self.vmctl("scale", self.NAME, "--sockets", "2", check=0)
             self.wait_console(r"QDIRECT-HOTPLUG add cpu cpu1", mark)
-            beyond = self.vmctl("scale", NAME, "--sockets", "3")
+            beyond = self.vmctl("scale", self.NAME, "--sockets", "3")
             self.assertEqual(beyond.returncode, 1, beyond.stderr)
             self.assertIn("maxSockets", beyond.stderr)
-            memory = self.vmctl("scale", NAME, "--memory", "256Mi", check=0)
+            memory = self.vmctl("scale", self.NAME, "--memory", "256Mi", check=0)
             self.assertRegex(memory.stdout, r"scale (done|pending)")
-            size = self.vmctl("qmp", NAME, json.dumps(
+            size = self.vmctl("qmp", self.NAME, json.dumps(
                 {"execute": "qom-get",
                  "arguments": {"path": "/machine/peripheral/virtiomem0",
                                "property": "requested-size"}}), check=0)
@@ -182,18 +126,18 @@ class VmctlHotplugTest(unittest.TestCase):
             with open(iso, "wb") as f:
                 f.write(b"QDIRECT-MEDIA-V".ljust(64 << 10, b"\0"))
             os.chmod(iso, 0o666)
-            self.vmctl("changemedia", NAME, "cd", "--disk", iso, check=0)
-            block = json.loads(self.vmctl("qmp", NAME, '{"execute":"query-block"}', check=0).stdout)
+            self.vmctl("changemedia", self.NAME, "cd", "--disk", iso, check=0)
+            block = json.loads(self.vmctl("qmp", self.NAME, '{"execute":"query-block"}', check=0).stdout)
             cd = [b for b in block if "ua-cd" in b.get("qdev", "")]
             self.assertEqual(cd[0]["inserted"]["image"]["filename"], iso)
-            self.vmctl("changemedia", NAME, "cd", "--eject", check=0)
-            block = json.loads(self.vmctl("qmp", NAME, '{"execute":"query-block"}', check=0).stdout)
+            self.vmctl("changemedia", self.NAME, "cd", "--eject", check=0)
+            block = json.loads(self.vmctl("qmp", self.NAME, '{"execute":"query-block"}', check=0).stdout)
             self.assertNotIn("inserted", [b for b in block if "ua-cd" in b.get("qdev", "")][0])
-            self.assertEqual(self.vmctl("changemedia", NAME, "cd").returncode, 2)
+            self.assertEqual(self.vmctl("changemedia", self.NAME, "cd").returncode, 2)
 
-        self.vmctl("kill", NAME, check=0)
+        self.vmctl("kill", self.NAME, check=0)
 
 
 if __name__ == "__main__":
-    VMCTL, MANIFEST = sys.argv[1:3]
+    vmctl_harness.VmctlTestCase.VMCTL, MANIFEST = sys.argv[1:3]
     unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -11,85 +11,19 @@ Prints the launcher's resident memory (VmRSS) while the VM runs.
 import json
 import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
-VMCTL = MANIFEST = None
-# TCG boot to the marker takes seconds; the whole lifecycle well under this.
-BUDGET = 170
+import vmctl_harness
+
+MANIFEST = None
 
 
-def launcher_pids(runtime):
-    """Launchers (ours) whose environment names this runtime root."""
-    pids = []
-    needle = f"QDIRECT_RUNTIME_DIR={runtime}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            if b"qdirect-launcher" not in cmdline.split(b"\0")[0]:
-                continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
-
-
-class VmctlLifecycleTest(unittest.TestCase):
-    def setUp(self):
-        self.runtime = tempfile.mkdtemp(prefix="qdirect-lifecycle-")
-        # As root QEMU runs as an unprivileged uid that must traverse the root.
-        os.chmod(self.runtime, 0o755)
-        self.env = dict(os.environ, QDIRECT_RUNTIME_DIR=self.runtime,
-                        QDIRECT_ACCEL="tcg")
-        self.env.pop("QDIRECT_LAUNCHER", None)
-        self.deadline = time.monotonic() + BUDGET
-
-    def tearDown(self):
-        for pid in launcher_pids(self.runtime):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(self.runtime, ignore_errors=True)
-
-    def vmctl(self, *args, check=None):
-        left = max(1.0, self.deadline - time.monotonic())
-        result = subprocess.run([VMCTL, *args], env=self.env, stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, errors="replace",
-                                timeout=left)
-        if check is not None:
-            self.assertEqual(result.returncode, check,
-                             f"vmctl {' '.join(args)}: {result.stdout}{result.stderr}")
-        return result
-
-    def wait_console(self, pattern):
-        while True:
-            log = self.vmctl("console", "testvm", "--log", check=0).stdout
-            if re.search(pattern, log):
-                return log
-            if time.monotonic() > self.deadline:
-                self.fail(f"{pattern!r} not in the console log:\n{log[-2000:]}")
-
-    def status(self):
-        return json.loads(self.vmctl("status", "testvm", "--json", check=0).stdout)
-
-    @staticmethod
-    def condition(status, kind):
-        for c in status.get("conditions") or []:
-            if c["type"] == kind:
-                return c["status"]
-        return None
+class VmctlLifecycleTest(vmctl_harness.VmctlTestCase):
+    # TCG boot to the marker takes seconds; the whole lifecycle well under this.
+    BUDGET = 170
+    NAME = "testvm"
 
     def control_exchange(self, lines):
         """Raw lines to the control socket; the answer line to each."""
@@ -162,7 +96,7 @@ class VmctlLifecycleTest(unittest.TestCase):
             self.wait_console(r"heartbeat 2\b")
             rebooted = self.vmctl("soft-reboot", "testvm", check=0)
             self.assertIn("Running", rebooted.stdout)
-            log = self.wait_console(r"(?s)QDIRECT-GUEST-UP.*QDIRECT-GUEST-UP")
+            log = self.wait_console(r"(?s)QDIRECT-GUEST-UP.*QDIRECT-GUEST-UP").string
             ids = re.findall(r"QDIRECT-GUEST-UP boot_id=([0-9a-f-]{36})", log)
             self.assertEqual(len(set(ids)), len(ids), ids)
             self.assertEqual(self.status()["phase"], "Running")
@@ -191,5 +125,5 @@ class VmctlLifecycleTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    VMCTL, MANIFEST = sys.argv[1:3]
+    vmctl_harness.VmctlTestCase.VMCTL, MANIFEST = sys.argv[1:3]
     unittest.main(argv=sys.argv[:1], verbosity=2)
