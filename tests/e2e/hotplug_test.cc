@@ -34,6 +34,7 @@
 #include "qdirect/qmp.h"
 #include "qdirect/spec.h"
 #include "qdirect/vmi_status.h"
+#include "test_guest.h"
 #include "vm/console_log.h"
 
 #ifndef QDIRECT_SOURCE_ROOT
@@ -43,15 +44,16 @@
 namespace qdirect::vm {
 namespace {
 
+using ::qdirect::testing::HasTestGuest;
+using ::qdirect::testing::ImageDir;
+using ::qdirect::testing::LoadTestVmi;
+using ::qdirect::testing::TestRoot;
+using ::qdirect::testing::VmNameForCurrentTest;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kTimeout = absl::Seconds(120);
 constexpr int64_t kMiB = 1 << 20;
 
-std::string ImageDir() {
-  const char* dir = getenv("QDIRECT_IMAGE_DIR");
-  return dir != nullptr && *dir != '\0' ? dir : "/var/lib/qdirect/images";
-}
 
 spec::Quantity Bytes(int64_t value) {
   spec::Quantity q;
@@ -64,38 +66,22 @@ spec::Quantity Bytes(int64_t value) {
 class HotplugTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/qdirect-hotplug-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    ASSERT_EQ(chmod(tmpl, 0755), 0);
-    temp_dir_ = new std::string(tmpl);
-    ASSERT_EQ(mkdir((*temp_dir_ + "/pvc").c_str(), 0755), 0);
-    setenv("QDIRECT_RUNTIME_DIR", (*temp_dir_ + "/run").c_str(), 1);
-    setenv("QDIRECT_PVC_DIR", (*temp_dir_ + "/pvc").c_str(), 1);
-    setenv("QDIRECT_ACCEL", "tcg", 1);
-    setenv("QDIRECT_IMAGE_DIR", ImageDir().c_str(), 1);
+    root_ = new TestRoot("qdirect-hotplug-test");
+    ASSERT_EQ(mkdir((root_->path() + "/pvc").c_str(), 0755), 0);
+    setenv("QDIRECT_PVC_DIR", (root_->path() + "/pvc").c_str(), 1);
   }
 
   static void TearDownTestSuite() {
-    std::error_code ignored;
-    std::filesystem::remove_all(*temp_dir_, ignored);
-    delete temp_dir_;
+    delete root_;
+    root_ = nullptr;
   }
 
   void SetUp() override {
-    if (!std::filesystem::exists(ImageDir() + "/qdirect_test-guest/boot/vmlinuz")) {
-      GTEST_SKIP() << "no test guest in " << ImageDir();
-    }
-    std::ifstream in(std::string(QDIRECT_SOURCE_ROOT) + "/examples/testvm.yaml");
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<spec::Vmi> vmi = spec::LoadVmi(text.str());
+    if (!HasTestGuest()) GTEST_SKIP() << "no test guest in " << ImageDir();
+    absl::StatusOr<spec::Vmi> vmi = LoadTestVmi();
     ASSERT_TRUE(vmi.ok()) << vmi.status();
     vmi_ = *vmi;
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::transform(name.begin(), name.end(), name.begin(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '-';
-    });
-    vmi_.metadata.name = ("hp-" + name).substr(0, 24);
+    vmi_.metadata.name = VmNameForCurrentTest("hp-", 24);
     absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
     ASSERT_TRUE(loop.ok()) << loop.status();
     loop_ = std::move(*loop);
@@ -163,7 +149,7 @@ class HotplugTest : public ::testing::Test {
 
   // A raw image `<pvc dir>/<claim>` of `size` bytes QEMU's user can write.
   static std::string MakePvc(const std::string& claim, int64_t size) {
-    const std::string path = *temp_dir_ + "/pvc/" + claim;
+    const std::string path = root_->path() + "/pvc/" + claim;
     { std::ofstream create(path, std::ios::binary); }
     std::filesystem::resize_file(path, static_cast<uintmax_t>(size));
     chmod(path.c_str(), 0666);
@@ -208,7 +194,7 @@ class HotplugTest : public ::testing::Test {
     return out;
   }
 
-  static std::string* temp_dir_;
+  static TestRoot* root_;
   spec::Vmi vmi_;
   std::unique_ptr<EventLoop> loop_;
   std::unique_ptr<Machine> machine_;
@@ -216,7 +202,7 @@ class HotplugTest : public ::testing::Test {
   std::string console_;
 };
 
-std::string* HotplugTest::temp_dir_ = nullptr;
+TestRoot* HotplugTest::root_ = nullptr;
 
 TEST_F(HotplugTest, VolumeIsSeenWrittenAndRemovedWithTheDataOnTheHost) {
   Boot();

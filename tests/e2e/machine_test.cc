@@ -31,6 +31,7 @@
 #include "qdirect/machine.h"
 #include "qdirect/spec.h"
 #include "qdirect/vmi_status.h"
+#include "test_guest.h"
 #include "vm/console_log.h"
 
 #ifndef QDIRECT_SOURCE_ROOT
@@ -40,16 +41,18 @@
 namespace qdirect::vm {
 namespace {
 
+using ::qdirect::testing::HasTestGuest;
+using ::qdirect::testing::ImageDir;
+using ::qdirect::testing::LoadTestVmi;
+using ::qdirect::testing::TestRoot;
+using ::qdirect::testing::VmNameForCurrentTest;
+
 using ::testing::HasSubstr;
 
 constexpr char kMarker[] = "QDIRECT-GUEST-UP";
 // Generous: TCG on 2 shared cores boots in ~2 s, but CI machines are busy.
 constexpr absl::Duration kBootTimeout = absl::Seconds(90);
 
-std::string ImageDir() {
-  const char* dir = getenv("QDIRECT_IMAGE_DIR");
-  return dir != nullptr && *dir != '\0' ? dir : "/var/lib/qdirect/images";
-}
 
 // The console text since start and every status the VMI went through, for
 // tests that follow a guest across a reboot.
@@ -90,41 +93,22 @@ struct RebootWatch {
 
 class MachineTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    // QEMU runs as an unprivileged user: the runtime root must be reachable
-    // by it, so the temp dir is opened to traversal (0711).
-    char tmpl[] = "/tmp/qdirect-machine-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    ASSERT_EQ(chmod(tmpl, 0711), 0);
-    temp_dir_ = new std::string(tmpl);
-    setenv("QDIRECT_RUNTIME_DIR", (*temp_dir_ + "/run").c_str(), 1);
-    setenv("QDIRECT_ACCEL", "tcg", 1);
-    setenv("QDIRECT_IMAGE_DIR", ImageDir().c_str(), 1);
-  }
+  static void SetUpTestSuite() { root_ = new TestRoot("qdirect-machine-test"); }
 
   static void TearDownTestSuite() {
-    std::error_code ignored;
-    std::filesystem::remove_all(*temp_dir_, ignored);
-    delete temp_dir_;
-    temp_dir_ = nullptr;
+    delete root_;
+    root_ = nullptr;
   }
 
   void SetUp() override {
-    if (!std::filesystem::exists(ImageDir() + "/qdirect_test-guest/boot/vmlinuz")) {
+    if (!HasTestGuest()) {
       GTEST_SKIP() << "no test guest in " << ImageDir()
                    << " (tests/guest/build.sh " << ImageDir() << ")";
     }
-    std::ifstream in(std::string(QDIRECT_SOURCE_ROOT) + "/examples/testvm.yaml");
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<spec::Vmi> vmi = spec::LoadVmi(text.str());
+    absl::StatusOr<spec::Vmi> vmi = LoadTestVmi();
     ASSERT_TRUE(vmi.ok()) << vmi.status();
     vmi_ = *vmi;
-    // Each test its own name, so a failure in one cannot block the next.
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '-'; });
-    vmi_.metadata.name = name.substr(0, 50);
+    vmi_.metadata.name = VmNameForCurrentTest("", 50);
     absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
     ASSERT_TRUE(loop.ok()) << loop.status();
     loop_ = std::move(*loop);
@@ -186,12 +170,12 @@ class MachineTest : public ::testing::Test {
     return machine;
   }
 
-  static std::string* temp_dir_;
+  static TestRoot* root_;
   spec::Vmi vmi_;
   std::unique_ptr<EventLoop> loop_;
 };
 
-std::string* MachineTest::temp_dir_ = nullptr;
+TestRoot* MachineTest::root_ = nullptr;
 
 const VmiCondition* Condition(const VmiStatus& status, const char* type) {
   return status.FindCondition(type);
@@ -343,7 +327,7 @@ TEST_F(MachineTest, KillIsAForcedStop) {
 
 TEST_F(MachineTest, QemuFailingDuringStartIsQuotedAndLeavesNothing) {
   // Real QEMU for the capability probe (-machine none), an error for the VM.
-  const std::string script = *temp_dir_ + "/failing-qemu";
+  const std::string script = root_->path() + "/failing-qemu";
   {
     std::ofstream out(script);
     out << "#!/bin/sh\n"
@@ -362,7 +346,7 @@ TEST_F(MachineTest, QemuFailingDuringStartIsQuotedAndLeavesNothing) {
               HasSubstr("qemu exited with code 1: qemu-system-x86_64: "
                         "-device virtio-net-pci: injected failure"));
   EXPECT_FALSE(std::filesystem::exists(
-      absl::StrCat(*temp_dir_, "/run/default_", vmi_.metadata.name)));
+      absl::StrCat(root_->path(), "/run/default_", vmi_.metadata.name)));
 }
 
 TEST_F(MachineTest, SecondVmWithTheSameNameIsRefused) {
@@ -383,7 +367,7 @@ TEST_F(MachineTest, SecondVmWithTheSameNameIsRefused) {
 // What a crashed launcher left behind (no lock held) is cleaned and reused.
 TEST_F(MachineTest, StaleRuntimeDirIsRecovered) {
   const std::string stale =
-      absl::StrCat(*temp_dir_, "/run/default_", vmi_.metadata.name);
+      absl::StrCat(root_->path(), "/run/default_", vmi_.metadata.name);
   std::filesystem::create_directories(stale);
   std::ofstream(stale + "/qmp.sock") << "left by a crashed launcher";
   std::ofstream(stale + "/junk") << "x";
@@ -427,7 +411,7 @@ TEST_F(MachineTest, InvalidNameIsRefusedBeforeAnythingIsCreated) {
   ASSERT_FALSE(machine.ok());
   EXPECT_EQ(machine.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(machine.status().message()), HasSubstr("Not_A_Label"));
-  EXPECT_FALSE(std::filesystem::exists(*temp_dir_ + "/run/default_Not_A_Label"));
+  EXPECT_FALSE(std::filesystem::exists(root_->path() + "/run/default_Not_A_Label"));
 }
 
 // A guest started paused cannot answer the power button: the stop policy
