@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "qdirect/agent.h"
+#include "qdirect/migration.h"
 #include "qdirect/vmi_status.h"
 
 namespace qdirect::kube {
@@ -80,11 +81,31 @@ struct ConsoleAttachRequest {
   bool operator==(const ConsoleAttachRequest&) const = default;
 };
 
+// ---- Live migration (issue 4) ----
+// Migrate the VM to a target listening on uri; the reply comes when the
+// migration has ended (the status then tells where the VM runs). The
+// options travel under KubeVirt's MigrationConfiguration names.
+struct MigrateRequest {
+  std::string uri;
+  MigrationOptions options;
+  bool operator==(const MigrateRequest&) const = default;
+};
+// Cancel the running migration; answered at once.
+struct MigrateCancelRequest {
+  bool operator==(const MigrateCancelRequest&) const = default;
+};
+// The last query-migrate sample of the running (or last) migration;
+// answered at once, also while a migration runs.
+struct MigrationProgressRequest {
+  bool operator==(const MigrationProgressRequest&) const = default;
+};
+
 using ControlRequest =
     std::variant<StatusRequest, PauseRequest, UnpauseRequest, ResetRequest,
                  StopRequest, KillRequest, QmpRequest, ConsoleLogRequest,
                  GuestOsInfoRequest, FsListRequest, UserListRequest,
-                 ConsoleAttachRequest>;
+                 ConsoleAttachRequest, MigrateRequest, MigrateCancelRequest,
+                 MigrationProgressRequest>;
 
 // "status", "pause", ... as on the wire.
 std::string_view RequestName(const ControlRequest& request);
@@ -112,6 +133,8 @@ struct ControlResponse {
   std::optional<GuestOsInfo> guest_os_info;
   std::optional<std::vector<agent::Filesystem>> filesystems;
   std::optional<std::vector<agent::GuestUser>> users;
+  // migration_progress ("migrationProgress"), and migrate's final sample.
+  std::optional<MigrationProgress> migration_progress;
 };
 
 std::string EncodeResponse(const ControlResponse& response);

@@ -38,6 +38,9 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
     return Error("plan", st);
   }
   hotplugged = options.hotplugged_devices;
+  ApplyLiveMigratable(vmi);
+  incoming = options.incoming;
+  if (incoming) PrepareIncomingPlan();
 
   // As root QEMU runs as an unprivileged user, set in the child before exec
   // (FACTS.md: -runas under the sandbox dies of SIGSYS); it must own the
@@ -148,6 +151,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
         [this](bool connected) { OnAgentStatus(connected); });
   }
 
+  if (incoming) return StartIncoming();
   if (vmi.start_strategy == "Paused") {
     Apply(StartPausedRequested{});
   } else if (absl::Status st = qmp->Cont(); !st.ok()) {
