@@ -23,7 +23,8 @@ namespace {
 // How often the source samples query-migrate.
 constexpr absl::Duration kProgressInterval = absl::Milliseconds(100);
 // QEMU may report completed before total-time is filled in (FACTS.md).
-constexpr int kFinalQueryTries = 20;
+constexpr int kFinalQueryTries = 50;
+constexpr absl::Duration kFinalQueryInterval = absl::Milliseconds(20);
 // How long the source's QEMU may take to quit after a completed migration.
 constexpr absl::Duration kQuitTimeout = absl::Seconds(30);
 
@@ -247,10 +248,16 @@ absl::StatusOr<MigrationProgress> Machine::Migrate(
       break;
     }
     last = *progress;
-    if (last.status == "completed" && last.total_time_ms == 0) {
-      for (int i = 0; i < kFinalQueryTries && last.total_time_ms == 0; ++i) {
-        ASSIGN_OR_RETURN(last, ops::QueryMigrate(*m.qmp));
-      }
+    // QEMU fills in total-time and downtime in its cleanup, on its main
+    // loop, a moment after it reports completed.
+    for (int i = 0; i < kFinalQueryTries && last.status == "completed" &&
+                    last.total_time_ms == 0;
+         ++i) {
+      (void)m.loop->RunUntil([] { return false; },
+                             absl::Now() + kFinalQueryInterval);
+      absl::StatusOr<MigrationProgress> again = ops::QueryMigrate(*m.qmp);
+      if (!again.ok()) break;
+      last = *again;
     }
     if (on_progress) on_progress(last);
     if (IsFinalMigrationStatus(last.status)) break;

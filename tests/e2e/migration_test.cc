@@ -56,7 +56,7 @@ class MigrationTest : public ::testing::Test {
     if (!std::filesystem::exists(ImageDir() + "/qdirect_test-guest/boot/vmlinuz")) {
       GTEST_SKIP() << "no test guest in " << ImageDir();
     }
-    char tmpl[] = "/tmp/qdirect-migration-test.XXXXXX";
+    char tmpl[] = "/tmp/qdmig.XXXXXX";  // short: socket paths have 107 bytes
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     ASSERT_EQ(chmod(tmpl, 0755), 0);
     temp_ = tmpl;
@@ -72,7 +72,7 @@ class MigrationTest : public ::testing::Test {
     std::transform(name.begin(), name.end(), name.begin(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '-';
     });
-    vmi_.metadata.name = "mig-" + name.substr(0, 40);
+    vmi_.metadata.name = "mig-" + name.substr(0, 22);
     absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
     ASSERT_TRUE(loop.ok()) << loop.status();
     loop_ = std::move(*loop);
