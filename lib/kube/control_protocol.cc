@@ -676,6 +676,15 @@ absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line) {
   return response;
 }
 
+std::string MigrationOptionsToJson(const MigrationOptions& options) {
+  return Render(false, [&](auto& w) { WriteMigrationOptions(w, options); });
+}
+
+absl::StatusOr<MigrationOptions> MigrationOptionsFromJson(std::string_view json) {
+  ASSIGN_OR_RETURN(Document doc, ParseObject(json, "migration options"));
+  return ReadMigrationOptions(doc, "migration options");
+}
+
 std::string GuestOsInfoToJson(const GuestOsInfo& info, bool pretty) {
   return Render(pretty, [&](auto& w) { WriteGuestOsInfo(w, info); });
 }

@@ -137,6 +137,12 @@ struct ControlResponse {
   std::optional<MigrationProgress> migration_progress;
 };
 
+// MigrationOptions as a JSON object under KubeVirt's MigrationConfiguration
+// names (what a migrate request carries; qdirect-launcher's
+// --migration-options).
+std::string MigrationOptionsToJson(const MigrationOptions& options);
+absl::StatusOr<MigrationOptions> MigrationOptionsFromJson(std::string_view json);
+
 std::string EncodeResponse(const ControlResponse& response);
 absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line);
 

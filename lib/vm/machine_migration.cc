@@ -122,6 +122,10 @@ absl::Status Machine::WaitIncoming(absl::Time deadline) {
         tail.empty() ? "" : ": ", tail));
   }
   if (!st.ok()) return m.Error("waiting for incoming migration", st);
+  // From now on this is an ordinary running VM (it may migrate on).
+  m.incoming.reset();
+  if (m.migration_events) m.qmp->Unsubscribe(*m.migration_events);
+  m.migration_events.reset();
   m.Apply(MigrationRunning{false});
   m.UpdateMigrationState([](VmiMigrationState& s) {
     s.completed = true;

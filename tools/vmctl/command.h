@@ -43,5 +43,9 @@ int RunQmp(const Args& args);
 int RunGuestOsInfo(const Args& args);
 int RunFsList(const Args& args);
 int RunUserList(const Args& args);
+// Live migration (migrate_command.cc).
+int RunMigrate(const Args& args);
+int RunMigrateCancel(const Args& args);
+int RunReceive(const Args& args);
 
 }  // namespace qdirect::vmctl

@@ -32,6 +32,14 @@ constexpr char kUsage[] =
     "  qmp VM 'JSON'                   a raw QMP command; prints QEMU's return value\n"
     "  guestosinfo VM | fslist VM | userlist VM\n"
     "                                  from the guest agent\n"
+    "  migrate VM [--to URI] [--parallel N] [--bandwidth MIB_PER_S] [--allow-postcopy]\n"
+    "            [--allow-auto-converge] [--max-downtime MS] [--progress-timeout S]\n"
+    "            [--completion-timeout-per-gib S]\n"
+    "                                  live-migrate (without --to: to a new launcher on\n"
+    "                                  this host; the VM keeps its name); shows progress\n"
+    "  migrate-cancel VM               stop a running migration; the VM stays where it was\n"
+    "  receive FILE --listen URI [--name N] [--parallel N] [--allow-postcopy] [--detach]\n"
+    "                                  start a migration target listening on URI\n"
     "\n"
     "VM is NAME or NAMESPACE/NAME (namespace \"default\" when omitted).\n"
     "exit codes: 0 ok, 1 invalid, 2 usage, 3 not found, 4 failed, 5 internal,\n"
@@ -63,6 +71,9 @@ constexpr Command kCommands[] = {
     {"guestosinfo", RunGuestOsInfo},
     {"fslist", RunFsList},
     {"userlist", RunUserList},
+    {"migrate", RunMigrate},
+    {"migrate-cancel", RunMigrateCancel},
+    {"receive", RunReceive},
 };
 
 }  // namespace
