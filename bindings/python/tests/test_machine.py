@@ -227,3 +227,25 @@ def test_readme_example(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "guest up: QDIRECT-GUEST-UP boot_id=" in out
     assert re.search(r"stopped: (Succeeded|Failed|Closed)", out)
+
+
+def test_migrate_to_an_incoming_machine_keeps_the_guest(environment):
+    """Machine.migrate to Machine(incoming=...): same boot id, heartbeat on."""
+    vmi = named_vmi("py-migrate")
+    target_root = os.path.join(environment, "target")
+    os.makedirs(target_root, mode=0o755)
+    uri = f"unix:{target_root}/default_py-migrate/migration.sock"
+    with qdirect.Machine(vmi) as source:
+        boot_id = re.search(MARKER, source.console.expect(MARKER, timeout=BOOT_TIMEOUT)).group(1)
+        with qdirect.Machine(vmi, target_root, incoming=uri,
+                             migration={"parallelMigrationThreads": 2}) as target:
+            done = source.migrate(uri, parallelMigrationThreads=2)
+            assert done["status"] == "completed"
+            assert done["total_time_ms"] > 0
+            assert source.phase == "Succeeded"
+            target.wait_incoming(timeout=60)
+            assert target.phase == "Running"
+            assert target.status()["migrationState"]["completed"]
+            target.console.expect(r"heartbeat \d+", timeout=30)
+            out = target.agent.exec(["cat", "/proc/sys/kernel/random/boot_id"])
+            assert boot_id.encode() in out.out
