@@ -6,7 +6,7 @@ usage: PYTHONPATH=<build>/bindings/python QDIRECT_ACCEL=tcg \\
          migration_compare.py [--dirty-mib 512] [--guest-mib 768] [--rounds 1]
 
 Each case boots the test guest (examples/testvm.yaml with --guest-mib of RAM)
-on this host, has it fill --dirty-mib of its memory with non-zero data (via
+on this host, has it fill --dirty-mib of its memory (a file in its tmpfs root) with non-zero data (via
 the guest agent), starts a target Machine listening on tcp:127.0.0.1 (the
 target side is set up by qdirect in both cases: capabilities, then
 migrate-incoming), then migrates with 1, 2 and 4 multifd channels:
@@ -110,7 +110,8 @@ def one_case(args, root, driver, channels, index):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dirty-mib", type=int, default=512)
-    parser.add_argument("--guest-mib", type=int, default=768)
+    # The guest keeps the data in its tmpfs root, which takes half of RAM.
+    parser.add_argument("--guest-mib", type=int, default=1280)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--channels", default="1,2,4")
     args = parser.parse_args()

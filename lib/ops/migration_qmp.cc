@@ -93,6 +93,11 @@ std::string MigrationEventStatus(const qmp::Event& event) {
 
 absl::Status ApplyMigrationSetup(qmp::QmpClient& qmp, const MigrationSetup& setup) {
   if (setup.tls) {
+    // A retry after a failed migration finds the object of the first try.
+    rapidjson::Document del(rapidjson::kObjectType);
+    del.AddMember("id", rapidjson::StringRef(setup.tls->id.c_str()),
+                  del.GetAllocator());
+    (void)qmp.CallSync("object-del", &del);
     rapidjson::Document args = TlsObjectArgs(*setup.tls);
     RETURN_IF_ERROR(Call(qmp, "object-add", &args));
   }

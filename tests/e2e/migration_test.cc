@@ -451,5 +451,40 @@ TEST_F(MigrationTest, MigratedTargetMigratesOnward) {
   EXPECT_THAT(id->out, HasSubstr(boot_id));
 }
 
+TEST_F(MigrationTest, TlsWithX509CredentialsCompletes) {
+  // A throw-away CA, a server certificate for the target and a client one
+  // for the source, in QEMU's tls-creds-x509 layout; readable by QEMU's user.
+  const std::string pki = Root("pki");
+  const std::string script = absl::StrCat(
+      "set -e; cd ", pki, "; exec >/dev/null 2>&1\n"
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca-cert.pem"
+      " -days 1 -subj /CN=qdirect-test-ca\n"
+      "for role in server client; do\n"
+      "  openssl req -newkey rsa:2048 -nodes -keyout $role-key.pem -out $role.csr"
+      " -subj /CN=localhost\n"
+      "  printf 'subjectAltName=DNS:localhost\\nextendedKeyUsage=%sAuth\\n' $role > $role.ext\n"
+      "  openssl x509 -req -in $role.csr -CA ca-cert.pem -CAkey ca-key.pem"
+      " -CAcreateserial -out $role-cert.pem -days 1 -extfile $role.ext\n"
+      "done\nchmod 0644 *.pem\n");
+  if (std::system("command -v openssl >/dev/null") != 0) GTEST_SKIP() << "no openssl";
+  ASSERT_EQ(std::system(script.c_str()), 0) << script;
+
+  auto source = StartSource();
+  ASSERT_TRUE(source.ok()) << source.status();
+  const std::string boot_id = BootId(**source);
+  MigrationOptions options;
+  options.tls_x509_dir = pki;
+  options.tls_hostname = "localhost";  // a unix URI names no host
+  std::string uri;
+  auto target = StartTarget("target", options, &uri);
+  ASSERT_TRUE(target.ok()) << target.status();
+  absl::StatusOr<MigrationProgress> done = (*source)->Migrate(uri, options);
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_TRUE((*target)->WaitIncoming(absl::Now() + kTimeout).ok());
+  auto id = Exec(**target, "cat /proc/sys/kernel/random/boot_id");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_THAT(id->out, HasSubstr(boot_id));
+}
+
 }  // namespace
 }  // namespace qdirect::vm
