@@ -40,10 +40,11 @@ namespace {
 constexpr char kMigrateUsage[] =
     "usage: vmctl migrate VM [--to URI] [--parallel N] [--bandwidth MIB_PER_S]\n"
     "         [--allow-postcopy] [--allow-auto-converge] [--max-downtime MS]\n"
-    "         [--completion-timeout-per-gib S] [--progress-timeout S]\n";
+    "         [--completion-timeout-per-gib S] [--progress-timeout S]\n"
+    "         [--tls-dir DIR [--tls-hostname NAME]]\n";
 constexpr char kReceiveUsage[] =
     "usage: vmctl receive FILE --listen URI [--name NAME] [--parallel N]\n"
-    "         [--allow-postcopy] [--detach]\n";
+    "         [--allow-postcopy] [--tls-dir DIR] [--detach]\n";
 // How often progress is shown.
 constexpr absl::Duration kProgressInterval = absl::Milliseconds(500);
 // How long the source launcher may take to exit after the migration.
@@ -86,6 +87,10 @@ bool ParseMigrationFlags(const char* command, const Args& args,
     } else if (a == "--progress-timeout") {
       if (!value(0)) return false;
       options->progress_timeout = absl::Seconds(n);
+    } else if (a == "--tls-dir" && has_value) {
+      options->tls_x509_dir = args[++i];
+    } else if (a == "--tls-hostname" && has_value) {
+      options->tls_hostname = args[++i];
     } else if (a == "--allow-postcopy") {
       options->allow_post_copy = true;
     } else if (a == "--allow-auto-converge") {
