@@ -31,7 +31,9 @@
 #include "qdirect/event_loop.h"
 #include "qdirect/hostdev.h"
 #include "qdirect/hotplug.h"
+#include "kube/control_protocol.h"
 #include "qdirect/machine.h"
+#include "qdirect/migration.h"
 #include "qdirect/plan.h"
 #include "qdirect/qmp.h"
 #include "qdirect/spec.h"
@@ -218,6 +220,10 @@ class PyMachine {
     double start_timeout = 30;
     std::string qemu_user;
     std::string node_name;
+    // Live migration target: listen here (MachineOptions::incoming), with
+    // these options (KubeVirt's MigrationConfiguration names, JSON).
+    std::string incoming_uri;
+    std::string migration_json;
   };
 
   static std::unique_ptr<PyMachine> Start(const PyVmi& vmi, const Options& options) {
@@ -268,6 +274,39 @@ class PyMachine {
     }
     Check(status);
   }
+
+  // ---- Live migration ----
+  // Machine::Migrate with options as JSON; the final query-migrate sample.
+  py::dict Migrate(const std::string& uri, const std::string& options_json) {
+    absl::StatusOr<MigrationProgress> done;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mu_);
+      absl::StatusOr<MigrationOptions> options =
+          kube::MigrationOptionsFromJson(options_json.empty() ? "{}" : options_json);
+      if (absl::Status alive = Alive(); !alive.ok()) {
+        done = alive;
+      } else if (!options.ok()) {
+        done = options.status();
+      } else {
+        done = machine_->Migrate(uri, *options);
+      }
+    }
+    Check(done.status());
+    py::dict d;
+    d["status"] = done->status;
+    d["total_time_ms"] = done->total_time_ms;
+    d["downtime_ms"] = done->downtime_ms;
+    d["setup_time_ms"] = done->setup_time_ms;
+    d["ram_total"] = done->ram_total;
+    d["ram_transferred"] = done->ram_transferred;
+    d["mbps"] = done->mbps;
+    return d;
+  }
+  void WaitIncoming(double timeout) {
+    Run([&](vm::Machine& m) { return m.WaitIncoming(absl::Now() + Seconds(timeout)); });
+  }
+  void CancelMigration() { Run([](vm::Machine& m) { return m.CancelMigration(); }); }
 
   void Pause() { Run([](vm::Machine& m) { return m.Pause(); }); }
   void Unpause() { Run([](vm::Machine& m) { return m.Unpause(); }); }
@@ -533,6 +572,13 @@ class PyMachine {
     machine_options.start_timeout = Seconds(options.start_timeout);
     machine_options.qemu_user = options.qemu_user;
     machine_options.node_name = options.node_name;
+    if (!options.incoming_uri.empty()) {
+      absl::StatusOr<MigrationOptions> migration = kube::MigrationOptionsFromJson(
+          options.migration_json.empty() ? "{}" : options.migration_json);
+      if (!migration.ok()) return migration.status();
+      machine_options.incoming =
+          vm::MachineOptions::Incoming{*migration, options.incoming_uri};
+    }
     absl::StatusOr<std::unique_ptr<vm::Machine>> machine =
         vm::Machine::Start(vmi, machine_options);
     if (!machine.ok()) return machine.status();
@@ -700,18 +746,25 @@ PYBIND11_MODULE(_qdirect, m) {
       .def_static(
           "_start",
           [](const PyVmi& vmi, std::string runtime_root, int64_t console_log_bytes,
-             double start_timeout, std::string qemu_user, std::string node_name) {
+             double start_timeout, std::string qemu_user, std::string node_name,
+             std::string incoming_uri, std::string migration_json) {
             PyMachine::Options options;
             options.runtime_root = std::move(runtime_root);
             options.console_log_bytes = console_log_bytes;
             options.start_timeout = start_timeout;
             options.qemu_user = std::move(qemu_user);
             options.node_name = std::move(node_name);
+            options.incoming_uri = std::move(incoming_uri);
+            options.migration_json = std::move(migration_json);
             return PyMachine::Start(vmi, options);
           },
           py::arg("vmi"), py::arg("runtime_root") = "",
           py::arg("console_log_bytes") = int64_t{4 << 20}, py::arg("start_timeout") = 30.0,
-          py::arg("qemu_user") = "", py::arg("node_name") = "")
+          py::arg("qemu_user") = "", py::arg("node_name") = "",
+          py::arg("incoming_uri") = "", py::arg("migration_json") = "")
+      .def("migrate", &PyMachine::Migrate, py::arg("uri"), py::arg("options_json"))
+      .def("wait_incoming", &PyMachine::WaitIncoming, py::arg("timeout"))
+      .def("cancel_migration", &PyMachine::CancelMigration)
       .def("console_read", &PyMachine::ConsoleRead, py::arg("timeout"))
       .def("console_write", &PyMachine::ConsoleWrite, py::arg("data"))
       .def("pause", &PyMachine::Pause)

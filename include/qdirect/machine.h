@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "qdirect/hotplug.h"
+#include "qdirect/migration.h"
 #include "qdirect/plan.h"
 #include "qdirect/spec.h"
 #include "qdirect/vm_stats.h"
@@ -60,6 +61,16 @@ struct MachineOptions {
   // Devices hot-plugged into the VM this one continues (a migration source,
   // an earlier launcher), cold-plugged at start (AddHotpluggedDevices).
   std::vector<DeviceEntry> hotplugged_devices;
+  // Live migration target: QEMU starts with `-incoming defer` (and without
+  // -S: it runs after the migration exactly when the source ran), the
+  // capabilities of incoming->options are set, and, when incoming->uri is
+  // set, migrate-incoming listens there. Start then returns with QEMU
+  // waiting for the stream (phase Scheduled); WaitIncoming follows it.
+  struct Incoming {
+    MigrationOptions options;
+    std::string uri;  // "unix:/path", "tcp:host:port", "fd:name"; or empty
+  };
+  std::optional<Incoming> incoming;
 };
 
 // A console attachment: bytes from the guest arrive in on_output (replayed
@@ -195,6 +206,37 @@ class Machine {
   absl::Status ChangeMedia(const std::string& disk_name,
                            const std::optional<spec::Volume>& volume);
   // --- end of hotplug ------------------------------------------------------
+  // ---- Live migration (lib/vm/machine_migration.cc) ----
+  // Source: migrates to `uri` (a target started with
+  // MachineOptions::incoming listening there), under the policy of
+  // `options` (ops/migration_policy.h), calling on_progress with every
+  // query-migrate sample (every 100 ms) on the caller's thread. status.
+  // migrationState follows it. On success QEMU quits and the phase is
+  // Succeeded; the final sample (total time, downtime) is returned. On
+  // failure or cancel the guest keeps running here (cont-inued if the
+  // migration paused it), the failure is in status.migrationState, and the
+  // error says why: kCancelled (CancelMigration), kDeadlineExceeded (the
+  // policy gave up), kAborted (QEMU failed it: target gone, unreachable).
+  // FailedPrecondition when LiveMigratable is False or another long
+  // operation (a migration, a hotplug) runs.
+  absl::StatusOr<MigrationProgress> Migrate(
+      std::string_view uri, const MigrationOptions& options,
+      std::function<void(const MigrationProgress&)> on_progress = nullptr);
+  // Asks the running migration to stop (migrate_cancel, abortRequested);
+  // returns at once, Migrate returns kCancelled. Safe from loop callbacks.
+  // FailedPrecondition when no migration runs.
+  absl::Status CancelMigration();
+  // Source, postcopy paused (the channel broke): migrate resume=true to a
+  // target that called RecoverPostcopy. Safe from loop callbacks.
+  absl::Status ResumePostcopy(std::string_view uri);
+  // Target: migrate-incoming on uri (when Start was not given one).
+  absl::Status ListenIncoming(std::string_view uri);
+  // Target: runs the loop until the incoming migration completed (then the
+  // phase is Running; the Paused condition tells a paused source) or
+  // failed (QEMU exits; the error quotes its log).
+  absl::Status WaitIncoming(absl::Time deadline);
+  // Target, postcopy paused: listen again on uri (migrate-recover).
+  absl::Status RecoverPostcopy(std::string_view uri);
 
   const MachineStartTimes& start_times() const;
   // The loop this Machine runs on (the private one when none was given).

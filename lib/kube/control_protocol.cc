@@ -40,6 +40,8 @@ constexpr std::pair<std::string_view, ControlRequest (*)()> kSimpleRequests[] = 
     {"fs_list", [] { return ControlRequest(FsListRequest{}); }},
     {"user_list", [] { return ControlRequest(UserListRequest{}); }},
     {"console_attach", [] { return ControlRequest(ConsoleAttachRequest{}); }},
+    {"migrate_cancel", [] { return ControlRequest(MigrateCancelRequest{}); }},
+    {"migration_progress", [] { return ControlRequest(MigrationProgressRequest{}); }},
 };
 
 void WriteString(Writer& w, std::string_view s) {
@@ -257,11 +259,54 @@ absl::StatusOr<absl::StatusCode> ParseStatusCode(std::string_view name) {
       absl::StrCat("response.error.code: unknown code \"", AV(name), "\""));
 }
 
+// ---- Live migration: MigrationOptions under KubeVirt's
+// MigrationConfiguration names, and query-migrate's sample.
+
+template <typename W>
+void WriteMigrationOptions(W& w, const MigrationOptions& o) {
+  w.StartObject();
+  w.Key("bandwidthPerMigration");
+  w.Uint64(o.bandwidth_per_migration);
+  w.Key("completionTimeoutPerGiB");
+  w.Int64(o.completion_timeout_per_gib);
+  w.Key("progressTimeout");
+  w.Int64(absl::ToInt64Seconds(o.progress_timeout));
+  if (o.max_downtime_ms) {
+    w.Key("maxDowntimeMs");
+    w.Int64(*o.max_downtime_ms);
+  }
+  w.Key("allowAutoConverge");
+  w.Bool(o.allow_auto_converge);
+  w.Key("allowPostCopy");
+  w.Bool(o.allow_post_copy);
+  w.Key("parallelMigrationThreads");
+  w.Int(o.parallel_migration_threads);
+  w.Key("disableTLS");
+  w.Bool(o.disable_tls);
+  WriteOptionalString(w, "tlsX509Dir", o.tls_x509_dir);
+  WriteOptionalString(w, "tlsHostname", o.tls_hostname);
+  w.EndObject();
+}
+
+absl::Status GetInt64(const Value& obj, const char* key, std::string_view path,
+                      int64_t min, int64_t* out) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return absl::OkStatus();
+  if (!it->value.IsInt64() || it->value.GetInt64() < min) {
+    return WrongType(absl::StrCat(AV(path), ".", key),
+                     absl::StrCat("an integer >= ", min));
+  }
+  *out = it->value.GetInt64();
+  return absl::OkStatus();
+}
+
 absl::Status GetBool(const Value& obj, const char* key, std::string_view path,
                      bool* out) {
   auto it = obj.FindMember(key);
   if (it == obj.MemberEnd()) return absl::OkStatus();
-  if (!it->value.IsBool()) return WrongType(absl::StrCat(AV(path), ".", key), "a boolean");
+  if (!it->value.IsBool()) {
+    return WrongType(absl::StrCat(AV(path), ".", key), "a boolean");
+  }
   *out = it->value.GetBool();
   return absl::OkStatus();
 }
@@ -412,6 +457,91 @@ std::optional<absl::StatusOr<ControlRequest>> ReadHotplugRequest(std::string_vie
   return std::nullopt;
 }
 
+absl::StatusOr<MigrationOptions> ReadMigrationOptions(const Value& v,
+                                                      std::string_view path) {
+  if (!v.IsObject()) return WrongType(path, "an object");
+  MigrationOptions o;
+  int64_t n = 0;
+  if (v.HasMember("bandwidthPerMigration")) {
+    RETURN_IF_ERROR(GetInt64(v, "bandwidthPerMigration", path, 0, &n));
+    o.bandwidth_per_migration = static_cast<uint64_t>(n);
+  }
+  RETURN_IF_ERROR(GetInt64(v, "completionTimeoutPerGiB", path, 0,
+                           &o.completion_timeout_per_gib));
+  if (v.HasMember("progressTimeout")) {
+    RETURN_IF_ERROR(GetInt64(v, "progressTimeout", path, 0, &n));
+    o.progress_timeout = absl::Seconds(n);
+  }
+  if (v.HasMember("maxDowntimeMs")) {
+    RETURN_IF_ERROR(GetInt64(v, "maxDowntimeMs", path, 1, &n));
+    o.max_downtime_ms = n;
+  }
+  RETURN_IF_ERROR(GetBool(v, "allowAutoConverge", path, &o.allow_auto_converge));
+  RETURN_IF_ERROR(GetBool(v, "allowPostCopy", path, &o.allow_post_copy));
+  if (v.HasMember("parallelMigrationThreads")) {
+    RETURN_IF_ERROR(GetInt64(v, "parallelMigrationThreads", path, 0, &n));
+    if (n > 255) {
+      return WrongType(absl::StrCat(AV(path), ".parallelMigrationThreads"),
+                       "an integer <= 255");
+    }
+    o.parallel_migration_threads = static_cast<int>(n);
+  }
+  RETURN_IF_ERROR(GetBool(v, "disableTLS", path, &o.disable_tls));
+  RETURN_IF_ERROR(GetString(v, "tlsX509Dir", path, &o.tls_x509_dir));
+  RETURN_IF_ERROR(GetString(v, "tlsHostname", path, &o.tls_hostname));
+  return o;
+}
+
+template <typename W>
+void WriteMigrationProgress(W& w, const MigrationProgress& p) {
+  w.StartObject();
+  w.Key("status");
+  w.String(p.status.data(), static_cast<rapidjson::SizeType>(p.status.size()));
+  w.Key("totalTimeMs");
+  w.Int64(p.total_time_ms);
+  w.Key("downtimeMs");
+  w.Int64(p.downtime_ms);
+  w.Key("expectedDowntimeMs");
+  w.Int64(p.expected_downtime_ms);
+  w.Key("ramTotal");
+  w.Uint64(p.ram_total);
+  w.Key("ramTransferred");
+  w.Uint64(p.ram_transferred);
+  w.Key("ramRemaining");
+  w.Uint64(p.ram_remaining);
+  w.Key("mbps");
+  w.Double(p.mbps);
+  WriteOptionalString(w, "errorDesc", p.error_desc);
+  w.EndObject();
+}
+
+absl::StatusOr<MigrationProgress> ReadMigrationProgress(const Value& v,
+                                                        std::string_view path) {
+  if (!v.IsObject()) return WrongType(path, "an object");
+  MigrationProgress p;
+  int64_t n = 0;
+  RETURN_IF_ERROR(GetString(v, "status", path, &p.status));
+  RETURN_IF_ERROR(GetInt64(v, "totalTimeMs", path, 0, &p.total_time_ms));
+  RETURN_IF_ERROR(GetInt64(v, "downtimeMs", path, 0, &p.downtime_ms));
+  RETURN_IF_ERROR(
+      GetInt64(v, "expectedDowntimeMs", path, 0, &p.expected_downtime_ms));
+  for (auto [key, field] : {std::pair{"ramTotal", &p.ram_total},
+                            std::pair{"ramTransferred", &p.ram_transferred},
+                            std::pair{"ramRemaining", &p.ram_remaining}}) {
+    n = 0;
+    RETURN_IF_ERROR(GetInt64(v, key, path, 0, &n));
+    *field = static_cast<uint64_t>(n);
+  }
+  if (auto it = v.FindMember("mbps"); it != v.MemberEnd()) {
+    if (!it->value.IsNumber()) {
+      return WrongType(absl::StrCat(AV(path), ".mbps"), "a number");
+    }
+    p.mbps = it->value.GetDouble();
+  }
+  RETURN_IF_ERROR(GetString(v, "errorDesc", path, &p.error_desc));
+  return p;
+}
+
 }  // namespace
 
 absl::StatusOr<VolumeHotplug> ToVolumeHotplug(const AddVolumeRequest& request) {
@@ -529,6 +659,9 @@ std::string_view RequestName(const ControlRequest& request) {
         else if constexpr (std::is_same_v<T, SetLinkRequest>) return "set_link";
         else if constexpr (std::is_same_v<T, ScaleRequest>) return "scale";
         else if constexpr (std::is_same_v<T, ChangeMediaRequest>) return "change_media";
+        else if constexpr (std::is_same_v<T, MigrateRequest>) return "migrate";
+        else if constexpr (std::is_same_v<T, MigrateCancelRequest>) return "migrate_cancel";
+        else if constexpr (std::is_same_v<T, MigrationProgressRequest>) return "migration_progress";
         else static_assert(kAlwaysFalse<T>, "request without a name");
       },
       request);
@@ -557,6 +690,14 @@ absl::StatusOr<std::string> EncodeRequest(const ControlRequest& request) {
       w.Key("arguments");
       args.Accept(w);
     }
+  } else if (const auto* migrate = std::get_if<MigrateRequest>(&request)) {
+    if (migrate->uri.empty()) {
+      return absl::InvalidArgumentError("migrate request: empty uri");
+    }
+    w.Key("uri");
+    WriteString(w, migrate->uri);
+    w.Key("options");
+    WriteMigrationOptions(w, migrate->options);
   }
   RETURN_IF_ERROR(WriteHotplugRequest(w, request));
   w.EndObject();
@@ -609,6 +750,18 @@ absl::StatusOr<ControlRequest> DecodeRequest(std::string_view line) {
   if (std::optional<absl::StatusOr<ControlRequest>> hotplug =
           ReadHotplugRequest(name, doc)) {
     return *std::move(hotplug);
+  }
+  if (name == "migrate") {
+    MigrateRequest migrate;
+    RETURN_IF_ERROR(GetString(doc, "uri", "request", &migrate.uri));
+    if (migrate.uri.empty()) {
+      return absl::InvalidArgumentError("request.uri: Required value");
+    }
+    if (auto it = doc.FindMember("options"); it != doc.MemberEnd()) {
+      ASSIGN_OR_RETURN(migrate.options,
+                       ReadMigrationOptions(it->value, "request.options"));
+    }
+    return migrate;
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "request.request: Unsupported value: \"", AV(name), "\""));
@@ -702,6 +855,10 @@ std::string EncodeResponse(const ControlResponse& response) {
     WriteString(w, response.hotplug->message);
     w.EndObject();
   }
+  if (response.migration_progress) {
+    w.Key("migrationProgress");
+    WriteMigrationProgress(w, *response.migration_progress);
+  }
   w.EndObject();
   return absl::StrCat(absl::string_view(buffer.GetString(), buffer.GetSize()),
                       "\n");
@@ -773,7 +930,20 @@ absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line) {
     RETURN_IF_ERROR(GetString(it->value, "message", "response.hotplug", &result.message));
     response.hotplug = std::move(result);
   }
+  if (auto it = doc.FindMember("migrationProgress"); it != doc.MemberEnd()) {
+    ASSIGN_OR_RETURN(response.migration_progress,
+                     ReadMigrationProgress(it->value, "response.migrationProgress"));
+  }
   return response;
+}
+
+std::string MigrationOptionsToJson(const MigrationOptions& options) {
+  return Render(false, [&](auto& w) { WriteMigrationOptions(w, options); });
+}
+
+absl::StatusOr<MigrationOptions> MigrationOptionsFromJson(std::string_view json) {
+  ASSIGN_OR_RETURN(Document doc, ParseObject(json, "migration options"));
+  return ReadMigrationOptions(doc, "migration options");
 }
 
 std::string FilesystemsToJson(const std::vector<agent::Filesystem>& filesystems,

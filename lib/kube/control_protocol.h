@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "qdirect/agent.h"
 #include "qdirect/hotplug.h"
+#include "qdirect/migration.h"
 #include "qdirect/vmi_status.h"
 
 namespace qdirect::kube {
@@ -137,6 +138,24 @@ struct ChangeMediaRequest {
   bool operator==(const ChangeMediaRequest&) const = default;
 };
 // --- end of hotplug ---
+// ---- Live migration (issue 4) ----
+// Migrate the VM to a target listening on uri; the reply comes when the
+// migration has ended (the status then tells where the VM runs). The
+// options travel under KubeVirt's MigrationConfiguration names.
+struct MigrateRequest {
+  std::string uri;
+  MigrationOptions options;
+  bool operator==(const MigrateRequest&) const = default;
+};
+// Cancel the running migration; answered at once.
+struct MigrateCancelRequest {
+  bool operator==(const MigrateCancelRequest&) const = default;
+};
+// The last query-migrate sample of the running (or last) migration;
+// answered at once, also while a migration runs.
+struct MigrationProgressRequest {
+  bool operator==(const MigrationProgressRequest&) const = default;
+};
 
 using ControlRequest =
     std::variant<StatusRequest, PauseRequest, UnpauseRequest, ResetRequest,
@@ -145,7 +164,8 @@ using ControlRequest =
                  GuestOsInfoRequest, FsListRequest, UserListRequest,
                  ConsoleAttachRequest, AddVolumeRequest, RemoveVolumeRequest,
                  AddInterfaceRequest, RemoveInterfaceRequest, SetLinkRequest,
-                 ScaleRequest, ChangeMediaRequest>;
+                 ScaleRequest, ChangeMediaRequest, MigrateRequest,
+                 MigrateCancelRequest, MigrationProgressRequest>;
 
 // "status", "pause", ... as on the wire.
 std::string_view RequestName(const ControlRequest& request);
@@ -178,6 +198,8 @@ struct ControlResponse {
   // The hotplug requests: {"hotplug":{"outcome":"Done"|"Pending",
   // "device":"ua-data","message":"..."}}.
   std::optional<HotplugResult> hotplug;
+  // migration_progress ("migrationProgress"), and migrate's final sample.
+  std::optional<MigrationProgress> migration_progress;
 };
 
 // The typed hotplug requests of an add_volume / add_interface request;
@@ -188,6 +210,12 @@ absl::StatusOr<InterfaceHotplug> ToInterfaceHotplug(
 // The medium of a change_media request (nullopt: eject).
 absl::StatusOr<std::optional<spec::Volume>> ToMediaVolume(
     const ChangeMediaRequest& request);
+
+// MigrationOptions as a JSON object under KubeVirt's MigrationConfiguration
+// names (what a migrate request carries; qdirect-launcher's
+// --migration-options).
+std::string MigrationOptionsToJson(const MigrationOptions& options);
+absl::StatusOr<MigrationOptions> MigrationOptionsFromJson(std::string_view json);
 
 std::string EncodeResponse(const ControlResponse& response);
 absl::StatusOr<ControlResponse> DecodeResponse(std::string_view line);

@@ -39,6 +39,9 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   hotplugged = options.hotplugged_devices;
   this->vmi = vmi;  // hotplug plans against these (machine_hotplug.cc)
   this->facts = facts;
+  ApplyLiveMigratable(vmi);
+  incoming = options.incoming;
+  if (incoming) PrepareIncomingPlan();
 
   // As root QEMU runs as an unprivileged user, set in the child before exec
   // (FACTS.md: -runas under the sandbox dies of SIGSYS); it owns the plan's
@@ -169,6 +172,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
         [this](bool connected) { OnAgentStatus(connected); });
   }
 
+  if (incoming) return StartIncoming();
   if (vmi.start_strategy == "Paused") {
     Apply(StartPausedRequested{});
   } else if (absl::Status st = qmp->Cont(); !st.ok()) {

@@ -142,6 +142,12 @@ struct Machine::Impl {
   std::vector<hostdev::PreparedDevice> prepared_host_devices;
   absl::Status PrepareHostDevices(const std::optional<launch::Credentials>& qemu);
   void ReleaseHostDevices();
+  // Live migration (machine_migration.cc).
+  std::optional<MachineOptions::Incoming> incoming;
+  // The last MIGRATION event's status ("" before any).
+  std::string migration_event_status;
+  bool migration_cancel_requested = false;
+  std::optional<qmp::SubscriptionId> migration_events;
 
   // Callbacks of QMP calls capture a weak reference: they may be delivered
   // while the Impl is being torn down.
@@ -433,6 +439,15 @@ struct Machine::Impl {
   }
 
   absl::Status Launch(const spec::Vmi& vmi, const MachineOptions& options);
+
+  // Live migration hooks of Launch (machine_migration.cc): the
+  // LiveMigratable condition from the spec; the target's argv
+  // (-incoming defer, no -S); the target's setup once QMP is up.
+  void ApplyLiveMigratable(const spec::Vmi& vmi);
+  void PrepareIncomingPlan();
+  absl::Status StartIncoming();
+  void WatchMigrationEvents();
+  void UpdateMigrationState(const std::function<void(VmiMigrationState&)>& edit);
 };
 
 }  // namespace qdirect::vm

@@ -44,6 +44,8 @@ void StatusTracker::On(const QmpStopEvent&) {
   // -no-shutdown stops the vCPUs after the soft reboot's power-off.
   if (reboot_requested_ && status_.qdirect.qemu_runstate == "shutdown") return;
   status_.qdirect.qemu_runstate = "paused";
+  // QEMU stops the vCPUs to switch over; the migration says what follows.
+  if (migrating_) return;
   // A STOP we did not ask for came from the monitor: someone paused it.
   MarkPaused(pending_pause_ != PauseCause::kNone ? pending_pause_
                                                  : PauseCause::kUser);
@@ -152,6 +154,11 @@ void StatusTracker::On(const ProcessExited& exited) {
   }
   if (IsFinal(status_.phase)) return;
 
+  if (migrated_out_) {
+    Finish(VmiPhase::kSucceeded, "",
+           absl::StrCat("VMI migrated to ", migrated_to_));
+    return;
+  }
   const std::string how =
       exited.signaled ? absl::StrCat("QEMU killed by ", SignalName(exited.signal))
                       : absl::StrCat("QEMU exited with code ", exited.code);
@@ -234,6 +241,27 @@ void StatusTracker::On(const StopRequested& stop) {
 void StatusTracker::On(const ForceStopStarted&) {
   stop_requested_ = true;
   force_stop_ = true;
+}
+
+// ---------------------------------------------------------------------------
+// Live migration
+
+void StatusTracker::On(const LiveMigratableUpdate& update) {
+  const VmiCondition& c = update.condition;
+  SetCondition(c.type, c.status, c.reason, c.message);
+}
+
+void StatusTracker::On(const MigrationStateUpdate& update) {
+  status_.migration_state = update.state;
+}
+
+void StatusTracker::On(const MigrationRunning& running) {
+  migrating_ = running.active;
+}
+
+void StatusTracker::On(const MigratedOut& out) {
+  migrated_out_ = true;
+  migrated_to_ = out.target;
 }
 
 // ---------------------------------------------------------------------------

@@ -120,6 +120,27 @@ struct RebootRequested {
   bool pending = true;
 };
 
+// ---------------------------------------------------------------------------
+// Live migration (the migration area decides; the tracker records).
+
+// The LiveMigratable condition computed from the spec (ops/live_migratable.h).
+struct LiveMigratableUpdate {
+  VmiCondition condition;
+};
+// status.migrationState as a whole.
+struct MigrationStateUpdate {
+  VmiMigrationState state;
+};
+// A migration runs (active) or ended: QEMU's STOP at switchover is not a
+// pause by the user.
+struct MigrationRunning {
+  bool active = false;
+};
+// The VM now runs on the target: the source QEMU's end is a success.
+struct MigratedOut {
+  std::string target;
+};
+
 using TrackerInput =
     std::variant<QmpStopEvent, QmpResumeEvent, QmpShutdownEvent,
                  QmpPowerdownEvent, QmpResetEvent, QmpGuestPanickedEvent,
@@ -127,7 +148,9 @@ using TrackerInput =
                  ProcessExited, AgentConnected, AgentDisconnected,
                  GuestOsInfoUpdate, InterfacesUpdate, PauseRequested,
                  UnpauseRequested, StartPausedRequested, StopRequested,
-                 ForceStopStarted, RebootRequested, VolumeStatusUpdate>;
+                 ForceStopStarted, RebootRequested, VolumeStatusUpdate,
+                 LiveMigratableUpdate, MigrationStateUpdate, MigrationRunning,
+                 MigratedOut>;
 
 struct StatusTrackerOptions {
   // The guest has ACPI (spec.domain.features.acpi, on by default): a stop
@@ -170,6 +193,10 @@ class StatusTracker {
   void On(const StopRequested&);
   void On(const ForceStopStarted&);
   void On(const RebootRequested& r) { reboot_requested_ = r.pending; }
+  void On(const LiveMigratableUpdate&);
+  void On(const MigrationStateUpdate&);
+  void On(const MigrationRunning&);
+  void On(const MigratedOut&);
 
   // Sets the phase (appending a phaseTransitionTimestamp); final phases
   // stick.
@@ -197,6 +224,10 @@ class StatusTracker {
   std::string shutdown_reason_;
   bool shutdown_by_guest_ = false;
   std::string io_error_message_;
+  // Live migration.
+  bool migrating_ = false;
+  bool migrated_out_ = false;
+  std::string migrated_to_;
 };
 
 }  // namespace qdirect::vm

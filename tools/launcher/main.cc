@@ -1,4 +1,5 @@
 // qdirect-launcher --manifest FILE [--name N] [--ready-fd N]
+//                  [--runtime-root DIR] [--incoming URI --migration-options JSON]
 //
 // One process per VM, the virt-launcher of this stack: starts the Machine on
 // its own EventLoop, serves <vm runtime dir>/control.sock (lib/kube's control
@@ -7,8 +8,17 @@
 // parent through --ready-fd: "ok\n" once Running, or "error: <message>\n"
 // (and a non-zero exit). SIGTERM or SIGINT stops the VM with its grace
 // period.
+// Live migration: a `migrate` request migrates the VM away (the control
+// socket keeps serving status, migration_progress and migrate_cancel while
+// it runs; the launcher exits once the VM runs on the target). With
+// --incoming the launcher is a migration target: ready ("ok") once QEMU
+// listens on URI, then it waits for the stream, and only then serves the
+// control socket (so that the VM's name reaches the source until the end).
+// The manifest is copied to <runtime dir>/vmi.yaml, so that `vmctl migrate`
+// can start a target with the same spec.
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -17,9 +27,11 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -31,6 +43,7 @@
 #include "qdirect/event_loop.h"
 #include "qdirect/hotplug.h"
 #include "qdirect/machine.h"
+#include "qdirect/migration.h"
 #include "qdirect/qmp.h"
 #include "qdirect/unique_fd.h"
 #include "qdirect/vmi_status.h"
@@ -44,7 +57,12 @@ namespace qdirect::launcher {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: qdirect-launcher --manifest FILE [--name NAME] [--ready-fd N]\n";
+    "usage: qdirect-launcher --manifest FILE [--name NAME] [--ready-fd N]\n"
+    "         [--runtime-root DIR] [--incoming URI [--migration-options JSON]]\n";
+// How often a migration target waiting for its stream looks at signals.
+constexpr absl::Duration kIncomingPoll = absl::Seconds(1);
+// The copy of the manifest in the runtime dir (for a migration target).
+constexpr char kManifestCopy[] = "vmi.yaml";
 // A console client that reads slower than the guest writes loses output
 // beyond this much, rather than growing our memory.
 constexpr size_t kMaxConsoleBacklog = 1 << 20;
@@ -264,6 +282,21 @@ class Launcher {
       Send(id, response);
     } else if (std::holds_alternative<kube::ConsoleAttachRequest>(request)) {
       AttachConsole(id);
+    } else if (std::holds_alternative<kube::MigrateCancelRequest>(request)) {
+      // Answered at once: the migration runs the loop we are called from.
+      kube::ControlResponse response;
+      response.error = machine_->CancelMigration();
+      if (response.error.ok()) response.status = machine_->Status();
+      Send(id, response);
+    } else if (std::holds_alternative<kube::MigrationProgressRequest>(request)) {
+      kube::ControlResponse response;
+      if (last_progress_) {
+        response.migration_progress = *last_progress_;
+      } else {
+        response.error = absl::NotFoundError(
+            "migration progress: no migration has run in this launcher");
+      }
+      Send(id, response);
     } else {
       // Machine's blocking calls run the loop: not from inside a callback.
       conn->busy = true;
@@ -323,6 +356,15 @@ class Launcher {
       if (stats.ok()) response.stats = VmStatsToJson(*stats, /*pretty=*/false);
     } else if (std::optional<absl::Status> hotplug = RunHotplug(request, &response)) {
       st = *hotplug;
+    } else if (const auto* migrate = std::get_if<kube::MigrateRequest>(&request)) {
+      absl::StatusOr<MigrationProgress> done = machine_->Migrate(
+          migrate->uri, migrate->options,
+          [this](const MigrationProgress& p) { last_progress_ = p; });
+      if (done.ok()) {
+        last_progress_ = *done;
+        response.migration_progress = *done;
+      }
+      st = done.status();
     } else {
       with_status = false;
       st = RunAgent(request, &response);
@@ -463,12 +505,30 @@ class Launcher {
   uint64_t next_id_ = 0;
   std::map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::deque<std::pair<uint64_t, kube::ControlRequest>> queue_;
+  // The last query-migrate sample of a migration from here.
+  std::optional<MigrationProgress> last_progress_;
 };
+
+// Copies the manifest into the runtime dir (0600) for a migration target.
+absl::Status CopyManifest(const std::string& from, const std::string& dir) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(from, ": cannot read"));
+  const std::string to = absl::StrCat(dir, "/", kManifestCopy);
+  UniqueFd fd(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat(to, ": open"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  WriteLine(fd.get(), text.str());
+  return absl::OkStatus();
+}
 
 struct Flags {
   std::string manifest;
   std::string name;
   int ready_fd = -1;
+  std::string runtime_root;
+  std::string incoming;
+  std::string migration_options;
 };
 
 int Fail(int ready_fd, const absl::Status& status) {
@@ -486,6 +546,12 @@ int Main(int argc, char** argv) {
       flags.manifest = argv[++i];
     } else if (arg == "--name" && i + 1 < argc) {
       flags.name = argv[++i];
+    } else if (arg == "--runtime-root" && i + 1 < argc) {
+      flags.runtime_root = argv[++i];
+    } else if (arg == "--incoming" && i + 1 < argc) {
+      flags.incoming = argv[++i];
+    } else if (arg == "--migration-options" && i + 1 < argc) {
+      flags.migration_options = argv[++i];
     } else if (arg == "--ready-fd" && i + 1 < argc) {
       if (!absl::SimpleAtoi(argv[++i], &flags.ready_fd) || flags.ready_fd < 0) {
         std::fputs(kUsage, stderr);
@@ -523,6 +589,17 @@ int Main(int argc, char** argv) {
 
   vm::MachineOptions options;
   options.loop = loop->get();
+  options.runtime_root = flags.runtime_root;
+  if (!flags.incoming.empty()) {
+    MigrationOptions migration;
+    if (!flags.migration_options.empty()) {
+      absl::StatusOr<MigrationOptions> parsed =
+          kube::MigrationOptionsFromJson(flags.migration_options);
+      if (!parsed.ok()) return Fail(ready.get(), parsed.status());
+      migration = *parsed;
+    }
+    options.incoming = vm::MachineOptions::Incoming{migration, flags.incoming};
+  }
   absl::StatusOr<std::unique_ptr<vm::Machine>> machine =
       vm::Machine::Start(*vmi, options);
   if (!machine.ok()) return Fail(ready.get(), machine.status());
@@ -541,13 +618,34 @@ int Main(int argc, char** argv) {
   int code = 0;
   {
     Launcher launcher(loop->get(), machine->get());
-    if (absl::Status st = launcher.Listen(); !st.ok()) {
+    if (absl::Status st = CopyManifest(flags.manifest, (*machine)->runtime_dir());
+        !st.ok()) {
       (*loop)->Unwatch(*signal_watch);
       return Fail(ready.get(), st);
     }
     if (ready) {
       WriteLine(ready.get(), "ok\n");
       ready.reset();
+    }
+    if (options.incoming) {
+      // The control socket comes after the stream: until then the VM's
+      // name belongs to the source's launcher. A failed stream ends QEMU,
+      // and with it this launcher; a stop signal ends the wait.
+      absl::Status st;
+      do {
+        st = (*machine)->WaitIncoming(absl::Now() + kIncomingPoll);
+      } while (absl::IsDeadlineExceeded(st) && !signalled);
+      if (!st.ok()) {
+        std::fprintf(stderr, "qdirect-launcher: %s\n",
+                     std::string(st.message()).c_str());
+        machine->reset();
+        (*loop)->Unwatch(*signal_watch);
+        return 1;
+      }
+    }
+    if (absl::Status st = launcher.Listen(); !st.ok()) {
+      (*loop)->Unwatch(*signal_watch);
+      return Fail(ready.get(), st);
     }
     launcher.Serve(&signalled);
     code = (*machine)->Status().phase == VmiPhase::kSucceeded ? 0 : 1;

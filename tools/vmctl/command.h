@@ -55,5 +55,9 @@ int RunRemoveInterface(const Args& args);
 int RunSetLink(const Args& args);
 int RunScale(const Args& args);
 int RunChangeMedia(const Args& args);
+// Live migration (migrate_command.cc).
+int RunMigrate(const Args& args);
+int RunMigrateCancel(const Args& args);
+int RunReceive(const Args& args);
 
 }  // namespace qdirect::vmctl

@@ -38,10 +38,31 @@ std::string VmDir(const VmRef& vm) {
                       vm.name);
 }
 
+std::string OtherRuntimeRoot(const std::string& root) {
+  const std::string suffix = absl::StrCat("/", kIncomingRootName);
+  if (root.size() > suffix.size() &&
+      root.compare(root.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    return root.substr(0, root.size() - suffix.size());
+  }
+  return absl::StrCat(root, suffix);
+}
+
+std::vector<std::string> RuntimeRoots() {
+  const std::string root = launch::RuntimeRootFromEnvironment();
+  return {root, absl::StrCat(root, "/", kIncomingRootName)};
+}
+
 absl::StatusOr<UniqueFd> ConnectToVm(const VmRef& vm) {
   const std::string path =
       absl::StrCat(VmDir(vm), "/", std::string(kube::kControlSocketName));
   absl::StatusOr<UniqueFd> fd = launch::ConnectUnixSocket(path);
+  if (!fd.ok()) {
+    // Migrated here by `vmctl migrate`: under the other root.
+    absl::StatusOr<UniqueFd> migrated = launch::ConnectUnixSocket(absl::StrCat(
+        RuntimeRoots()[1], "/", vm.ns, "_", vm.name, "/",
+        std::string(kube::kControlSocketName)));
+    if (migrated.ok()) return migrated;
+  }
   if (!fd.ok()) {
     if (absl::IsNotFound(fd.status()) || absl::IsUnavailable(fd.status()) ||
         absl::IsFailedPrecondition(fd.status())) {

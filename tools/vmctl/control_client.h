@@ -31,6 +31,15 @@ absl::StatusOr<VmRef> ParseVmRef(const std::string& arg,
 // <runtime root>/<namespace>_<name>.
 std::string VmDir(const VmRef& vm);
 
+// A local migration target runs under the other of two runtime roots (the
+// source holds <root>/<namespace>_<name>): <root>/.incoming for a VM under
+// <root>, and back to <root> for one under <root>/.incoming. So a VM keeps
+// its name across `vmctl migrate`, and ConnectToVm looks in both.
+inline constexpr char kIncomingRootName[] = ".incoming";
+std::string OtherRuntimeRoot(const std::string& root);
+// The runtime roots vmctl looks in: the environment's, then its .incoming.
+std::vector<std::string> RuntimeRoots();
+
 // Connects to the VM's launcher: NotFound "vm NS/NAME: not found" when no
 // launcher serves it.
 absl::StatusOr<UniqueFd> ConnectToVm(const VmRef& vm);

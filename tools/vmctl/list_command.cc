@@ -20,9 +20,11 @@ int RunList(const Args& args) {
     std::fputs("usage: vmctl list\n", stderr);
     return kExitUsage;
   }
-  const std::string root = launch::RuntimeRootFromEnvironment();
   std::vector<VmRef> vms;
-  if (DIR* dir = ::opendir(root.c_str())) {
+  // A VM moved by `vmctl migrate` lives under the .incoming root.
+  for (const std::string& root : RuntimeRoots()) {
+    DIR* dir = ::opendir(root.c_str());
+    if (dir == nullptr) continue;
     while (dirent* entry = ::readdir(dir)) {
       const std::string dir_name = entry->d_name;
       const size_t sep = dir_name.find('_');
@@ -36,6 +38,11 @@ int RunList(const Args& args) {
   std::sort(vms.begin(), vms.end(), [](const VmRef& a, const VmRef& b) {
     return a.label() < b.label();
   });
+  vms.erase(std::unique(vms.begin(), vms.end(),
+                        [](const VmRef& a, const VmRef& b) {
+                          return a.label() == b.label();
+                        }),
+            vms.end());
   for (const VmRef& vm : vms) {
     absl::StatusOr<kube::ControlResponse> response =
         CallVm(vm, kube::StatusRequest{});

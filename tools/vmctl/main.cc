@@ -52,6 +52,15 @@ constexpr char kUsage[] =
     "                                  (virtio-mem, up to maxGuest)\n"
     "  changemedia VM DISK (--disk PATH | --claim CLAIM | --eject)\n"
     "                                  swap or eject a cdrom's medium\n"
+    "  migrate VM [--to URI] [--parallel N] [--bandwidth MIB_PER_S] [--allow-postcopy]\n"
+    "            [--allow-auto-converge] [--max-downtime MS] [--progress-timeout S]\n"
+    "            [--completion-timeout-per-gib S] [--tls-dir DIR [--tls-hostname H]]\n"
+    "                                  live-migrate (without --to: to a new launcher on\n"
+    "                                  this host; the VM keeps its name); shows progress\n"
+    "  migrate-cancel VM               stop a running migration; the VM stays where it was\n"
+    "  receive FILE --listen URI [--name N] [--parallel N] [--allow-postcopy]\n"
+    "          [--tls-dir DIR] [--detach]\n"
+    "                                  start a migration target listening on URI\n"
     "\n"
     "VM is NAME or NAMESPACE/NAME (namespace \"default\" when omitted).\n"
     "exit codes: 0 ok, 1 invalid, 2 usage, 3 not found, 4 failed, 5 internal,\n"
@@ -94,6 +103,9 @@ constexpr Command kCommands[] = {
     {"setlink", RunSetLink},
     {"scale", RunScale},
     {"changemedia", RunChangeMedia},
+    {"migrate", RunMigrate},
+    {"migrate-cancel", RunMigrateCancel},
+    {"receive", RunReceive},
 };
 
 }  // namespace

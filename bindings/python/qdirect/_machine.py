@@ -213,7 +213,8 @@ class Machine:
     def __init__(self, vmi: Union[Vmi, Source], runtime_root: Optional[str] = None,
                  *, start_timeout: float = 30.0, stop_timeout: float = 10.0,
                  console_log_bytes: int = 4 << 20, qemu_user: Optional[str] = None,
-                 node_name: Optional[str] = None) -> None:
+                 node_name: Optional[str] = None, incoming: Optional[str] = None,
+                 migration: Optional[Mapping[str, Any]] = None) -> None:
         self.vmi = vmi if isinstance(vmi, Vmi) else Vmi.load(vmi)
         self.runtime_root = runtime_root
         self.start_timeout = start_timeout
@@ -221,6 +222,9 @@ class Machine:
         self.console_log_bytes = console_log_bytes
         self.qemu_user = qemu_user
         self.node_name = node_name
+        # A live migration target: QEMU listens on this URI after start().
+        self.incoming = incoming
+        self.migration = dict(migration or {})
         self._handle: Optional[_qdirect.Machine] = None
         self.console = Console(self)
         self.events = Events(self)
@@ -234,8 +238,29 @@ class Machine:
             raise Error("Machine.start: already started", "FAILED_PRECONDITION")
         self._handle = _qdirect.Machine._start(
             self.vmi._handle, self.runtime_root or "", self.console_log_bytes,
-            self.start_timeout, self.qemu_user or "", self.node_name or "")
+            self.start_timeout, self.qemu_user or "", self.node_name or "",
+            self.incoming or "", json.dumps(self.migration) if self.migration else "")
         return self
+
+    # -- live migration ----------------------------------------------------
+
+    def migrate(self, uri: str, **options: Any) -> Dict[str, Any]:
+        """Live-migrates to a target Machine(incoming=uri) and returns the
+        final query-migrate figures (total_time_ms, downtime_ms, ...). Options
+        use KubeVirt's MigrationConfiguration names (bandwidthPerMigration,
+        parallelMigrationThreads, allowPostCopy, completionTimeoutPerGiB,
+        progressTimeout, maxDowntimeMs, allowAutoConverge). On success this
+        Machine's QEMU has quit (phase Succeeded); on failure the guest runs
+        on here and the error says why."""
+        return self._handle_or_raise().migrate(uri, json.dumps(options))
+
+    def wait_incoming(self, timeout: float = 120.0) -> None:
+        """Target: waits until the incoming migration completed (the VM then
+        runs here) or raises when it failed."""
+        self._handle_or_raise().wait_incoming(timeout)
+
+    def cancel_migration(self) -> None:
+        self._handle_or_raise().cancel_migration()
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Shuts down (power button, up to ``timeout`` s -- default

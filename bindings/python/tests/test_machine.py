@@ -266,3 +266,25 @@ def test_add_volume_and_remove_volume(environment, monkeypatch):
         assert removed["outcome"] == "Done"
         m.console.expect(rf"QDIRECT-HOTPLUG remove block {vd}\r?\n", timeout=60)
         assert not m.status().get("volumeStatus")
+
+
+def test_migrate_to_an_incoming_machine_keeps_the_guest(environment):
+    """Machine.migrate to Machine(incoming=...): same boot id, heartbeat on."""
+    vmi = named_vmi("py-migrate")
+    target_root = os.path.join(environment, "target")
+    os.makedirs(target_root, mode=0o755)
+    uri = f"unix:{target_root}/default_py-migrate/migration.sock"
+    with qdirect.Machine(vmi) as source:
+        boot_id = re.search(MARKER, source.console.expect(MARKER, timeout=BOOT_TIMEOUT)).group(1)
+        with qdirect.Machine(vmi, target_root, incoming=uri,
+                             migration={"parallelMigrationThreads": 2}) as target:
+            done = source.migrate(uri, parallelMigrationThreads=2)
+            assert done["status"] == "completed"
+            assert done["total_time_ms"] > 0
+            assert source.phase == "Succeeded"
+            target.wait_incoming(timeout=60)
+            assert target.phase == "Running"
+            assert target.status()["migrationState"]["completed"]
+            target.console.expect(r"heartbeat \d+", timeout=30)
+            out = target.agent.exec(["cat", "/proc/sys/kernel/random/boot_id"])
+            assert boot_id.encode() in out.out

@@ -320,5 +320,55 @@ TEST(ToInterfaceHotplug, RefusesBindingsHotplugCannotServe) {
   EXPECT_EQ(hp->network.name, "n");
 }
 
+// ---- Live migration
+
+TEST(ControlRequest, MigrateKeepsUriAndEveryOption) {
+  MigrateRequest migrate;
+  migrate.uri = "tcp:10.0.0.2:49152";
+  migrate.options.bandwidth_per_migration = 64 << 20;
+  migrate.options.completion_timeout_per_gib = 30;
+  migrate.options.progress_timeout = absl::Seconds(20);
+  migrate.options.max_downtime_ms = 500;
+  migrate.options.allow_auto_converge = true;
+  migrate.options.allow_post_copy = true;
+  migrate.options.parallel_migration_threads = 4;
+  migrate.options.tls_x509_dir = "/etc/pki/qemu";
+  EXPECT_EQ(RoundTrip(migrate), ControlRequest(migrate));
+  MigrateRequest plain;
+  plain.uri = "unix:/x";
+  EXPECT_EQ(RoundTrip(plain), ControlRequest(plain));
+  EXPECT_EQ(RoundTrip(MigrateCancelRequest{}), ControlRequest(MigrateCancelRequest{}));
+  EXPECT_EQ(RoundTrip(MigrationProgressRequest{}),
+            ControlRequest(MigrationProgressRequest{}));
+}
+
+TEST(ControlRequest, MigrateWithoutUriOrWithBadOptionsIsRefused) {
+  EXPECT_FALSE(EncodeRequest(MigrateRequest{}).ok());
+  absl::StatusOr<ControlRequest> no_uri = DecodeRequest(R"({"request":"migrate"})");
+  ASSERT_FALSE(no_uri.ok());
+  EXPECT_THAT(no_uri.status().message(), HasSubstr("request.uri"));
+  absl::StatusOr<ControlRequest> bad = DecodeRequest(
+      R"({"request":"migrate","uri":"unix:/x","options":{"parallelMigrationThreads":-1}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("request.options.parallelMigrationThreads"));
+}
+
+TEST(ControlResponse, MigrationProgressRoundTrips) {
+  ControlResponse response;
+  MigrationProgress p;
+  p.status = "active";
+  p.total_time_ms = 1200;
+  p.ram_total = 128 << 20;
+  p.ram_transferred = 1 << 20;
+  p.ram_remaining = 127 << 20;
+  p.mbps = 16.5;
+  response.migration_progress = p;
+  absl::StatusOr<ControlResponse> decoded = DecodeResponse(EncodeResponse(response));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_TRUE(decoded->migration_progress.has_value());
+  EXPECT_EQ(*decoded->migration_progress, p);
+}
+
 }  // namespace
 }  // namespace qdirect::kube

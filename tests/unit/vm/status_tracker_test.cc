@@ -402,5 +402,55 @@ TEST(StatusTracker, ExitRecordsQdirectFacts) {
   EXPECT_EQ(tracker.status().qdirect.exit_code, std::nullopt);
 }
 
+// ---------------------------------------------------------------------------
+// Live migration
+
+TEST(TrackerMigration, SwitchoverStopIsNotAPauseAndMigratedSourceSucceeds) {
+  StatusTracker tracker(kT0);
+  absl::Time now = kT0;
+  for (const TrackerInput& in : Booted()) tracker.Apply(in, now += absl::Seconds(1));
+  tracker.Apply(MigrationRunning{true}, now);
+  tracker.Apply(QmpStopEvent{}, now);
+  EXPECT_EQ(tracker.status().FindCondition(vmi_condition::kPaused), nullptr);
+  tracker.Apply(MigratedOut{"unix:/run/x.sock"}, now);
+  tracker.Apply(QmpShutdownEvent{false, "host-qmp-quit"}, now);
+  tracker.Apply(ProcessExited{false, 0, 0}, now);
+  EXPECT_EQ(tracker.status().phase, VmiPhase::kSucceeded);
+  EXPECT_THAT(tracker.status().FindCondition(vmi_condition::kReady)->message,
+              HasSubstr("migrated to unix:/run/x.sock"));
+}
+
+TEST(TrackerMigration, FailedMigrationKeepsRunningWithState) {
+  StatusTracker tracker(kT0);
+  absl::Time now = kT0;
+  for (const TrackerInput& in : Booted()) tracker.Apply(in, now += absl::Seconds(1));
+  tracker.Apply(MigrationRunning{true}, now);
+  VmiMigrationState state;
+  state.failed = true;
+  state.failure_reason = "Unable to write to socket";
+  tracker.Apply(MigrationRunning{false}, now);
+  EXPECT_TRUE(tracker.Apply(MigrationStateUpdate{state}, now));
+  EXPECT_EQ(tracker.status().phase, VmiPhase::kRunning);
+  ASSERT_TRUE(tracker.status().migration_state.has_value());
+  EXPECT_TRUE(tracker.status().migration_state->failed);
+  // After the migration a STOP is the user's again.
+  tracker.Apply(QmpStopEvent{}, now);
+  ASSERT_NE(tracker.status().FindCondition(vmi_condition::kPaused), nullptr);
+}
+
+TEST(TrackerMigration, LiveMigratableConditionIsRecorded) {
+  StatusTracker tracker(kT0);
+  VmiCondition c;
+  c.type = vmi_condition::kLiveMigratable;
+  c.status = ConditionStatus::kFalse;
+  c.reason = "HostDeviceNotLiveMigratable";
+  tracker.Apply(LiveMigratableUpdate{c}, kT0);
+  const VmiCondition* got =
+      tracker.status().FindCondition(vmi_condition::kLiveMigratable);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->status, ConditionStatus::kFalse);
+  EXPECT_EQ(got->reason, "HostDeviceNotLiveMigratable");
+}
+
 }  // namespace
 }  // namespace qdirect::vm

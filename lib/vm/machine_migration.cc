@@ -1,0 +1,335 @@
+// vm::Machine's live migration: the source's loop (configure, migrate,
+// follow query-migrate under the policy, finish or roll back) and the
+// target's incoming side. The QMP commands are in ops/migration_qmp.h, the
+// decisions in ops/migration_policy.h and ops/live_migratable.h.
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "ops/live_migratable.h"
+#include "ops/migration_params.h"
+#include "ops/migration_policy.h"
+#include "ops/migration_qmp.h"
+#include "qdirect/machine.h"
+#include "vm/machine_impl.h"
+
+namespace qdirect::vm {
+
+namespace {
+
+// How often the source samples query-migrate.
+constexpr absl::Duration kProgressInterval = absl::Milliseconds(100);
+// QEMU may report completed before total-time is filled in (FACTS.md).
+constexpr int kFinalQueryTries = 50;
+constexpr absl::Duration kFinalQueryInterval = absl::Milliseconds(20);
+// How long the source's QEMU may take to quit after a completed migration.
+constexpr absl::Duration kQuitTimeout = absl::Seconds(30);
+
+}  // namespace
+
+void Machine::Impl::ApplyLiveMigratable(const spec::Vmi& vmi) {
+  Apply(LiveMigratableUpdate{
+      ops::LiveMigratableCondition(ops::ComputeLiveMigratability(vmi))});
+}
+
+void Machine::Impl::PrepareIncomingPlan() {
+  // Without -S QEMU's autostart resumes the guest after the stream exactly
+  // when the source was running (the stream carries its runstate).
+  std::erase(plan->argv, std::string("-S"));
+  plan->argv.push_back("-incoming");
+  plan->argv.push_back("defer");
+}
+
+void Machine::Impl::WatchMigrationEvents() {
+  if (migration_events) return;
+  migration_event_status.clear();
+  migration_events = qmp->Subscribe(
+      qmp::EventMatcher{"MIGRATION", nullptr}, [this](const qmp::Event& e) {
+        migration_event_status = ops::MigrationEventStatus(e);
+      });
+}
+
+void Machine::Impl::UpdateMigrationState(
+    const std::function<void(VmiMigrationState&)>& edit) {
+  VmiMigrationState state =
+      tracker.status().migration_state.value_or(VmiMigrationState{});
+  edit(state);
+  Apply(MigrationStateUpdate{std::move(state)});
+}
+
+absl::Status Machine::Impl::StartIncoming() {
+  WatchMigrationEvents();
+  Apply(MigrationRunning{true});
+  UpdateMigrationState([&](VmiMigrationState& s) {
+    s.start_timestamp = absl::Now();
+    s.target_node = node_name;
+    s.target_node_address = incoming->uri;
+    s.mode = "PreCopy";
+  });
+  const ops::MigrationSetup setup =
+      ops::MigrationSetupFor(incoming->options, ops::MigrationSide::kTarget);
+  if (absl::Status st = ops::ApplyMigrationSetup(*qmp, setup); !st.ok()) {
+    return Error("incoming migration setup", st);
+  }
+  if (!incoming->uri.empty()) {
+    if (absl::Status st = ops::StartMigrateIncoming(*qmp, incoming->uri);
+        !st.ok()) {
+      return Error(absl::StrCat("migrate-incoming ", incoming->uri), st);
+    }
+  }
+  return RefreshRunstate();
+}
+
+absl::Status Machine::ListenIncoming(std::string_view uri) {
+  Impl& m = *impl_;
+  RETURN_IF_ERROR(m.RequireRunning("migrate-incoming"));
+  if (!m.incoming) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        m.label, ": migrate-incoming: not started as a migration target"));
+  }
+  if (absl::Status st = ops::StartMigrateIncoming(*m.qmp, uri); !st.ok()) {
+    return m.Error(absl::StrCat("migrate-incoming ", AV(uri)), st);
+  }
+  m.incoming->uri = std::string(uri);
+  m.UpdateMigrationState(
+      [&](VmiMigrationState& s) { s.target_node_address = std::string(uri); });
+  return absl::OkStatus();
+}
+
+absl::Status Machine::WaitIncoming(absl::Time deadline) {
+  Impl& m = *impl_;
+  if (!m.incoming) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        m.label, ": waiting for incoming migration: not a migration target"));
+  }
+  absl::Status st = m.loop->RunUntil(
+      [&] {
+        return m.exited || m.migration_event_status == "completed" ||
+               m.migration_event_status == "failed";
+      },
+      deadline);
+  if (m.exited || m.migration_event_status == "failed") {
+    const std::string tail = launch::ReadLogTail(m.log_path, kLogTailBytes);
+    m.Apply(MigrationRunning{false});
+    return absl::AbortedError(absl::StrCat(
+        m.label, ": incoming migration failed",
+        m.exited && m.process && m.process->exit_info()
+            ? absl::StrCat(" (qemu ", m.process->exit_info()->ToString(), ")")
+            : "",
+        tail.empty() ? "" : ": ", tail));
+  }
+  if (!st.ok()) return m.Error("waiting for incoming migration", st);
+  // From now on this is an ordinary running VM (it may migrate on).
+  m.incoming.reset();
+  if (m.migration_events) m.qmp->Unsubscribe(*m.migration_events);
+  m.migration_events.reset();
+  m.Apply(MigrationRunning{false});
+  m.UpdateMigrationState([](VmiMigrationState& s) {
+    s.completed = true;
+    s.end_timestamp = absl::Now();
+    s.target_node_domain_detected = true;
+    s.target_node_domain_ready_timestamp = s.end_timestamp;
+  });
+  // After the stream QEMU resumes by itself when the source ran; a paused
+  // source leaves it paused. Both land in the tracker via the runstate.
+  if (absl::Status refreshed = m.RefreshRunstate(); !refreshed.ok()) {
+    return m.Error("after incoming migration", refreshed);
+  }
+  if (m.tracker.status().phase != VmiPhase::kRunning) {
+    // The paused case: KubeVirt shows Running + Paused.
+    m.Apply(StartPausedRequested{});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Machine::RecoverPostcopy(std::string_view uri) {
+  Impl& m = *impl_;
+  RETURN_IF_ERROR(m.RequireRunning("migrate-recover"));
+  if (absl::Status st = ops::MigrateRecover(*m.qmp, uri); !st.ok()) {
+    return m.Error(absl::StrCat("migrate-recover ", AV(uri)), st);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Machine::CancelMigration() {
+  Impl& m = *impl_;
+  if (m.operation != "migration" || m.incoming) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(m.label, ": migrate-cancel: no migration in progress"));
+  }
+  RETURN_IF_ERROR(m.RequireRunning("migrate-cancel"));
+  if (m.migration_cancel_requested) return absl::OkStatus();
+  m.migration_cancel_requested = true;
+  m.UpdateMigrationState([](VmiMigrationState& s) {
+    s.abort_requested = true;
+    s.abort_status = "Aborting";
+  });
+  // Asynchronous: this may run inside a loop callback (the launcher's
+  // control socket); Migrate's loop sees the outcome.
+  m.qmp->Execute("migrate_cancel", nullptr, {},
+                 [](absl::StatusOr<qmp::Reply>) {});
+  return absl::OkStatus();
+}
+
+absl::Status Machine::ResumePostcopy(std::string_view uri) {
+  Impl& m = *impl_;
+  RETURN_IF_ERROR(m.RequireRunning("migrate resume"));
+  if (m.operation != "migration" || m.incoming) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(m.label, ": migrate resume: no migration in progress"));
+  }
+  rapidjson::Document args(rapidjson::kObjectType);
+  args.AddMember("uri",
+                 rapidjson::Value(uri.data(),
+                                  static_cast<rapidjson::SizeType>(uri.size()),
+                                  args.GetAllocator()),
+                 args.GetAllocator());
+  args.AddMember("resume", true, args.GetAllocator());
+  m.qmp->Execute("migrate", &args, {}, [](absl::StatusOr<qmp::Reply>) {});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MigrationProgress> Machine::Migrate(
+    std::string_view uri, const MigrationOptions& options,
+    std::function<void(const MigrationProgress&)> on_progress) {
+  Impl& m = *impl_;
+  const std::string where = absl::StrCat("migrate to ", AV(uri));
+  RETURN_IF_ERROR(m.RequireRunning(where));
+  if (m.incoming) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        m.label, ": ", where, ": this machine is a migration target"));
+  }
+  if (const VmiCondition* c =
+          m.tracker.status().FindCondition(vmi_condition::kLiveMigratable);
+      c != nullptr && c->status == ConditionStatus::kFalse) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(m.label, ": ", where, ": VMI is not live migratable: ",
+                     c->reason, ": ", c->message));
+  }
+  RETURN_IF_ERROR(m.BeginOperation("migration"));
+  // The long-operation slot is freed however the migration ends.
+  absl::Cleanup end_operation = [&m] { m.EndOperation(); };
+  m.migration_cancel_requested = false;
+
+  ASSIGN_OR_RETURN(qmp::StatusInfo before, m.qmp->QueryStatus());
+  const bool was_running = before.running;
+  const absl::Time start = absl::Now();
+  m.Apply(MigrationRunning{true});
+  m.UpdateMigrationState([&](VmiMigrationState& s) {
+    s = VmiMigrationState{};
+    s.start_timestamp = start;
+    s.mode = "PreCopy";
+    s.source_node = m.node_name;
+    s.target_node_address = std::string(uri);
+  });
+  m.WatchMigrationEvents();
+
+  std::string failure;         // why we gave up (policy), if we did
+  absl::StatusCode failure_code = absl::StatusCode::kAborted;
+  MigrationProgress last;
+  const ops::MigrationSetup setup =
+      ops::MigrationSetupFor(options, ops::MigrationSide::kSource);
+  absl::Status st = ops::ApplyMigrationSetup(*m.qmp, setup);
+  if (st.ok()) st = ops::StartMigrate(*m.qmp, uri);
+  ops::MigrationPolicy policy(options, start);
+  while (st.ok()) {
+    (void)m.loop->RunUntil(
+        [&] {
+          return m.exited ||
+                 IsFinalMigrationStatus(m.migration_event_status);
+        },
+        absl::Now() + kProgressInterval);
+    if (m.exited) {
+      st = absl::UnavailableError("QEMU exited during the migration");
+      break;
+    }
+    absl::StatusOr<MigrationProgress> progress = ops::QueryMigrate(*m.qmp);
+    if (!progress.ok()) {
+      st = progress.status();
+      break;
+    }
+    last = *progress;
+    // QEMU fills in total-time and downtime in its cleanup, on its main
+    // loop, a moment after it reports completed.
+    for (int i = 0; i < kFinalQueryTries && last.status == "completed" &&
+                    last.total_time_ms == 0;
+         ++i) {
+      (void)m.loop->RunUntil([] { return false; },
+                             absl::Now() + kFinalQueryInterval);
+      absl::StatusOr<MigrationProgress> again = ops::QueryMigrate(*m.qmp);
+      if (!again.ok()) break;
+      last = *again;
+    }
+    if (on_progress) on_progress(last);
+    if (IsFinalMigrationStatus(last.status)) break;
+    if (last.status.starts_with("postcopy")) {
+      m.UpdateMigrationState([&](VmiMigrationState& s) {
+        s.mode = last.status == "postcopy-paused" ? "Paused" : "PostCopy";
+      });
+    }
+    const ops::MigrationDecision decision = policy.Observe(absl::Now(), last);
+    if (decision.action == ops::MigrationAction::kCancel) {
+      failure = decision.reason;
+      failure_code = absl::StatusCode::kDeadlineExceeded;
+      st = m.qmp->CallSync("migrate_cancel").status();
+    } else if (decision.action == ops::MigrationAction::kStartPostcopy) {
+      st = m.qmp->CallSync("migrate-start-postcopy").status();
+      if (st.ok()) {
+        m.UpdateMigrationState([](VmiMigrationState& s) { s.mode = "PostCopy"; });
+      }
+    }
+  }
+  if (m.migration_events) m.qmp->Unsubscribe(*m.migration_events);
+  m.migration_events.reset();
+  m.Apply(MigrationRunning{false});
+
+  if (st.ok() && last.status == "completed") {
+    m.UpdateMigrationState([&](VmiMigrationState& s) {
+      s.completed = true;
+      s.end_timestamp = absl::Now();
+      s.target_node_domain_detected = true;
+    });
+    // The guest runs on the target now: this QEMU has nothing left to do.
+    m.Apply(MigratedOut{std::string(uri)});
+    (void)m.qmp->Quit();
+    if (absl::Status exit = m.WaitExit(absl::Now() + kQuitTimeout); !exit.ok()) {
+      (void)m.process->Kill(SIGKILL);
+      (void)m.WaitExit(absl::Now() + kShutdownSlack);
+    }
+    return last;
+  }
+
+  // Failed, cancelled or never started: the guest stays here.
+  const bool cancelled = m.migration_cancel_requested;
+  std::string reason = !failure.empty()       ? failure
+                       : !st.ok()             ? std::string(st.message())
+                       : !last.error_desc.empty() ? last.error_desc
+                       : cancelled            ? "Migration cancelled"
+                                              : absl::StrCat("migration ended ", last.status);
+  m.UpdateMigrationState([&](VmiMigrationState& s) {
+    s.failed = true;
+    s.end_timestamp = absl::Now();
+    s.failure_reason = reason;
+    if (s.abort_requested) s.abort_status = "Succeeded";
+  });
+  if (!m.exited && m.qmp->closed_status().ok()) {
+    absl::StatusOr<qmp::StatusInfo> now = m.qmp->QueryStatus();
+    if (now.ok() && !now->running && was_running &&
+        !last.status.starts_with("postcopy")) {
+      if (absl::Status cont = m.qmp->Cont(); !cont.ok()) {
+        return m.Error(absl::StrCat(where, ": resuming the source after: ", reason),
+                       cont);
+      }
+    }
+    (void)m.RefreshRunstate();
+  }
+  const absl::StatusCode code =
+      cancelled ? absl::StatusCode::kCancelled : failure_code;
+  return absl::Status(code, absl::StrCat(m.label, ": ", where, ": ",
+                                         cancelled ? "cancelled: " : "", reason));
+}
+
+}  // namespace qdirect::vm
