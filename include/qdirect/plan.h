@@ -274,6 +274,12 @@ struct Plan {
 // lacks with FailedPrecondition naming the option.
 absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host);
 
+// The device table as JSON and back: how a launcher hands the devices it
+// hot-plugged to the one that continues the VM (MachineOptions::
+// hotplugged_devices). A malformed table is InvalidArgument naming the entry.
+std::string DeviceEntriesToJson(const std::vector<DeviceEntry>& entries);
+absl::StatusOr<std::vector<DeviceEntry>> DeviceEntriesFromJson(std::string_view json);
+
 // The argv words that cold-plug `entry` ("-device", its JSON; "-chardev",
 // its keyval; ...), appended to argv.
 void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv);

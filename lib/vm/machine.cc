@@ -53,6 +53,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
         launch::ResolveQemuCredentials(options.qemu_user);
     if (!resolved.ok()) return Error("qemu user", resolved.status());
     credentials = *resolved;
+    qemu_credentials = credentials;
     owner = {static_cast<int>(credentials->uid),
              static_cast<int>(credentials->gid)};
     RETURN_IF_ERROR(dir->LetQemuIn(*credentials));

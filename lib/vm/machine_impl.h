@@ -144,6 +144,11 @@ struct Machine::Impl {
   void ReleaseHostDevices();
   // Live migration (machine_migration.cc).
   std::optional<MachineOptions::Incoming> incoming;
+  // The user QEMU runs as (when we are root).
+  std::optional<launch::Credentials> qemu_credentials;
+  // QEMU binds a unix migration socket itself but may not write the runtime
+  // dir: a unix: URI inside it must name a subdirectory, made here for QEMU.
+  absl::Status PrepareIncomingSocketDir(std::string_view uri);
   // The last MIGRATION event's status ("" before any).
   std::string migration_event_status;
   bool migration_cancel_requested = false;

@@ -3,11 +3,16 @@
 // target's incoming side. The QMP commands are in ops/migration_qmp.h, the
 // decisions in ops/migration_policy.h and ops/live_migratable.h.
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <string>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ops/live_migratable.h"
 #include "ops/migration_params.h"
@@ -60,6 +65,31 @@ void Machine::Impl::UpdateMigrationState(
   Apply(MigrationStateUpdate{std::move(state)});
 }
 
+absl::Status Machine::Impl::PrepareIncomingSocketDir(std::string_view uri) {
+  if (!absl::StartsWith(AV(uri), "unix:")) return absl::OkStatus();
+  const std::string path(uri.substr(5));
+  const size_t slash = path.rfind('/');
+  const std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+  if (parent == dir_path) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        label, ": migrate-incoming ", AV(uri),
+        ": QEMU may not write the runtime dir itself; put the socket in a "
+        "subdirectory of it (e.g. ", dir_path, "/migration/migration.sock)"));
+  }
+  if (!absl::StartsWith(parent, absl::StrCat(dir_path, "/")) ||
+      parent.find('/', dir_path.size() + 1) != std::string::npos) {
+    return absl::OkStatus();  // elsewhere: the caller's to provide
+  }
+  if (::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", parent));
+  }
+  if (qemu_credentials &&
+      ::chown(parent.c_str(), qemu_credentials->uid, qemu_credentials->gid) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("chown ", parent));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Machine::Impl::StartIncoming() {
   WatchMigrationEvents();
   Apply(MigrationRunning{true});
@@ -75,6 +105,7 @@ absl::Status Machine::Impl::StartIncoming() {
     return Error("incoming migration setup", st);
   }
   if (!incoming->uri.empty()) {
+    RETURN_IF_ERROR(PrepareIncomingSocketDir(incoming->uri));
     if (absl::Status st = ops::StartMigrateIncoming(*qmp, incoming->uri);
         !st.ok()) {
       return Error(absl::StrCat("migrate-incoming ", incoming->uri), st);
@@ -90,6 +121,7 @@ absl::Status Machine::ListenIncoming(std::string_view uri) {
     return absl::FailedPreconditionError(absl::StrCat(
         m.label, ": migrate-incoming: not started as a migration target"));
   }
+  RETURN_IF_ERROR(m.PrepareIncomingSocketDir(uri));
   if (absl::Status st = ops::StartMigrateIncoming(*m.qmp, uri); !st.ok()) {
     return m.Error(absl::StrCat("migrate-incoming ", AV(uri)), st);
   }

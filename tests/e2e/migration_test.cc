@@ -110,7 +110,7 @@ class MigrationTest : public ::testing::Test {
     options.runtime_root = Root(root_name);
     options.node_name = "node-b";
     *uri = absl::StrCat("unix:", options.runtime_root, "/", vmi_.metadata.namespace_,
-                        "_", vmi_.metadata.name, "/migration.sock");
+                        "_", vmi_.metadata.name, "/migration/migration.sock");
     options.incoming = MachineOptions::Incoming{migration, *uri};
     return Machine::Start(vmi_, options);
   }

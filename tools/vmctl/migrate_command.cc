@@ -49,7 +49,8 @@ constexpr char kReceiveUsage[] =
 constexpr absl::Duration kProgressInterval = absl::Milliseconds(500);
 // How long the source launcher may take to exit after the migration.
 constexpr absl::Duration kSourceExit = absl::Seconds(30);
-constexpr char kMigrationSocket[] = "migration.sock";
+// Inside the target's runtime dir, in a subdirectory QEMU may write.
+constexpr char kMigrationSocket[] = "migration/migration.sock";
 
 bool ParseInt(const std::string& text, int64_t min, int64_t* out) {
   return absl::SimpleAtoi(text, out) && *out >= min;

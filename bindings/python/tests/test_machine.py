@@ -273,7 +273,7 @@ def test_migrate_to_an_incoming_machine_keeps_the_guest(environment):
     vmi = named_vmi("py-migrate")
     target_root = os.path.join(environment, "target")
     os.makedirs(target_root, mode=0o755)
-    uri = f"unix:{target_root}/default_py-migrate/migration.sock"
+    uri = f"unix:{target_root}/default_py-migrate/migration/migration.sock"
     with qdirect.Machine(vmi) as source:
         boot_id = re.search(MARKER, source.console.expect(MARKER, timeout=BOOT_TIMEOUT)).group(1)
         with qdirect.Machine(vmi, target_root, incoming=uri,
