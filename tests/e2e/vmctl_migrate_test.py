@@ -96,6 +96,12 @@ class VmctlMigrateTest(unittest.TestCase):
         source_dir = os.path.join(self.runtime, "default_testvm")
         target_dir = os.path.join(self.runtime, ".incoming", "default_testvm")
 
+        # A NIC hot-plugged before the move: the target must have the same
+        # layout (the launcher hands it over), or QEMU refuses the stream.
+        self.vmctl("addinterface", "testvm", "--name", "extra", "--mac",
+                   "02:00:00:00:00:42", check=0)
+        self.wait_console(r"QDIRECT-HOTPLUG add net \S+")
+
         # 1. To a new launcher on this host; the name now reaches it.
         moved = self.vmctl("migrate", "testvm", check=0)
         self.assertRegex(moved.stdout, r"migrated to unix:.*total \d+ ms, downtime \d+ ms")
@@ -105,6 +111,11 @@ class VmctlMigrateTest(unittest.TestCase):
         self.assertEqual(status["phase"], "Running")
         self.assertTrue(status["migrationState"]["completed"])
         self.assertEqual(self.vmctl("list", check=0).stdout, "default/testvm Running\n")
+        peripherals = json.loads(self.vmctl(
+            "qmp", "testvm",
+            '{"execute":"qom-list","arguments":{"path":"/machine/peripheral"}}',
+            check=0).stdout)
+        self.assertIn("ua-extra", [p["name"] for p in peripherals])
         # The guest did not reboot: its heartbeat counts on past the migration.
         self.wait(f"a heartbeat after {before} on the target",
                   lambda: self.heartbeat() > before)

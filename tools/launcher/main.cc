@@ -1,5 +1,6 @@
 // qdirect-launcher --manifest FILE [--name N] [--ready-fd N]
 //                  [--runtime-root DIR] [--incoming URI --migration-options JSON]
+//                  [--hotplugged FILE]
 //
 // One process per VM, the virt-launcher of this stack: starts the Machine on
 // its own EventLoop, serves <vm runtime dir>/control.sock (lib/kube's control
@@ -14,8 +15,10 @@
 // --incoming the launcher is a migration target: ready ("ok") once QEMU
 // listens on URI, then it waits for the stream, and only then serves the
 // control socket (so that the VM's name reaches the source until the end).
-// The manifest is copied to <runtime dir>/vmi.yaml, so that `vmctl migrate`
-// can start a target with the same spec.
+// The manifest is copied to <runtime dir>/vmi.yaml and the devices hot-plugged
+// since start are kept in <runtime dir>/hotplugged.json, so that `vmctl
+// migrate` can start a target with the same spec and device layout
+// (--hotplugged FILE: those devices are cold-plugged at start).
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,11 +61,15 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: qdirect-launcher --manifest FILE [--name NAME] [--ready-fd N]\n"
-    "         [--runtime-root DIR] [--incoming URI [--migration-options JSON]]\n";
+    "         [--runtime-root DIR] [--incoming URI [--migration-options JSON]]\n"
+    "         [--hotplugged FILE]\n";
 // How often a migration target waiting for its stream looks at signals.
 constexpr absl::Duration kIncomingPoll = absl::Seconds(1);
 // The copy of the manifest in the runtime dir (for a migration target).
 constexpr char kManifestCopy[] = "vmi.yaml";
+// The devices hot-plugged so far (DeviceEntriesToJson), kept current in the
+// runtime dir: a migration target starts with them (--hotplugged).
+constexpr char kHotpluggedFile[] = "hotplugged.json";
 // A console client that reads slower than the guest writes loses output
 // beyond this much, rather than growing our memory.
 constexpr size_t kMaxConsoleBacklog = 1 << 20;
@@ -111,8 +118,35 @@ kube::ControlResponse StatusResponse(VmiStatus status) {
 class Launcher {
  public:
   Launcher(EventLoop* loop, vm::Machine* machine)
-      : loop_(loop), machine_(machine) {}
+      : loop_(loop), machine_(machine) {
+    // An unplug the guest completes late changes the devices too. The
+    // Machine may outlive us: the callback checks that we are still here.
+    std::weak_ptr<bool> alive = alive_;
+    machine_->OnStatusChange([this, alive](const VmiStatus&) {
+      if (!alive.expired()) (void)SaveHotplugged();
+    });
+  }
   ~Launcher() { CloseAll(); }
+
+  // Writes <runtime dir>/hotplugged.json when the hot-plugged devices
+  // changed since the last write (new file, then rename: a reader never
+  // sees half of it).
+  absl::Status SaveHotplugged() {
+    const std::string json = DeviceEntriesToJson(machine_->HotpluggedDevices());
+    if (json == saved_hotplugged_) return absl::OkStatus();
+    const std::string path = absl::StrCat(machine_->runtime_dir(), "/", kHotpluggedFile);
+    const std::string temp = path + ".new";
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                       0600));
+    if (!fd) return absl::ErrnoToStatus(errno, absl::StrCat(temp, ": open"));
+    WriteLine(fd.get(), json);
+    fd.reset();
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat(path, ": rename"));
+    }
+    saved_hotplugged_ = json;
+    return absl::OkStatus();
+  }
 
   absl::Status Listen() {
     const std::string path =
@@ -356,6 +390,8 @@ class Launcher {
       if (stats.ok()) response.stats = VmStatsToJson(*stats, /*pretty=*/false);
     } else if (std::optional<absl::Status> hotplug = RunHotplug(request, &response)) {
       st = *hotplug;
+      // Also after a failure: a pending unplug may have completed meanwhile.
+      if (absl::Status saved = SaveHotplugged(); st.ok()) st = saved;
     } else if (const auto* migrate = std::get_if<kube::MigrateRequest>(&request)) {
       absl::StatusOr<MigrationProgress> done = machine_->Migrate(
           migrate->uri, migrate->options,
@@ -507,6 +543,9 @@ class Launcher {
   std::deque<std::pair<uint64_t, kube::ControlRequest>> queue_;
   // The last query-migrate sample of a migration from here.
   std::optional<MigrationProgress> last_progress_;
+  // What SaveHotplugged wrote last.
+  std::string saved_hotplugged_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // Copies the manifest into the runtime dir (0600) for a migration target.
@@ -529,6 +568,7 @@ struct Flags {
   std::string runtime_root;
   std::string incoming;
   std::string migration_options;
+  std::string hotplugged;
 };
 
 int Fail(int ready_fd, const absl::Status& status) {
@@ -552,6 +592,8 @@ int Main(int argc, char** argv) {
       flags.incoming = argv[++i];
     } else if (arg == "--migration-options" && i + 1 < argc) {
       flags.migration_options = argv[++i];
+    } else if (arg == "--hotplugged" && i + 1 < argc) {
+      flags.hotplugged = argv[++i];
     } else if (arg == "--ready-fd" && i + 1 < argc) {
       if (!absl::SimpleAtoi(argv[++i], &flags.ready_fd) || flags.ready_fd < 0) {
         std::fputs(kUsage, stderr);
@@ -590,6 +632,18 @@ int Main(int argc, char** argv) {
   vm::MachineOptions options;
   options.loop = loop->get();
   options.runtime_root = flags.runtime_root;
+  if (!flags.hotplugged.empty()) {
+    std::ifstream in(flags.hotplugged);
+    std::ostringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<std::vector<DeviceEntry>> devices = DeviceEntriesFromJson(text.str());
+    if (!in || !devices.ok()) {
+      return Fail(ready.get(), absl::InvalidArgumentError(absl::StrCat(
+                                   flags.hotplugged, ": ",
+                                   devices.ok() ? "cannot read" : devices.status().message())));
+    }
+    options.hotplugged_devices = *std::move(devices);
+  }
   if (!flags.incoming.empty()) {
     MigrationOptions migration;
     if (!flags.migration_options.empty()) {
@@ -620,6 +674,10 @@ int Main(int argc, char** argv) {
     Launcher launcher(loop->get(), machine->get());
     if (absl::Status st = CopyManifest(flags.manifest, (*machine)->runtime_dir());
         !st.ok()) {
+      (*loop)->Unwatch(*signal_watch);
+      return Fail(ready.get(), st);
+    }
+    if (absl::Status st = launcher.SaveHotplugged(); !st.ok()) {
       (*loop)->Unwatch(*signal_watch);
       return Fail(ready.get(), st);
     }

@@ -238,10 +238,13 @@ int RunMigrate(const Args& args) {
   const std::string target_dir =
       absl::StrCat(target_root, "/", vm.ns, "_", vm.name);
   request.uri = absl::StrCat("unix:", target_dir, "/", kMigrationSocket);
+  // The devices hot-plugged into the source since its start: the target
+  // cold-plugs them, or its layout would differ and QEMU refuse the stream.
   absl::StatusOr<StartedLauncher> target = StartLauncher(
       {"--manifest", absl::StrCat(source_dir, "/vmi.yaml"), "--name", vm.name,
        "--runtime-root", target_root, "--incoming", request.uri,
-       "--migration-options", kube::MigrationOptionsToJson(request.options)},
+       "--migration-options", kube::MigrationOptionsToJson(request.options),
+       "--hotplugged", absl::StrCat(source_dir, "/hotplugged.json")},
       vm.label());
   if (!target.ok()) return ReportError(target.status());
   if (!target->error.empty()) {

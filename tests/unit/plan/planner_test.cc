@@ -833,5 +833,23 @@ TEST(PlannerTest, HotpluggedDeviceWithATakenIdIsRefused) {
             absl::StatusCode::kAlreadyExists);
 }
 
+TEST(DeviceEntriesJson, RoundTripsTheTable) {
+  Plan plan = MustPlan(MinimalVmi(), TcgHost());
+
+  absl::StatusOr<std::vector<DeviceEntry>> back =
+      DeviceEntriesFromJson(DeviceEntriesToJson(plan.devices));
+
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, plan.devices);
+}
+
+TEST(DeviceEntriesJson, MalformedEntryIsNamed) {
+  absl::StatusOr<std::vector<DeviceEntry>> bad =
+      DeviceEntriesFromJson(R"([{"kind":"device","id":"a","json":"{}"},{"kind":"disk","id":"b","json":"{}"}])");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("device table[1].kind"));
+  EXPECT_FALSE(DeviceEntriesFromJson("{}").ok());
+}
+
 }  // namespace
 }  // namespace qdirect
