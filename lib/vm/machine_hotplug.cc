@@ -130,6 +130,20 @@ absl::StatusOr<HotplugResult> Machine::AddVolume(const VolumeHotplug& request) {
   return HotplugResult{HotplugOutcome::kDone, hp->device_id, ""};
 }
 
+absl::StatusOr<HotplugOutcome> Machine::Impl::SendUnplug(
+    const std::string& device_id, const std::vector<DeviceEntry>& backends,
+    absl::Duration guest_wait, std::function<void(const absl::Status&)> finish) {
+  ops::UnplugRequest unplug;
+  unplug.device_id = device_id;
+  unplug.backends = backends;
+  unplug.guest_wait = guest_wait;
+  std::weak_ptr<bool> weak = alive;
+  return ops::UnplugDevice(*loop, *qmp, unplug,
+                           [weak, finish = std::move(finish)](absl::Status st) {
+                             if (!weak.expired()) finish(st);
+                           });
+}
+
 absl::StatusOr<HotplugResult> Machine::RemoveVolume(const std::string& name,
                                                     const HotplugOptions& options) {
   Impl& m = *impl_;
@@ -159,15 +173,8 @@ absl::StatusOr<HotplugResult> Machine::RemoveVolume(const std::string& name,
     RemovePlannedDevices(served.all, *impl->plan);
     impl->Apply(VolumeStatusUpdate{impl->volume_status});
   };
-  ops::UnplugRequest unplug;
-  unplug.device_id = served.device_id;
-  unplug.backends = served.backends;
-  unplug.guest_wait = options.guest_wait;
-  std::weak_ptr<bool> weak = m.alive;
   absl::StatusOr<HotplugOutcome> outcome =
-      ops::UnplugDevice(*m.loop, *m.qmp, unplug, [weak, finish](absl::Status st) {
-        if (!weak.expired()) finish(st);
-      });
+      m.SendUnplug(served.device_id, served.backends, options.guest_wait, finish);
   if (!outcome.ok()) return m.Error(what, outcome.status());
   if (*outcome == HotplugOutcome::kPending) {
     m.unplugging[served.device_id] = name;
@@ -239,15 +246,8 @@ absl::StatusOr<HotplugResult> Machine::RemoveInterface(const std::string& name,
                   [&](const DomainInterface& nic) { return nic.name == name; });
     impl->RefreshDomainInterfaces();
   };
-  ops::UnplugRequest unplug;
-  unplug.device_id = served.device_id;
-  unplug.backends = served.backends;
-  unplug.guest_wait = options.guest_wait;
-  std::weak_ptr<bool> weak = m.alive;
   absl::StatusOr<HotplugOutcome> outcome =
-      ops::UnplugDevice(*m.loop, *m.qmp, unplug, [weak, finish](absl::Status st) {
-        if (!weak.expired()) finish(st);
-      });
+      m.SendUnplug(served.device_id, served.backends, options.guest_wait, finish);
   if (!outcome.ok()) return m.Error(what, outcome.status());
   if (*outcome == HotplugOutcome::kPending) {
     m.unplugging[served.device_id] = name;

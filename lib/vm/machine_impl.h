@@ -101,6 +101,13 @@ struct Machine::Impl {
   std::optional<HostFacts> facts;
   // Devices whose device_del awaits the guest (kPending) -> what they serve.
   std::map<std::string, std::string> unplugging;
+  // device_del of device_id (then blockdev-del/netdev_del of backends);
+  // `finish` runs once the device is gone: now (kDone) or, while this
+  // Machine lives, on its DEVICE_DELETED (kPending).
+  absl::StatusOr<HotplugOutcome> SendUnplug(const std::string& device_id,
+                                            const std::vector<DeviceEntry>& backends,
+                                            absl::Duration guest_wait,
+                                            std::function<void(const absl::Status&)> finish);
   // status.volumeStatus of the hot-plugged volumes.
   std::vector<VmiVolumeStatus> volume_status;
   // virtio-mem's requested-size (bytes beyond the boot memory).
