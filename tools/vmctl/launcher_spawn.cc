@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "qdirect/unique_fd.h"
+#include "tools/vmctl/manifest_file.h"
 
 extern char** environ;
 
@@ -54,6 +55,25 @@ absl::StatusOr<std::string> FindLauncher() {
   }
   return absl::NotFoundError(absl::StrCat(
       "qdirect-launcher not found beside ", dir, " (set QDIRECT_LAUNCHER)"));
+}
+
+absl::StatusOr<ManifestToStart> PrepareManifestToStart(const std::string& file,
+                                                       const std::string& name) {
+  ManifestToStart out;
+  absl::StatusOr<spec::Vmi> vmi = LoadOneVmi(file, name);
+  if (!vmi.ok()) return vmi.status();
+  out.vmi = *std::move(vmi);
+  out.vm = VmRef{out.vmi.metadata.namespace_, out.vmi.metadata.name};
+  if (absl::StatusOr<UniqueFd> live = ConnectToVm(out.vm); live.ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("vm ", out.vm.label(), ": already running on this host"));
+  }
+  char resolved[PATH_MAX];
+  if (::realpath(file.c_str(), resolved) == nullptr) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(file, ": realpath"));
+  }
+  out.path = resolved;
+  return out;
 }
 
 absl::StatusOr<StartedLauncher> StartLauncher(const std::vector<std::string>& args,

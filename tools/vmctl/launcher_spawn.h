@@ -9,12 +9,26 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "launch/process.h"
+#include "qdirect/spec.h"
+#include "tools/vmctl/control_client.h"
 
 namespace qdirect::vmctl {
 
 // $QDIRECT_LAUNCHER, else ../launcher/qdirect-launcher beside vmctl (build
 // tree), else qdirect-launcher beside vmctl (installed).
 absl::StatusOr<std::string> FindLauncher();
+
+// A manifest about to get a launcher on this host: its VMI (decoded here,
+// so spec errors get their exit code and full listing), the VM, and the
+// file's absolute path for the launcher. AlreadyExists when the VM already
+// runs on this host.
+struct ManifestToStart {
+  spec::Vmi vmi;
+  VmRef vm;
+  std::string path;
+};
+absl::StatusOr<ManifestToStart> PrepareManifestToStart(const std::string& file,
+                                                       const std::string& name);
 
 struct StartedLauncher {
   launch::Process process;

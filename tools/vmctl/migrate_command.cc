@@ -317,19 +317,11 @@ int RunReceive(const Args& args) {
     std::fputs(kReceiveUsage, stderr);
     return kExitUsage;
   }
-  absl::StatusOr<spec::Vmi> vmi = LoadOneVmi(file, name);
-  if (!vmi.ok()) return ReportError(vmi.status());
-  const VmRef vm{vmi->metadata.namespace_, vmi->metadata.name};
-  if (absl::StatusOr<UniqueFd> live = ConnectToVm(vm); live.ok()) {
-    return ReportError(absl::AlreadyExistsError(
-        absl::StrCat("vm ", vm.label(), ": already running on this host")));
-  }
-  char resolved[PATH_MAX];
-  if (::realpath(file.c_str(), resolved) == nullptr) {
-    return ReportError(absl::ErrnoToStatus(errno, absl::StrCat(file, ": realpath")));
-  }
+  absl::StatusOr<ManifestToStart> manifest = PrepareManifestToStart(file, name);
+  if (!manifest.ok()) return ReportError(manifest.status());
+  const VmRef& vm = manifest->vm;
   absl::StatusOr<StartedLauncher> target = StartLauncher(
-      {"--manifest", resolved, "--name", vm.name, "--incoming", listen,
+      {"--manifest", manifest->path, "--name", vm.name, "--incoming", listen,
        "--migration-options", kube::MigrationOptionsToJson(request.options)},
       vm.label());
   if (!target.ok()) return ReportError(target.status());

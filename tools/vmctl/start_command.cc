@@ -51,20 +51,10 @@ int RunStart(const Args& args) {
     std::fputs(kStartUsage, stderr);
     return kExitUsage;
   }
-  // Decode here too: spec errors get their exit code and full listing.
-  absl::StatusOr<spec::Vmi> vmi = LoadOneVmi(file, name);
-  if (!vmi.ok()) return ReportError(vmi.status());
-  const VmRef vm{vmi->metadata.namespace_, vmi->metadata.name};
-  if (absl::StatusOr<UniqueFd> live = ConnectToVm(vm); live.ok()) {
-    return ReportError(absl::AlreadyExistsError(
-        absl::StrCat("vm ", vm.label(), ": already running")));
-  }
-
-  char resolved[PATH_MAX];
-  if (::realpath(file.c_str(), resolved) == nullptr) {
-    return ReportError(absl::ErrnoToStatus(errno, absl::StrCat(file, ": realpath")));
-  }
-  std::vector<std::string> launcher_args = {"--manifest", resolved};
+  absl::StatusOr<ManifestToStart> manifest = PrepareManifestToStart(file, name);
+  if (!manifest.ok()) return ReportError(manifest.status());
+  const VmRef& vm = manifest->vm;
+  std::vector<std::string> launcher_args = {"--manifest", manifest->path};
   if (!name.empty()) {
     launcher_args.push_back("--name");
     launcher_args.push_back(name);
