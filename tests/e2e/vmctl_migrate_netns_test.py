@@ -20,27 +20,11 @@ import tempfile
 import time
 import unittest
 
+import vmctl_harness
+
 VMCTL = MANIFEST = None
 BUDGET = 200
 PORT = 4444
-
-
-def launcher_pids(runtime):
-    pids = []
-    needle = f"QDIRECT_RUNTIME_DIR={runtime}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if b"qdirect-launcher" not in f.read().split(b"\0")[0]:
-                    continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
 
 
 def ip(*args):
@@ -68,7 +52,7 @@ class NetnsMigrateTest(unittest.TestCase):
 
     def tearDown(self):
         for host in "ab":
-            for pid in launcher_pids(self.roots[host]):
+            for pid in vmctl_harness.launcher_pids(self.roots[host]):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -11,75 +11,23 @@ polls a command for a pattern with a deadline; nothing sleeps to synchronise.
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-VMCTL = MANIFEST = None
-BUDGET = 240
+import vmctl_harness
+
+MANIFEST = None
 
 
-def launcher_pids(runtime):
-    pids = []
-    needle = f"QDIRECT_RUNTIME_DIR={runtime}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            if b"qdirect-launcher" not in cmdline.split(b"\0")[0]:
-                continue
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
+class VmctlMigrateTest(vmctl_harness.VmctlTestCase):
+    BUDGET = 240
+    NAME = "testvm"
 
-
-class VmctlMigrateTest(unittest.TestCase):
-    def setUp(self):
-        self.runtime = tempfile.mkdtemp(prefix="qdmig-")
-        os.chmod(self.runtime, 0o755)
-        self.env = dict(os.environ, QDIRECT_RUNTIME_DIR=self.runtime,
-                        QDIRECT_ACCEL="tcg")
-        self.env.pop("QDIRECT_LAUNCHER", None)
-        self.deadline = time.monotonic() + BUDGET
-
-    def tearDown(self):
-        for pid in launcher_pids(self.runtime):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(self.runtime, ignore_errors=True)
-
-    def vmctl(self, *args, check=None):
-        left = max(1.0, self.deadline - time.monotonic())
-        result = subprocess.run([VMCTL, *args], env=self.env, stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, errors="replace",
-                                timeout=left)
-        if check is not None:
-            self.assertEqual(result.returncode, check,
-                             f"vmctl {' '.join(args)}: {result.stdout}{result.stderr}")
-        return result
-
-    def wait_console(self, pattern):
-        while True:
-            log = self.vmctl("console", "testvm", "--log", check=0).stdout
-            found = re.findall(pattern, log)
-            if found:
-                return found
-            if time.monotonic() > self.deadline:
-                self.fail(f"{pattern!r} not in the console log:\n{log[-2000:]}")
-
-    def status(self):
-        return json.loads(self.vmctl("status", "testvm", "--json", check=0).stdout)
+    def wait_findall(self, pattern):
+        """Every match of pattern in the console log, once there is one."""
+        return re.findall(pattern, self.wait_console(pattern).string)
 
     def wait(self, what, predicate):
         while not predicate():
@@ -87,7 +35,7 @@ class VmctlMigrateTest(unittest.TestCase):
                 self.fail(f"timed out waiting for {what}")
 
     def heartbeat(self):
-        return int(self.wait_console(r"heartbeat (\d+)\n")[-1])
+        return int(self.wait_findall(r"heartbeat (\d+)\n")[-1])
 
     def test_migrate_locally_twice_then_cancel_and_fail(self):
         self.vmctl("start", MANIFEST, check=0)
@@ -128,7 +76,7 @@ class VmctlMigrateTest(unittest.TestCase):
         self.assertFalse(os.path.exists(target_dir))
 
         # 3. A slow migration, cancelled mid-way: the VM stays here.
-        slow = subprocess.Popen([VMCTL, "migrate", "testvm", "--bandwidth", "1"],
+        slow = subprocess.Popen([self.VMCTL, "migrate", "testvm", "--bandwidth", "1"],
                                 env=self.env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -166,5 +114,5 @@ class VmctlMigrateTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    VMCTL, MANIFEST = sys.argv[1], sys.argv[2]
+    vmctl_harness.VmctlTestCase.VMCTL, MANIFEST = sys.argv[1], sys.argv[2]
     unittest.main(argv=sys.argv[:1], verbosity=2)
