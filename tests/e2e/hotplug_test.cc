@@ -319,10 +319,12 @@ TEST_F(HotplugTest, VcpuAndVirtioMemoryGrowTheGuest) {
 
   ASSERT_TRUE(mem.ok()) << mem.status();
   EXPECT_EQ(mem->outcome, HotplugOutcome::kDone);
-  // The guest onlines the new blocks from its uevent handler: wait there.
-  absl::StatusOr<std::string> online = Sh(
-      "i=0; while grep -q offline /sys/devices/system/memory/memory*/state && [ $i -lt 600 ];"
-      " do i=$((i+1)); sleep 0.1; done; echo $i");
+  // virtio-mem adds the blocks after QEMU reports the size, and the guest
+  // onlines them from its uevent handler: poll MemTotal there (60 s cap).
+  const int64_t want = before + 120 * 1024;
+  absl::StatusOr<std::string> online = Sh(absl::StrCat(
+      "i=0; while [ $(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2) -lt ", want,
+      " ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.1; done; echo $i"));
   ASSERT_TRUE(online.ok()) << online.status();
   const int64_t after = mem_total_kib();
   EXPECT_GE(after - before, 120 * 1024) << "MemTotal " << before << " -> " << after << " KiB";
