@@ -31,6 +31,7 @@
 #include "qdirect/spec.h"
 #include "qdirect/unique_fd.h"
 #include "qdirect/vmi_status.h"
+#include "test_guest.h"
 #include "vm/console_log.h"
 
 #ifndef QDIRECT_SOURCE_ROOT
@@ -40,48 +41,30 @@
 namespace qdirect::vm {
 namespace {
 
+using ::qdirect::testing::HasTestGuest;
+using ::qdirect::testing::ImageDir;
+using ::qdirect::testing::LoadTestVmi;
+using ::qdirect::testing::TestRoot;
+using ::qdirect::testing::VmNameForCurrentTest;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kTimeout = absl::Seconds(120);
 // Slow enough that a 128 MiB guest is mid-way for a while.
 constexpr uint64_t kSlowBandwidth = 2 << 20;
 
-std::string ImageDir() {
-  const char* dir = getenv("QDIRECT_IMAGE_DIR");
-  return dir != nullptr && *dir != '\0' ? dir : "/var/lib/qdirect/images";
-}
-
 class MigrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::filesystem::exists(ImageDir() + "/qdirect_test-guest/boot/vmlinuz")) {
-      GTEST_SKIP() << "no test guest in " << ImageDir();
-    }
-    char tmpl[] = "/tmp/qdmig.XXXXXX";  // short: socket paths have 107 bytes
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    ASSERT_EQ(chmod(tmpl, 0755), 0);
-    temp_ = tmpl;
-    setenv("QDIRECT_ACCEL", "tcg", 1);
-    setenv("QDIRECT_IMAGE_DIR", ImageDir().c_str(), 1);
-    std::ifstream in(std::string(QDIRECT_SOURCE_ROOT) + "/examples/testvm.yaml");
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<spec::Vmi> vmi = spec::LoadVmi(text.str());
+    if (!HasTestGuest()) GTEST_SKIP() << "no test guest in " << ImageDir();
+    root_ = std::make_unique<TestRoot>("qdmig");  // short: socket paths have 107 bytes
+    temp_ = root_->path();
+    absl::StatusOr<spec::Vmi> vmi = LoadTestVmi();
     ASSERT_TRUE(vmi.ok()) << vmi.status();
     vmi_ = *vmi;
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::transform(name.begin(), name.end(), name.begin(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '-';
-    });
-    vmi_.metadata.name = "mig-" + name.substr(0, 22);
+    vmi_.metadata.name = VmNameForCurrentTest("mig-", 26);
     absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
     ASSERT_TRUE(loop.ok()) << loop.status();
     loop_ = std::move(*loop);
-  }
-
-  void TearDown() override {
-    std::error_code ignored;
-    if (!temp_.empty()) std::filesystem::remove_all(temp_, ignored);
   }
 
   // Source and target live under runtime roots of their own: the VM keeps
@@ -174,6 +157,7 @@ class MigrationTest : public ::testing::Test {
     return ::testing::AssertionSuccess();
   }
 
+  std::unique_ptr<TestRoot> root_;  // removed with everything in it
   std::string temp_;
   spec::Vmi vmi_;
   std::unique_ptr<EventLoop> loop_;
