@@ -15,6 +15,12 @@ export QDIRECT_IMAGE_DIR=${QDIRECT_IMAGE_DIR:-/var/lib/qdirect/images}
 # Nested KVM on our machines opens /dev/kvm but stalls real kernels: tests
 # boot guests with TCG (README, "Why TCG").
 export QDIRECT_ACCEL=tcg
+# Postcopy migration needs userfaultfd, which Linux refuses an unprivileged
+# QEMU unless this is 1 (QEMU 7.2 predates /dev/userfaultfd). Without it the
+# postcopy e2e test skips with QEMU's refusal.
+if [[ $(id -u) == 0 && -w /proc/sys/vm/unprivileged_userfaultfd ]]; then
+  echo 1 >/proc/sys/vm/unprivileged_userfaultfd
+fi
 
 build=${QDIRECT_BUILD_DIR:-build}
 if [ ! -f "$build/build.ninja" ]; then

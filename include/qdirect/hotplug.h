@@ -120,6 +120,14 @@ struct MemoryHotplug {
   int64_t guest_bytes = 0;
 };
 
+// A host PCI device hot-plugged as vfio-pci (KubeVirt's hostDevices entry
+// `name`): "ua-<name>" on the next free root port. Companion functions are
+// not added (QEMU needs functions above 0 first).
+struct HostDeviceHotplug {
+  std::string name;
+  std::string pci_address;  // "0000:65:00.0" (or "65:00.0")
+};
+
 // How a hotplug call ended.
 enum class HotplugOutcome {
   kDone,     // QEMU and the guest have completed it

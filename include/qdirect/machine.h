@@ -205,6 +205,17 @@ class Machine {
   // back. Not kept across a restart of the launcher (the spec's medium is).
   absl::Status ChangeMedia(const std::string& disk_name,
                            const std::optional<spec::Volume>& volume);
+  // Hot-plugs a host PCI device as vfio-pci on the next free root port:
+  // its IOMMU group must be viable (every member on vfio-pci or no driver),
+  // /dev/vfio/<group> goes to QEMU's uid and QEMU's RLIMIT_MEMLOCK is
+  // raised to guest RAM + 1 GiB; then device_add. QEMU's refusal comes back
+  // quoted and undoes the rest. LiveMigratable turns False
+  // (HostDeviceNotLiveMigratable).
+  absl::StatusOr<HotplugResult> AddHostDevice(const HostDeviceHotplug& request);
+  // Unplugs a hot-plugged host device (completed as RemoveVolume) and gives
+  // its group device back.
+  absl::StatusOr<HotplugResult> RemoveHostDevice(const std::string& name,
+                                                 const HotplugOptions& options = {});
   // --- end of hotplug ------------------------------------------------------
   // ---- Live migration (lib/vm/machine_migration.cc) ----
   // Source: migrates to `uri` (a target started with

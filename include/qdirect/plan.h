@@ -266,6 +266,9 @@ struct Plan {
   // pins all guest RAM for DMA: guest RAM (maxGuest included) + 1 GiB for
   // QEMU's own pinned pages, as libvirt sizes it.
   int64_t memlock_bytes = 0;
+  // Guest RAM the VM may reach (maxGuest included), for a memlock raised
+  // when a host device is hot-plugged later.
+  int64_t guest_memory_bytes = 0;
   bool operator==(const Plan&) const = default;
 };
 

@@ -739,6 +739,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   for (FdToPass& fd : ctx.fds) plan.fds.push_back(std::move(fd));
   plan.files = std::move(ctx.files);
   plan.passt = std::move(ctx.passt);
+  plan.guest_memory_bytes = ctx.memory_bytes;
   if (ctx.has_vfio) plan.memlock_bytes = ctx.memory_bytes + (int64_t{1} << 30);
   return plan;
 }

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qdirect/event_loop.h"
+#include "qdirect/hotplug.h"
 #include "qdirect/machine.h"
 #include "qdirect/plan.h"
 #include "qdirect/qmp.h"
@@ -285,5 +286,37 @@ TEST_F(HostdevMachineTest, StartRefusesAGpuWhoseIommuGroupIsNotViable) {
       temp_dir_ + "/run/default_hostdev-not-viable"));
 }
 
+TEST_F(HostdevMachineTest, MachineRefusesToHotplugAHostDeviceTheHostLacks) {
+  vmi_.metadata.name = "hostdev-machine-missing";
+  vm::MachineOptions options;
+  options.loop = loop_.get();
+  absl::StatusOr<std::unique_ptr<vm::Machine>> machine = vm::Machine::Start(vmi_, options);
+  ASSERT_TRUE(machine.ok()) << machine.status();
+  absl::StatusOr<qmp::QmpClient*> qmp = (*machine)->Qmp();
+  ASSERT_TRUE(qmp.ok()) << qmp.status();
+  absl::StatusOr<std::string> before = Peripherals(**qmp);
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  absl::StatusOr<HotplugResult> added =
+      (*machine)->AddHostDevice(HostDeviceHotplug{"missing", "0000:ff:1f.7"});
+
+  // Checked against sysfs before QEMU is asked: the error names the device,
+  // and the VM is as it was (no device, no port taken, still migratable).
+  ASSERT_FALSE(added.ok());
+  EXPECT_THAT(std::string(added.status().message()), HasSubstr("0000:ff:1f.7"));
+  EXPECT_TRUE((*machine)->HotpluggedDevices().empty());
+  absl::StatusOr<std::string> after = Peripherals(**qmp);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, *before);
+  EXPECT_EQ((*machine)->Status().phase, VmiPhase::kRunning);
+  const VmiCondition* migratable =
+      (*machine)->Status().FindCondition(vmi_condition::kLiveMigratable);
+  ASSERT_NE(migratable, nullptr);
+  EXPECT_NE(migratable->reason, "HostDeviceNotLiveMigratable");
+  EXPECT_EQ((*machine)->RemoveHostDevice("missing").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 }  // namespace
+
 }  // namespace qdirect
