@@ -180,6 +180,7 @@ absl::Status Machine::WaitIncoming(absl::Time deadline) {
 absl::Status Machine::RecoverPostcopy(std::string_view uri) {
   Impl& m = *impl_;
   RETURN_IF_ERROR(m.RequireRunning("migrate-recover"));
+  RETURN_IF_ERROR(m.PrepareIncomingSocketDir(uri));
   if (absl::Status st = ops::MigrateRecover(*m.qmp, uri); !st.ok()) {
     return m.Error(absl::StrCat("migrate-recover ", AV(uri)), st);
   }
