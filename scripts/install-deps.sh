@@ -15,7 +15,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev python3-pytest
   # running guests
-  qemu-system-x86 qemu-utils passt iproute2 xorriso
+  qemu-system-x86 qemu-utils ovmf passt iproute2 xorriso
   # test guest kit (tests/guest/build.sh): initramfs tools and qemu-ga's libraries
   busybox-static cpio zstd libglib2.0-0 libnuma1 libudev1 liburing2 libpcre2-8-0
 )

@@ -480,7 +480,6 @@ const QemuCapabilities& BuiltinQemu72Capabilities() {
       "virtio-crypto-device",
       "virtio-crypto-pci",
       "virtio-gpu-device",
-      "virtio-gpu-gl-device",
       "virtio-gpu-gl-pci",
       "virtio-gpu-pci",
       "virtio-input-host-device",
