@@ -76,6 +76,14 @@ struct ResolvedVolume {
   int64_t size_bytes = 0;      // kCreate
   bool read_only = false;
   bool shared = false;
+  // kIso of a configMap, secret, serviceAccount or downwardAPI volume: the
+  // files of its source (path in the ISO -> contents), read by the resolver
+  // so that planning stays pure.
+  std::map<std::string, std::string> config_files;
+  // kIso of a cloud-init volume with secretRef / networkDataSecretRef: the
+  // secret's userdata / networkdata, read by the resolver.
+  std::string secret_user_data;
+  std::string secret_network_data;
   bool operator==(const ResolvedVolume&) const = default;
 };
 
@@ -96,9 +104,15 @@ class VolumeResolver {
 // `<image_dir>/quay.io_kubevirt_cirros` holding the image's file tree (disks
 // under disk/). PVCs and DataVolumes are files `<pvc_dir>/<claimName>` (raw
 // or .qcow2). hostDisk paths must lie under one of allowed_roots.
+// configMaps, secrets and serviceAccounts are directories
+// `<config_dir>/{configmaps,secrets,serviceaccounts}/<name>/`, one file per
+// key as the kubelet mounts them; a cloud-init secretRef reads the keys
+// `userdata` (or `userData`) and `networkdata` (or `networkData`) of
+// `<config_dir>/secrets/<name>/`.
 struct LocalResolverOptions {
   std::string image_dir = "/var/lib/qdirect/images";
   std::string pvc_dir = "/var/lib/qdirect/pvc";
+  std::string config_dir = "/var/lib/qdirect/config";
   std::vector<std::string> allowed_roots;  // hostDisk confinement
   std::string vm_dir;  // per-VM state dir: overlays and ISOs go here
 };

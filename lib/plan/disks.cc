@@ -104,17 +104,17 @@ absl::Status AddFileToCreate(PlanContext& ctx, const spec::Volume& volume,
       break;
   }
   if (const auto* ci = std::get_if<spec::CloudInitSource>(&volume.source)) {
-    ASSIGN_OR_RETURN(FileToCreate file, CloudInitIsoFile(ctx.vmi, *ci, rv.path));
+    ASSIGN_OR_RETURN(FileToCreate file, CloudInitIsoFile(ctx.vmi, *ci, rv));
     ctx.files.push_back(std::move(file));
     return absl::OkStatus();
   }
   if (const auto* config = std::get_if<spec::ConfigSource>(&volume.source)) {
-    // The contents are the mounted configMap/secret directory, which the
-    // file creator reads; the planner only names the image.
+    // The resolver read the source's files (each key a file, as mounted).
     FileToCreate file;
     file.kind = FileToCreate::Kind::kConfigIso;
     file.path = rv.path;
     file.label = config->volume_label.empty() ? "cfgdata" : config->volume_label;
+    file.iso_files = rv.config_files;
     ctx.files.push_back(std::move(file));
     return absl::OkStatus();
   }

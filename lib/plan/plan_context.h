@@ -192,9 +192,10 @@ void AddVfioDevice(PlanContext& ctx, const std::string& name,
                    const HostDeviceAddress& address, const std::string& path,
                    const VfioDisplay& display = {});
 
-// The files behind cloud-init and config volumes (ISO contents).
+// The ISO behind a cloud-init volume resolved to `rv` (its path, and the
+// data of a secretRef), with KubeVirt's metadata.
 absl::StatusOr<FileToCreate> CloudInitIsoFile(const spec::Vmi& vmi,
                                               const spec::CloudInitSource& src,
-                                              const std::string& path);
+                                              const ResolvedVolume& rv);
 
 }  // namespace qdirect::plan

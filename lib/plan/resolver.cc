@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
+#include <map>
 #include <optional>
 #include <utility>
 #include <variant>
@@ -16,12 +18,17 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
+#include "plan/config_dir.h"
+#include "plan/host_paths.h"
 #include "plan/qcow2.h"
 
 namespace qdirect {
 namespace {
 
 using Kind = ResolvedVolume::Kind;
+using plan::IsPathUnder;
+using plan::JoinPath;
+using plan::RealPath;
 
 // `spec.volumes[0] "os-disk"`: where error messages point.
 std::string VolumeWhere(const spec::Vmi& vmi, const spec::Volume& volume) {
@@ -81,29 +88,6 @@ absl::StatusOr<std::string> CleanInImagePath(absl::string_view path,
   return absl::StrJoin(parts, "/");
 }
 
-bool IsUnder(absl::string_view path, absl::string_view root) {
-  if (root == "/") return !path.empty() && path[0] == '/';
-  return path == root ||
-         (absl::StartsWith(path, root) && path.size() > root.size() &&
-          path[root.size()] == '/');
-}
-
-// realpath(3); NotFound when a component is missing.
-absl::StatusOr<std::string> RealPath(const std::string& path) {
-  char* resolved = realpath(path.c_str(), nullptr);
-  if (resolved == nullptr) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("realpath ", path));
-  }
-  std::string out(resolved);
-  free(resolved);
-  return out;
-}
-
-std::string Join(absl::string_view dir, absl::string_view name) {
-  if (!dir.empty() && dir.back() == '/') dir.remove_suffix(1);
-  return absl::StrCat(dir, "/", name);
-}
-
 // Refuses qcow2 images that name another host file themselves: a backing
 // file or an external data file would make QEMU open a path nobody checked.
 absl::Status CheckSelfContained(const ImageInfo& info, const std::string& path,
@@ -130,6 +114,102 @@ absl::StatusOr<int64_t> Capacity(const std::optional<spec::Quantity>& q,
         where, ": ", field, " must be a positive size to create the image"));
   }
   return q->value;
+}
+
+absl::string_view ConfigKindName(spec::ConfigSource::Kind kind) {
+  switch (kind) {
+    case spec::ConfigSource::Kind::kConfigMap:
+      return "configMap";
+    case spec::ConfigSource::Kind::kSecret:
+      return "secret";
+    case spec::ConfigSource::Kind::kServiceAccount:
+      return "serviceAccount";
+    case spec::ConfigSource::Kind::kDownwardApi:
+      return "downwardAPI";
+  }
+  return "config";
+}
+
+// A config volume's files from `dir` (where its source is mounted). An
+// optional source that does not exist is an empty volume, as the kubelet
+// mounts it.
+absl::Status ReadConfigVolume(const spec::ConfigSource& config,
+                              const std::string& dir, absl::string_view where,
+                              ResolvedVolume& out) {
+  const std::string what =
+      config.name.empty()
+          ? absl::StrCat(where, ": ", ConfigKindName(config.kind))
+          : absl::StrCat(where, ": ", ConfigKindName(config.kind), " \"",
+                         config.name, "\"");
+  absl::StatusOr<std::map<std::string, std::string>> files =
+      plan::ReadConfigDir(dir, what);
+  if (absl::IsNotFound(files.status()) && config.optional) {
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(files.status());
+  out.config_files = *std::move(files);
+  return absl::OkStatus();
+}
+
+// One key of a cloud-init secret as KubeVirt reads it: `lower` ("userdata")
+// or else `camel` ("userData").
+absl::StatusOr<std::string> ReadCloudInitSecretKey(const std::string& dir,
+                                                   absl::string_view lower,
+                                                   absl::string_view camel,
+                                                   absl::string_view what) {
+  ASSIGN_OR_RETURN(auto files, plan::ReadConfigDir(dir, what));
+  for (absl::string_view key : {lower, camel}) {
+    if (auto it = files.find(std::string(key)); it != files.end()) {
+      return std::move(it->second);
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(what, ": ", dir, " has no key \"",
+                                          lower, "\" or \"", camel, "\""));
+}
+
+// Where a resolver finds what ISO volumes carry.
+struct IsoSourceDirs {
+  // A config volume's source directory; nullopt: it has none (an empty
+  // volume).
+  std::function<absl::StatusOr<std::optional<std::string>>(
+      const spec::ConfigSource&)>
+      config;
+  // The directory holding the keys of the cloud-init secret `secret`.
+  std::function<absl::StatusOr<std::string>(const std::string& secret)>
+      cloud_init_secret;
+};
+
+// Reads what the ISO of `source` carries: a config volume's files, a
+// cloud-init volume's secretRef data.
+absl::Status ReadIsoSources(const spec::VolumeSource& source,
+                            absl::string_view where, const IsoSourceDirs& dirs,
+                            ResolvedVolume& out) {
+  if (const auto* config = std::get_if<spec::ConfigSource>(&source)) {
+    ASSIGN_OR_RETURN(std::optional<std::string> dir, dirs.config(*config));
+    if (!dir.has_value()) return absl::OkStatus();
+    return ReadConfigVolume(*config, *dir, where, out);
+  }
+  const auto* ci = std::get_if<spec::CloudInitSource>(&source);
+  if (ci == nullptr) return absl::OkStatus();
+  if (!ci->user_data_secret_ref.empty()) {
+    ASSIGN_OR_RETURN(std::string dir,
+                     dirs.cloud_init_secret(ci->user_data_secret_ref));
+    ASSIGN_OR_RETURN(
+        out.secret_user_data,
+        ReadCloudInitSecretKey(dir, "userdata", "userData",
+                               absl::StrCat(where, ": secretRef \"",
+                                            ci->user_data_secret_ref, "\"")));
+  }
+  if (!ci->network_data_secret_ref.empty()) {
+    ASSIGN_OR_RETURN(std::string dir,
+                     dirs.cloud_init_secret(ci->network_data_secret_ref));
+    ASSIGN_OR_RETURN(out.secret_network_data,
+                     ReadCloudInitSecretKey(
+                         dir, "networkdata", "networkData",
+                         absl::StrCat(where, ": networkDataSecretRef \"",
+                                      ci->network_data_secret_ref, "\"")));
+  }
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------
@@ -197,6 +277,7 @@ class LocalVolumeResolver final : public VolumeResolver,
     out.kind = Kind::kIso;
     out.path = std::move(path);
     out.read_only = true;
+    RETURN_IF_ERROR(ReadIsoSources(source, where, IsoDirs(where), out));
     return out;
   }
 
@@ -208,6 +289,36 @@ class LocalVolumeResolver final : public VolumeResolver,
   }
 
  private:
+  // <config_dir>/{configmaps,secrets,serviceaccounts}/<name>.
+  IsoSourceDirs IsoDirs(const std::string& where) const {
+    auto named = [this, where](absl::string_view kind, const std::string& name,
+                               absl::string_view what)
+        -> absl::StatusOr<std::string> {
+      RETURN_IF_ERROR(CheckComponent(name, what, where));
+      return JoinPath(JoinPath(options_.config_dir, kind), name);
+    };
+    IsoSourceDirs dirs;
+    dirs.config = [named](const spec::ConfigSource& config)
+        -> absl::StatusOr<std::optional<std::string>> {
+      switch (config.kind) {
+        case spec::ConfigSource::Kind::kConfigMap:
+          return named("configmaps", config.name, "configMap name");
+        case spec::ConfigSource::Kind::kSecret:
+          return named("secrets", config.name, "secretName");
+        case spec::ConfigSource::Kind::kServiceAccount:
+          return named("serviceaccounts", config.name, "serviceAccountName");
+        case spec::ConfigSource::Kind::kDownwardApi:
+          // Its fields (refused by the decoder) would be the only content.
+          return std::nullopt;
+      }
+      return std::nullopt;
+    };
+    dirs.cloud_init_secret = [named](const std::string& secret) {
+      return named("secrets", secret, "secret name");
+    };
+    return dirs;
+  }
+
   // <vm_dir>/<volume><suffix>: where the VM's own files go.
   absl::StatusOr<std::string> VmFile(const std::string& volume,
                                      absl::string_view suffix,
@@ -217,7 +328,7 @@ class LocalVolumeResolver final : public VolumeResolver,
           where, ": the per-VM directory (vm_dir \"", options_.vm_dir,
           "\") must be an absolute path to hold this volume's file"));
     }
-    return Join(options_.vm_dir, absl::StrCat(volume, suffix));
+    return JoinPath(options_.vm_dir, absl::StrCat(volume, suffix));
   }
 
   // The file `path_in_image` (or disk/'s single file when empty) of the
@@ -233,7 +344,7 @@ class LocalVolumeResolver final : public VolumeResolver,
     const std::string dir_name = ImageDirName(image);
     RETURN_IF_ERROR(
         CheckComponent(dir_name, absl::StrCat(what, " image"), where));
-    const std::string image_root = Join(options_.image_dir, dir_name);
+    const std::string image_root = JoinPath(options_.image_dir, dir_name);
     struct stat st;
     if (stat(image_root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       return absl::NotFoundError(absl::StrCat(
@@ -242,7 +353,7 @@ class LocalVolumeResolver final : public VolumeResolver,
     }
     ASSIGN_OR_RETURN(std::string store_real, RealPath(options_.image_dir));
     ASSIGN_OR_RETURN(std::string root_real, RealPath(image_root));
-    if (!IsUnder(root_real, store_real)) {
+    if (!IsPathUnder(root_real, store_real)) {
       return absl::PermissionDeniedError(absl::StrCat(
           where, ": ", what, " image directory ", image_root, " resolves to ",
           root_real, ", outside the image store ", store_real));
@@ -252,7 +363,7 @@ class LocalVolumeResolver final : public VolumeResolver,
       ASSIGN_OR_RETURN(
           std::string rel,
           CleanInImagePath(path_in_image, absl::StrCat(what, " path"), where));
-      candidate = Join(root_real, rel);
+      candidate = JoinPath(root_real, rel);
     } else {
       ASSIGN_OR_RETURN(candidate, SingleDiskFile(root_real, image, where));
     }
@@ -261,7 +372,7 @@ class LocalVolumeResolver final : public VolumeResolver,
       return absl::NotFoundError(absl::StrCat(
           where, ": ", what, " image \"", image, "\" has no file ", candidate));
     }
-    if (!IsUnder(*real, root_real)) {
+    if (!IsPathUnder(*real, root_real)) {
       return absl::PermissionDeniedError(
           absl::StrCat(where, ": ", what, " file ", candidate, " resolves to ",
                        *real, ", outside the image directory ", root_real));
@@ -277,7 +388,7 @@ class LocalVolumeResolver final : public VolumeResolver,
   absl::StatusOr<std::string> SingleDiskFile(const std::string& root,
                                              const std::string& image,
                                              absl::string_view where) const {
-    const std::string disk_dir = Join(root, "disk");
+    const std::string disk_dir = JoinPath(root, "disk");
     DIR* dir = opendir(disk_dir.c_str());
     if (dir == nullptr) {
       return absl::NotFoundError(
@@ -303,7 +414,7 @@ class LocalVolumeResolver final : public VolumeResolver,
           " files in ", disk_dir, " (", absl::StrJoin(names, ", "),
           "): only one disk is allowed; set containerDisk.path"));
     }
-    return Join(disk_dir, names[0]);
+    return JoinPath(disk_dir, names[0]);
   }
 
   absl::StatusOr<ResolvedVolume> ResolveContainerDisk(
@@ -334,7 +445,7 @@ class LocalVolumeResolver final : public VolumeResolver,
     std::string found;
     absl::string_view suffix;
     for (absl::string_view s : kSuffixes) {
-      std::string candidate = Join(options_.pvc_dir, absl::StrCat(claim, s));
+      std::string candidate = JoinPath(options_.pvc_dir, absl::StrCat(claim, s));
       struct stat st;
       if (lstat(candidate.c_str(), &st) == 0) {
         found = std::move(candidate);
@@ -355,7 +466,7 @@ class LocalVolumeResolver final : public VolumeResolver,
                                               "\": ", found,
                                               " is a dangling link"));
     }
-    if (!IsUnder(*real, pvc_real) || *real == pvc_real) {
+    if (!IsPathUnder(*real, pvc_real) || *real == pvc_real) {
       return absl::PermissionDeniedError(
           absl::StrCat(where, ": ", what, " \"", claim, "\": ", found,
                        " resolves to ", *real, ", outside ", pvc_real));
@@ -424,7 +535,7 @@ class LocalVolumeResolver final : public VolumeResolver,
     };
     auto allowed = [&](const std::string& p) {
       return std::any_of(roots.begin(), roots.end(), [&](const std::string& r) {
-        return IsUnder(p, r) && p != r;
+        return IsPathUnder(p, r) && p != r;
       });
     };
 
@@ -482,7 +593,7 @@ class LocalVolumeResolver final : public VolumeResolver,
       }
       if (ancestor == "/") return denied(path);
     }
-    const std::string target = Join(real_ancestor, rest);
+    const std::string target = JoinPath(real_ancestor, rest);
     if (!allowed(target)) return denied(target);
     ASSIGN_OR_RETURN(int64_t size,
                      Capacity(host.capacity, where, "hostDisk.capacity"));
@@ -505,6 +616,8 @@ constexpr absl::string_view kContainerDisks =
 constexpr absl::string_view kEphemeralDisks =
     "/var/run/kubevirt-ephemeral-disks";
 constexpr absl::string_view kPrivate = "/var/run/kubevirt-private";
+constexpr absl::string_view kServiceAccountDir =
+    "/var/run/secrets/kubernetes.io/serviceaccount";
 
 class KubeVirtPodVolumeResolver final : public VolumeResolver,
                                         public KernelBootResolver {
@@ -603,6 +716,7 @@ class KubeVirtPodVolumeResolver final : public VolumeResolver,
                        ci->flavor == spec::CloudInitSource::Flavor::kNoCloud
                            ? "noCloud.iso"
                            : "configdrive.iso");
+      RETURN_IF_ERROR(ReadIsoSources(source, where, IsoDirs(name), out));
       return out;
     }
     const auto& config = std::get<spec::ConfigSource>(source);
@@ -621,6 +735,7 @@ class KubeVirtPodVolumeResolver final : public VolumeResolver,
         out.path = absl::StrCat(kPrivate, "/downwardapi-disks/", name, ".iso");
         break;
     }
+    RETURN_IF_ERROR(ReadIsoSources(source, where, IsoDirs(name), out));
     return out;
   }
 
@@ -635,6 +750,33 @@ class KubeVirtPodVolumeResolver final : public VolumeResolver,
  private:
   std::string Inspect(absl::string_view path) const {
     return absl::StrCat(options_.inspect_root, path);
+  }
+
+  // Where the pod mounts what a volume's ISO carries (KubeVirt's
+  // pkg/config): /var/run/kubevirt-private/{config-map,secret,downwardapi}/
+  // <volume>, the service account's token dir, and the cloud-init secret
+  // under secret/<volume>.
+  IsoSourceDirs IsoDirs(const std::string& volume) const {
+    IsoSourceDirs dirs;
+    dirs.config = [this, volume](const spec::ConfigSource& config)
+        -> absl::StatusOr<std::optional<std::string>> {
+      switch (config.kind) {
+        case spec::ConfigSource::Kind::kConfigMap:
+          return Inspect(absl::StrCat(kPrivate, "/config-map/", volume));
+        case spec::ConfigSource::Kind::kSecret:
+          return Inspect(absl::StrCat(kPrivate, "/secret/", volume));
+        case spec::ConfigSource::Kind::kServiceAccount:
+          return Inspect(kServiceAccountDir);
+        case spec::ConfigSource::Kind::kDownwardApi:
+          return Inspect(absl::StrCat(kPrivate, "/downwardapi/", volume));
+      }
+      return std::nullopt;
+    };
+    dirs.cloud_init_secret = [this, volume](const std::string&)
+        -> absl::StatusOr<std::string> {
+      return Inspect(absl::StrCat(kPrivate, "/secret/", volume));
+    };
+    return dirs;
   }
 
   // A PVC in the pod is a block device at /dev/<volume> (volumeMode: Block)

@@ -46,6 +46,7 @@ StandaloneConfig StandaloneConfigFromEnvironment() {
   config.passt_binary = EnvOr("QDIRECT_PASST", "passt");
   config.image_dir = EnvOr("QDIRECT_IMAGE_DIR", "/var/lib/qdirect/images");
   config.pvc_dir = EnvOr("QDIRECT_PVC_DIR", "/var/lib/qdirect/pvc");
+  config.config_dir = EnvOr("QDIRECT_CONFIG_DIR", "/var/lib/qdirect/config");
   config.cache_dir = EnvOr("QDIRECT_CACHE_DIR", DefaultCacheDir());
   for (absl::string_view root :
        absl::StrSplit(EnvOr("QDIRECT_ALLOWED_ROOTS", ""), ':',
@@ -117,6 +118,7 @@ std::unique_ptr<VolumeResolver> MakeStandaloneVolumeResolver(
   LocalResolverOptions options;
   options.image_dir = config.image_dir;
   options.pvc_dir = config.pvc_dir;
+  options.config_dir = config.config_dir;
   options.allowed_roots = config.allowed_roots;
   options.allowed_roots.push_back(config.image_dir);
   options.allowed_roots.push_back(config.pvc_dir);

@@ -21,6 +21,9 @@ struct StandaloneConfig {
   std::string passt_binary;  // QDIRECT_PASST, else passt on PATH
   std::string image_dir;    // QDIRECT_IMAGE_DIR, else /var/lib/qdirect/images
   std::string pvc_dir;      // QDIRECT_PVC_DIR, else /var/lib/qdirect/pvc
+  // configMaps, secrets and serviceAccounts as directories (see
+  // LocalResolverOptions): QDIRECT_CONFIG_DIR, else /var/lib/qdirect/config
+  std::string config_dir;
   std::string cache_dir;    // QDIRECT_CACHE_DIR, else /var/cache/qdirect
                             // (root) or $XDG_CACHE_HOME/qdirect
   // hostDisk paths must lie under one of these (QDIRECT_ALLOWED_ROOTS, a

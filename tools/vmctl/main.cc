@@ -66,7 +66,8 @@ constexpr char kUsage[] =
     "exit codes: 0 ok, 1 invalid, 2 usage, 3 not found, 4 failed, 5 internal,\n"
     "            6 the VM ended Failed\n"
     "\n"
-    "environment: QDIRECT_IMAGE_DIR, QDIRECT_PVC_DIR, QDIRECT_ALLOWED_ROOTS, QDIRECT_ACCEL,\n"
+    "environment: QDIRECT_IMAGE_DIR, QDIRECT_PVC_DIR, QDIRECT_CONFIG_DIR,\n"
+    "             QDIRECT_ALLOWED_ROOTS, QDIRECT_ACCEL,\n"
     "             QDIRECT_QEMU, QDIRECT_CACHE_DIR, QDIRECT_RUNTIME_DIR,\n"
     "             QDIRECT_LAUNCHER, QDIRECT_SYSFS_ROOT, QDIRECT_HOSTDEV_CONFIG,\n"
     "             QDIRECT_PCI_HOTPLUG (acpi|native)\n";

@@ -268,6 +268,66 @@ def test_add_volume_and_remove_volume(environment, monkeypatch):
         assert not m.status().get("volumeStatus")
 
 
+CONFIG_VOLUMES_YAML = """
+      disks:
+      - name: app-config
+        serial: CFG
+        disk: {bus: virtio}
+      - name: creds
+        serial: SEC
+        disk: {bus: virtio}
+      - name: cloudinitdisk
+        serial: CI
+        disk: {bus: virtio}
+  volumes:
+  - name: app-config
+    configMap: {name: app}
+  - name: creds
+    secret: {secretName: db-creds}
+  - name: cloudinitdisk
+    cloudInitNoCloud:
+      secretRef: {name: user-data}
+"""
+
+# Mounts every virtio disk at /tmp/<serial> (the kernel loads isofs itself).
+MOUNT_BY_SERIAL = (
+    "set -e; for b in /sys/block/vd*; do s=$(cat $b/serial); "
+    "mkdir -p /tmp/$s; mount -t iso9660 -o ro /dev/${b##*/} /tmp/$s; done; "
+    "cat /tmp/CFG/app.properties /tmp/SEC/password /tmp/CI/user-data")
+
+
+def test_config_map_secret_and_cloud_init_secret_reach_the_guest(
+        environment, monkeypatch):
+    """configMap, secret and a cloud-init secretRef from QDIRECT_CONFIG_DIR:
+    the guest mounts each ISO and reads the files by name."""
+    config = pathlib.Path(environment) / "config"
+    for rel, data in {"configmaps/app/app.properties": "greeting=from-configmap\n",
+                      "secrets/db-creds/password": "s3cret\n",
+                      "secrets/user-data/userdata": "#cloud-config from a secret\n"}.items():
+        (config / rel).parent.mkdir(parents=True, exist_ok=True)
+        (config / rel).write_text(data)
+    monkeypatch.setenv("QDIRECT_CONFIG_DIR", str(config))
+    text = TESTVM.read_text().replace("name: testvm", "name: py-config")
+    vmi = qdirect.Vmi.load(text.rstrip("\n") + CONFIG_VOLUMES_YAML)
+    with qdirect.Machine(vmi) as m:
+        m.console.expect(MARKER, timeout=BOOT_TIMEOUT)
+        m.wait_for_condition("AgentConnected", timeout=60)
+        result = m.agent.exec(["/bin/sh", "-c", MOUNT_BY_SERIAL], timeout=60)
+        assert (result.exit_code, result.err) == (0, b"")
+        assert result.out == (b"greeting=from-configmap\ns3cret\n"
+                              b"#cloud-config from a secret\n")
+
+
+def test_missing_config_map_is_a_spec_error_naming_the_volume(
+        environment, monkeypatch):
+    monkeypatch.setenv("QDIRECT_CONFIG_DIR", os.path.join(environment, "none"))
+    text = TESTVM.read_text().replace("name: testvm", "name: py-noconfig")
+    vmi = qdirect.Vmi.load(text.rstrip("\n") + CONFIG_VOLUMES_YAML)
+    with pytest.raises(qdirect.NotFound) as missing:
+        qdirect.Machine(vmi).start()
+    assert 'volumes[0] "app-config": configMap "app": no directory' in str(missing.value)
+
+
 def test_migrate_to_an_incoming_machine_keeps_the_guest(environment):
     """Machine.migrate to Machine(incoming=...): same boot id, heartbeat on."""
     vmi = named_vmi("py-migrate")

@@ -600,6 +600,53 @@ TEST(PlannerTest, CloudInitConfigDriveListsOpenstackFiles) {
             R"("hostname":"testvm","uuid":"5d307ca9-b3ef-428c-8861-06e72d69f223"})");
 }
 
+TEST(PlannerTest, CloudInitSecretRefUsesTheDataTheResolverRead) {
+  spec::Vmi vmi = MinimalVmi();
+  spec::Disk disk;
+  disk.name = "cloudinit";
+  vmi.domain.devices.disks.push_back(disk);
+  spec::CloudInitSource ci;
+  ci.user_data_secret_ref = "ud";
+  ci.network_data_secret_ref = "nd";
+  vmi.volumes.push_back({"cloudinit", ci});
+  HostFacts host = TcgHost();
+  ResolvedVolume iso;
+  iso.kind = ResolvedVolume::Kind::kIso;
+  iso.path = "/run/qdirect/testvm/cloudinit.iso";
+  iso.secret_user_data = "#cloud-config\nusers: []\n";
+  iso.secret_network_data = "version: 2\n";
+  host.volumes.volumes["cloudinit"] = iso;
+  Plan plan = MustPlan(vmi, host);
+  ASSERT_EQ(plan.files.size(), 2u);
+  const FileToCreate& f = plan.files[1];
+  EXPECT_EQ(f.iso_files.at("user-data"), "#cloud-config\nusers: []\n");
+  EXPECT_EQ(f.iso_files.at("network-config"), "version: 2\n");
+}
+
+TEST(PlannerTest, ConfigMapIsoCarriesTheSourceFilesAndItsLabel) {
+  spec::Vmi vmi = MinimalVmi();
+  spec::Disk disk;
+  disk.name = "app-config";
+  vmi.domain.devices.disks.push_back(disk);
+  spec::ConfigSource cm;
+  cm.kind = spec::ConfigSource::Kind::kConfigMap;
+  cm.name = "app";
+  cm.volume_label = "APPCFG";
+  vmi.volumes.push_back({"app-config", cm});
+  HostFacts host = TcgHost();
+  ResolvedVolume iso;
+  iso.kind = ResolvedVolume::Kind::kIso;
+  iso.path = "/run/qdirect/testvm/app-config.iso";
+  iso.config_files = {{"app.properties", "x=1\n"}, {"sub/inner", "y"}};
+  host.volumes.volumes["app-config"] = iso;
+  Plan plan = MustPlan(vmi, host);
+  ASSERT_EQ(plan.files.size(), 2u);
+  const FileToCreate& f = plan.files[1];
+  EXPECT_EQ(f.kind, FileToCreate::Kind::kConfigIso);
+  EXPECT_EQ(f.label, "APPCFG");
+  EXPECT_EQ(f.iso_files, iso.config_files);
+}
+
 TEST(PlannerTest, EmptyDiskIsRawImageToCreate) {
   spec::Vmi vmi = MinimalVmi();
   spec::Disk disk;

@@ -21,7 +21,9 @@ namespace {
 
 using plan_test::TempDir;
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Pair;
 using Kind = ResolvedVolume::Kind;
 
 void MakeDirs(const std::string& path) {
@@ -108,6 +110,7 @@ struct Store {
     options.pvc_dir = dir / "pvc";
     options.allowed_roots = {dir / "host"};
     options.vm_dir = dir / "vm";
+    options.config_dir = dir / "config";
     MakeDirs(options.image_dir);
     MakeDirs(options.pvc_dir);
     MakeDirs(dir / "host");
@@ -435,15 +438,91 @@ TEST(LocalResolver, CloudInitIsAReadOnlyIsoInTheVmDir) {
   EXPECT_TRUE(r->read_only);
 }
 
-TEST(LocalResolver, SecretIsAnIso) {
+TEST(LocalResolver, SecretIsAnIsoOfTheSecretsKeys) {
   Store s;
+  WriteFile(s.options.config_dir + "/secrets/db-creds/password", "hunter2");
   spec::ConfigSource secret;
   secret.kind = spec::ConfigSource::Kind::kSecret;
-  secret.name = "creds";
+  secret.name = "db-creds";
   auto r = s.Resolve(Vol("creds", secret));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->kind, Kind::kIso);
   EXPECT_EQ(r->path, s.options.vm_dir + "/creds.iso");
+  EXPECT_THAT(r->config_files, ElementsAre(Pair("password", "hunter2")));
+}
+
+TEST(LocalResolver, ConfigMapAndServiceAccountComeFromTheirConfigDirs) {
+  Store s;
+  WriteFile(s.options.config_dir + "/configmaps/app/app.properties", "x=1\n");
+  WriteFile(s.options.config_dir + "/serviceaccounts/builder/token", "t0k");
+  spec::ConfigSource cm, sa;
+  cm.kind = spec::ConfigSource::Kind::kConfigMap;
+  cm.name = "app";
+  sa.kind = spec::ConfigSource::Kind::kServiceAccount;
+  sa.name = "builder";
+  auto r = s.Resolve(Vol("cfg", cm));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->config_files, ElementsAre(Pair("app.properties", "x=1\n")));
+  r = s.Resolve(Vol("sa", sa));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->config_files, ElementsAre(Pair("token", "t0k")));
+}
+
+TEST(LocalResolver, MissingConfigMapIsNotFoundNamingTheVolumeAndTheDir) {
+  Store s;
+  spec::ConfigSource cm;
+  cm.kind = spec::ConfigSource::Kind::kConfigMap;
+  cm.name = "app";
+  auto r = s.Resolve(Vol("cfg", cm));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("spec.volumes[0] \"cfg\": configMap \"app\": no directory " +
+                        s.options.config_dir + "/configmaps/app"));
+}
+
+TEST(LocalResolver, OptionalMissingSecretIsAnEmptyVolume) {
+  Store s;
+  spec::ConfigSource secret;
+  secret.kind = spec::ConfigSource::Kind::kSecret;
+  secret.name = "maybe";
+  secret.optional = true;
+  auto r = s.Resolve(Vol("creds", secret));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->config_files.empty());
+}
+
+TEST(LocalResolver, ConfigMapNameWithSlashIsRefused) {
+  Store s;
+  spec::ConfigSource cm;
+  cm.kind = spec::ConfigSource::Kind::kConfigMap;
+  cm.name = "../secrets/db";
+  auto r = s.Resolve(Vol("cfg", cm));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(LocalResolver, CloudInitSecretRefsReadUserdataAndNetworkData) {
+  Store s;
+  WriteFile(s.options.config_dir + "/secrets/ud/userdata", "#cloud-config\n");
+  WriteFile(s.options.config_dir + "/secrets/nd/networkData", "version: 2\n");
+  spec::CloudInitSource ci;
+  ci.user_data_secret_ref = "ud";
+  ci.network_data_secret_ref = "nd";
+  auto r = s.Resolve(Vol("cloudinitdisk", ci));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->secret_user_data, "#cloud-config\n");
+  EXPECT_EQ(r->secret_network_data, "version: 2\n");
+}
+
+TEST(LocalResolver, CloudInitSecretWithoutTheKeyIsNotFoundNamingIt) {
+  Store s;
+  WriteFile(s.options.config_dir + "/secrets/ud/other", "x");
+  spec::CloudInitSource ci;
+  ci.user_data_secret_ref = "ud";
+  auto r = s.Resolve(Vol("cloudinitdisk", ci));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("secretRef \"ud\": " + s.options.config_dir +
+                        "/secrets/ud has no key \"userdata\" or \"userData\""));
 }
 
 // ---------------------------------------------------------------------------
@@ -598,6 +677,9 @@ TEST(PodResolver, ConfigDriveIsConfigdriveIso) {
 
 TEST(PodResolver, ConfigVolumesUseKubeVirtsDiskDirectories) {
   Pod pod;
+  MakeDirs(pod.dir / "var/run/kubevirt-private/config-map/cm");
+  MakeDirs(pod.dir / "var/run/kubevirt-private/secret/sec");
+  MakeDirs(pod.dir / "var/run/secrets/kubernetes.io/serviceaccount");
   spec::ConfigSource cm, secret, sa;
   cm.kind = spec::ConfigSource::Kind::kConfigMap;
   secret.kind = spec::ConfigSource::Kind::kSecret;
@@ -610,6 +692,43 @@ TEST(PodResolver, ConfigVolumesUseKubeVirtsDiskDirectories) {
   EXPECT_EQ(pod.Resolve(vmi, 2)->path,
             "/var/run/kubevirt-private/service-account-disk/"
             "service-account.iso");
+}
+
+TEST(PodResolver, ConfigVolumeFilesAreWhatThePodMounted) {
+  Pod pod;
+  WriteFile(pod.dir / "var/run/kubevirt-private/config-map/cm/key", "value");
+  WriteFile(pod.dir / "var/run/secrets/kubernetes.io/serviceaccount/token", "t");
+  spec::ConfigSource cm, sa;
+  cm.kind = spec::ConfigSource::Kind::kConfigMap;
+  cm.name = "app-config";  // the pod mounts it under the volume's name
+  sa.kind = spec::ConfigSource::Kind::kServiceAccount;
+  spec::Vmi vmi = VmiWith({Vol("cm", cm), Vol("sa", sa)});
+  auto r = pod.Resolve(vmi, 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->config_files, ElementsAre(Pair("key", "value")));
+  r = pod.Resolve(vmi, 1);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->config_files, ElementsAre(Pair("token", "t")));
+}
+
+TEST(PodResolver, UnmountedSecretIsNotFound) {
+  Pod pod;
+  spec::ConfigSource secret;
+  secret.kind = spec::ConfigSource::Kind::kSecret;
+  secret.name = "creds";
+  spec::Vmi vmi = VmiWith({Vol("sec", secret)});
+  EXPECT_EQ(pod.Resolve(vmi, 0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(PodResolver, CloudInitSecretRefIsReadFromTheVolumesSecretDir) {
+  Pod pod;
+  WriteFile(pod.dir / "var/run/kubevirt-private/secret/ci/userData", "#cloud-config\n");
+  spec::CloudInitSource ci;
+  ci.user_data_secret_ref = "my-user-data";
+  spec::Vmi vmi = VmiWith({Vol("ci", ci)});
+  auto r = pod.Resolve(vmi, 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->secret_user_data, "#cloud-config\n");
 }
 
 TEST(PodResolver, HostDiskPathIsUsedAsIs) {
