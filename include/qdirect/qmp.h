@@ -60,6 +60,14 @@ struct Reply {
 struct ExecuteOptions {
   // Default: CommandTimeout(command, client options).
   std::optional<absl::Duration> timeout;
+  // Sent as exec-oob when QEMU offered the `oob` capability (the client
+  // then enables it): QEMU runs it at once on its monitor thread, even
+  // while its main thread is blocked (say, on a guest page that a broken
+  // postcopy keeps from arriving), and it does not wait behind in-band
+  // calls. Only for commands QEMU marks allow-oob (migrate-recover,
+  // migrate-pause, yank). In-band when QEMU did not offer it, or when sent
+  // before the handshake completed.
+  bool out_of_band = false;
   // Sent with the command's bytes (SCM_RIGHTS), for getfd / add-fd.
   std::vector<UniqueFd> fds;
   // When set, the call succeeds only once the reply has succeeded AND a
@@ -76,6 +84,9 @@ struct ClientOptions {
   absl::Duration long_timeout = absl::Seconds(60);
   // QEMU queues at most 8 in-band commands; more are queued here.
   size_t max_in_flight = 8;
+  // Enable QMP's `oob` capability when QEMU offers it (ExecuteOptions::
+  // out_of_band needs it; in-band commands behave the same either way).
+  bool enable_oob = true;
   size_t max_message_bytes = 10 * 1024 * 1024;
 };
 

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -114,9 +114,16 @@ class QmpClient::Impl {
                      absl::StrCat("qmp: ", AV(command), ": arguments must be a JSON object")));
       return CallId{id};
     }
-    call.bytes = Serialize(command, args, id);
+    call.out_of_band = options.out_of_band && oob_ && phase_ == Phase::kReady;
+    call.bytes = Serialize(command, args, id, call.out_of_band);
     absl::Duration timeout = options.timeout.value_or(CommandTimeout(command, options_));
     call.timer = loop_->AddTimer(timeout, [this, id, timeout] { OnTimeout(id, timeout); });
+    if (call.out_of_band) {
+      // QEMU runs it on arrival: it takes no in-band slot and waits for none.
+      call.sent = true;
+      Send(std::move(call.bytes), std::move(call.fds));
+      return CallId{id};
+    }
     queued_.push_back(id);
     Pump();
     return CallId{id};
@@ -165,6 +172,7 @@ class QmpClient::Impl {
     ReplyCallback callback;
     TimerId timer;
     bool sent = false;
+    bool out_of_band = false;  // sent as exec-oob
     bool replied = false;  // a successful reply came; waiting for the event
     std::optional<rapidjson::Document> value;
     std::optional<Event> event;
@@ -180,11 +188,11 @@ class QmpClient::Impl {
   };
 
   static std::string Serialize(std::string_view command, const rapidjson::Value* args,
-                               uint64_t id) {
+                               uint64_t id, bool out_of_band) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
-    w.Key("execute");
+    w.Key(out_of_band ? "exec-oob" : "execute");
     w.String(command.data(), static_cast<rapidjson::SizeType>(command.size()));
     if (args != nullptr && args->IsObject()) {
       w.Key("arguments");
@@ -337,6 +345,16 @@ class QmpClient::Impl {
     HandleReply(doc);
   }
 
+  // The greeting's QMP.capabilities lists "oob".
+  static bool OffersOob(const rapidjson::Value& qmp) {
+    auto caps = qmp.FindMember("capabilities");
+    if (caps == qmp.MemberEnd() || !caps->value.IsArray()) return false;
+    for (const rapidjson::Value& c : caps->value.GetArray()) {
+      if (c.IsString() && AsView(c) == "oob") return true;
+    }
+    return false;
+  }
+
   void HandleGreeting(const rapidjson::Document& doc) {
     const rapidjson::Value& qmp = doc["QMP"];
     if (qmp.IsObject()) {
@@ -347,8 +365,10 @@ class QmpClient::Impl {
       }
     }
     phase_ = Phase::kCapabilities;
-    Send(absl::StrCat(R"({"execute":"qmp_capabilities","id":")", AV(kIdPrefix), kCapabilitiesId,
-                      R"("})"),
+    oob_ = options_.enable_oob && qmp.IsObject() && OffersOob(qmp);
+    Send(absl::StrCat(R"({"execute":"qmp_capabilities",)",
+                      oob_ ? R"("arguments":{"enable":["oob"]},)" : "", R"("id":")",
+                      AV(kIdPrefix), kCapabilitiesId, R"("})"),
          {});
   }
 
@@ -386,9 +406,10 @@ class QmpClient::Impl {
       return;
     }
 
-    if (abandoned_.erase(id) > 0) {
+    if (auto late = abandoned_.find(id); late != abandoned_.end()) {
       // Late reply for a call that timed out or was cancelled: dropped.
-      --outstanding_;
+      if (late->second) --outstanding_;
+      abandoned_.erase(late);
       Pump();
       return;
     }
@@ -397,7 +418,7 @@ class QmpClient::Impl {
       return ProtocolError(absl::StrCat("reply with unknown id \"", AV(id_str), "\""));
     }
     Call& call = it->second;
-    --outstanding_;
+    if (!call.out_of_band) --outstanding_;
     if (err != doc.MemberEnd()) {
       Finish(id, ErrorStatus(call.command, err->value));
     } else if (call.complete_on_event.has_value() && !call.event.has_value()) {
@@ -500,7 +521,7 @@ class QmpClient::Impl {
     if (call.timer.valid()) loop_->CancelTimer(call.timer);
     if (call.sent && !call.replied && phase_ != Phase::kClosed) {
       // QEMU still holds it and will answer: the slot stays taken until then.
-      abandoned_.insert(id);
+      abandoned_.emplace(id, !call.out_of_band);
     }
     auto cb = std::make_shared<ReplyCallback>(std::move(call.callback));
     auto res = std::make_shared<absl::StatusOr<Reply>>(std::move(result));
@@ -569,7 +590,11 @@ class QmpClient::Impl {
   std::map<uint64_t, Call> calls_;  // unfinished calls
   std::deque<uint64_t> queued_;     // not yet sent
   size_t outstanding_ = 0;          // sent and not yet answered by QEMU
-  std::unordered_set<uint64_t> abandoned_;
+  // Calls that timed out or were cancelled after being sent -> whether
+  // their late reply frees an in-band slot.
+  std::unordered_map<uint64_t, bool> abandoned_;
+  // QEMU offered the oob capability and we enabled it.
+  bool oob_ = false;
   std::deque<OutChunk> out_;
 
   uint64_t next_subscription_ = 1;

@@ -102,6 +102,61 @@ TEST_P(QmpClientTest, CallsMadeBeforeTheHandshakeWaitForIt) {
   EXPECT_EQ(info->status, "prelaunch");
 }
 
+TEST_P(QmpClientTest, HandshakeEnablesOobWhenOffered) {
+  StartClient();
+  fake_->Send(std::string(qmp::testing::kGreeting) + "\n");
+  rapidjson::Document caps = fake_->Next();
+  EXPECT_STREQ(caps["execute"].GetString(), "qmp_capabilities");
+  ASSERT_TRUE(caps.HasMember("arguments"));
+  ASSERT_TRUE(caps["arguments"]["enable"].IsArray());
+  EXPECT_STREQ(caps["arguments"]["enable"][0].GetString(), "oob");
+  fake_->Reply(caps, "{}");
+  ASSERT_TRUE(client_->WaitReady(absl::Now() + absl::Seconds(5)).ok());
+}
+
+TEST_P(QmpClientTest, WithoutOobOfferedAnOutOfBandCallGoesInBand) {
+  StartClient();
+  fake_->Send(
+      R"({"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}})"
+      "\n");
+  rapidjson::Document caps = fake_->Next();
+  EXPECT_FALSE(caps.HasMember("arguments"));
+  fake_->Reply(caps, "{}");
+  ASSERT_TRUE(client_->WaitReady(absl::Now() + absl::Seconds(5)).ok());
+  Result r;
+  ExecuteOptions oob;
+  oob.out_of_band = true;
+  Exec("migrate-recover", &r, std::move(oob));
+  rapidjson::Document cmd = fake_->Next();
+  EXPECT_STREQ(cmd["execute"].GetString(), "migrate-recover");
+}
+
+TEST_P(QmpClientTest, OutOfBandCallSkipsTheInBandQueueAndTakesNoSlot) {
+  ClientOptions options;
+  options.max_in_flight = 1;
+  StartReady(options);
+  Result busy, queued, recover;
+  Exec("query-status", &busy);
+  Exec("query-migrate", &queued);  // waits for query-status's slot
+  ExecuteOptions oob;
+  oob.out_of_band = true;
+  Exec("migrate-recover", &recover, std::move(oob));
+  rapidjson::Document first = fake_->Next();
+  EXPECT_STREQ(first["execute"].GetString(), "query-status");
+  rapidjson::Document second = fake_->Next();
+  ASSERT_TRUE(second.HasMember("exec-oob"));
+  EXPECT_STREQ(second["exec-oob"].GetString(), "migrate-recover");
+  EXPECT_FALSE(second.HasMember("execute"));
+  fake_->Reply(second, "{}");
+  RunUntil([&] { return recover.done(); });
+  EXPECT_TRUE(recover.status().ok()) << recover.status();
+  // The out-of-band reply freed no in-band slot: query-migrate still waits.
+  EXPECT_FALSE(fake_->HasCommand());
+  fake_->Reply(first, "{}");
+  rapidjson::Document third = fake_->Next();
+  EXPECT_STREQ(third["execute"].GetString(), "query-migrate");
+}
+
 TEST_P(QmpClientTest, SendsArgumentsAndId) {
   StartReady();
   rapidjson::Document args(rapidjson::kObjectType);
