@@ -72,6 +72,10 @@ rapidjson::Document ParametersArgs(const MigrationParameters& p) {
   }
   if (p.tls_creds) doc.AddMember("tls-creds", Str(*p.tls_creds, a), a);
   if (p.tls_hostname) doc.AddMember("tls-hostname", Str(*p.tls_hostname, a), a);
+  if (p.max_postcopy_bandwidth) {
+    doc.AddMember("max-postcopy-bandwidth",
+                  static_cast<uint64_t>(*p.max_postcopy_bandwidth), a);
+  }
   return doc;
 }
 

@@ -30,6 +30,10 @@ struct MigrationParameters {
   std::optional<int64_t> multifd_channels;  // multifd-channels
   std::optional<std::string> tls_creds;     // tls-creds (object id)
   std::optional<std::string> tls_hostname;  // tls-hostname
+  // max-postcopy-bandwidth, bytes/s. MigrationSetupFor leaves it unset:
+  // KubeVirt's bandwidthPerMigration limits precopy only (QEMU's 0, no
+  // limit, for postcopy); tests set it to keep a postcopy going a while.
+  std::optional<uint64_t> max_postcopy_bandwidth;
   bool operator==(const MigrationParameters&) const = default;
 };
 

@@ -49,6 +49,29 @@ rapidjson::Document UriArgs(std::string_view uri) {
   return doc;
 }
 
+rapidjson::Document MigrateArgs(std::string_view uri, bool resume) {
+  rapidjson::Document args = UriArgs(uri);
+  if (resume) args.AddMember("resume", true, args.GetAllocator());
+  return args;
+}
+
+// migrate-recover goes out of band: the target's main thread may be blocked
+// on a guest page that only the broken channel could bring (a vCPU in a
+// device model holding the BQL), and QEMU's monitor thread runs it anyway.
+qmp::ExecuteOptions RecoverOptions() {
+  qmp::ExecuteOptions options;
+  options.out_of_band = true;
+  return options;
+}
+
+void Send(qmp::QmpClient& qmp, std::string_view command, const rapidjson::Value& args,
+          qmp::ExecuteOptions options, std::function<void(absl::Status)> done) {
+  qmp.Execute(command, &args, std::move(options),
+              [done = std::move(done)](absl::StatusOr<qmp::Reply> reply) {
+                if (done) done(reply.status());
+              });
+}
+
 absl::Status Call(qmp::QmpClient& qmp, std::string_view command,
                   const rapidjson::Value* args) {
   absl::StatusOr<qmp::Reply> reply = qmp.CallSync(command, args);
@@ -116,9 +139,18 @@ absl::StatusOr<MigrationProgress> QueryMigrate(qmp::QmpClient& qmp) {
 }
 
 absl::Status StartMigrate(qmp::QmpClient& qmp, std::string_view uri, bool resume) {
-  rapidjson::Document args = UriArgs(uri);
-  if (resume) args.AddMember("resume", true, args.GetAllocator());
+  rapidjson::Document args = MigrateArgs(uri, resume);
   return Call(qmp, "migrate", &args);
+}
+
+void StartMigrateAsync(qmp::QmpClient& qmp, std::string_view uri, bool resume,
+                       std::function<void(absl::Status)> done) {
+  Send(qmp, "migrate", MigrateArgs(uri, resume), {}, std::move(done));
+}
+
+void MigrateRecoverAsync(qmp::QmpClient& qmp, std::string_view uri,
+                         std::function<void(absl::Status)> done) {
+  Send(qmp, "migrate-recover", UriArgs(uri), RecoverOptions(), std::move(done));
 }
 
 absl::Status StartMigrateIncoming(qmp::QmpClient& qmp, std::string_view uri) {
@@ -128,7 +160,7 @@ absl::Status StartMigrateIncoming(qmp::QmpClient& qmp, std::string_view uri) {
 
 absl::Status MigrateRecover(qmp::QmpClient& qmp, std::string_view uri) {
   rapidjson::Document args = UriArgs(uri);
-  return Call(qmp, "migrate-recover", &args);
+  return qmp.CallSync("migrate-recover", &args, RecoverOptions()).status();
 }
 
 }  // namespace qdirect::ops

@@ -4,6 +4,7 @@
 // qmp::QmpClient (blocking: they run the client's loop). vm::Machine
 // sequences them (lib/vm/machine_migration.cc).
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,15 @@ absl::Status StartMigrate(qmp::QmpClient& qmp, std::string_view uri,
 // migrate-incoming {uri} on a QEMU started with -incoming defer.
 absl::Status StartMigrateIncoming(qmp::QmpClient& qmp, std::string_view uri);
 // migrate-recover {uri}: the target listens again for a paused postcopy.
+// Sent out of band (exec-oob) when QEMU allows it: it must work while the
+// target's main thread waits for a page that only the channel can bring.
 absl::Status MigrateRecover(qmp::QmpClient& qmp, std::string_view uri);
+
+// The same two without waiting, for loop callbacks (a MIGRATION event, the
+// launcher's control socket): `done` gets QEMU's answer, from the loop.
+void StartMigrateAsync(qmp::QmpClient& qmp, std::string_view uri, bool resume,
+                       std::function<void(absl::Status)> done);
+void MigrateRecoverAsync(qmp::QmpClient& qmp, std::string_view uri,
+                         std::function<void(absl::Status)> done);
 
 }  // namespace qdirect::ops

@@ -105,5 +105,16 @@ TEST(MigrationArgs, RenderAsQmpWantsThem) {
             R"("endpoint":"server","verify-peer":true})");
 }
 
+TEST(MigrationArgs, PostcopyBandwidthIsRenderedButNeverSetByTheOptions) {
+  MigrationParameters p;
+  p.max_postcopy_bandwidth = 4096;
+  EXPECT_EQ(Json(ParametersArgs(p)), R"({"max-postcopy-bandwidth":4096})");
+  MigrationOptions o;
+  o.allow_post_copy = true;
+  o.bandwidth_per_migration = 1 << 20;
+  EXPECT_FALSE(MigrationSetupFor(o, MigrationSide::kSource)
+                   .parameters.max_postcopy_bandwidth.has_value());
+}
+
 }  // namespace
 }  // namespace qdirect::ops
