@@ -221,13 +221,21 @@ class Machine {
   // Source: migrates to `uri` (a target started with
   // MachineOptions::incoming listening there), under the policy of
   // `options` (ops/migration_policy.h), calling on_progress with every
-  // query-migrate sample (every 100 ms) on the caller's thread. status.
-  // migrationState follows it. On success QEMU quits and the phase is
-  // Succeeded; the final sample (total time, downtime) is returned. On
-  // failure or cancel the guest keeps running here (cont-inued if the
+  // query-migrate sample (every 100 ms) on the caller's thread. on_progress
+  // is called by Migrate itself, not from a loop callback: it may make
+  // blocking calls. status.migrationState follows it (mode PreCopy,
+  // PostCopy, Paused). On success QEMU quits and the phase is Succeeded;
+  // the final sample (total time, downtime) is returned. On failure or
+  // cancel before postcopy the guest keeps running here (cont-inued if the
   // migration paused it), the failure is in status.migrationState, and the
   // error says why: kCancelled (CancelMigration), kDeadlineExceeded (the
   // policy gave up), kAborted (QEMU failed it: target gone, unreachable).
+  // In postcopy the guest runs on the target: when the channel breaks
+  // (postcopy-paused, mode Paused) the target listens again by itself and
+  // Migrate resumes (`migrate resume=true` to `uri`, with a short backoff)
+  // for up to options.progress_timeout (ops/postcopy_recovery.h); past it,
+  // kDeadlineExceeded says the guest is split between the hosts, and this
+  // side is never resumed.
   // FailedPrecondition when LiveMigratable is False or another long
   // operation (a migration, a hotplug) runs.
   absl::StatusOr<MigrationProgress> Migrate(
@@ -235,10 +243,13 @@ class Machine {
       std::function<void(const MigrationProgress&)> on_progress = nullptr);
   // Asks the running migration to stop (migrate_cancel, abortRequested);
   // returns at once, Migrate returns kCancelled. Safe from loop callbacks.
-  // FailedPrecondition when no migration runs.
+  // FailedPrecondition when no migration runs, or once it is in postcopy
+  // (the guest runs on the target: a cancel would lose it).
   absl::Status CancelMigration();
-  // Source, postcopy paused (the channel broke): migrate resume=true to a
-  // target that called RecoverPostcopy. Safe from loop callbacks.
+  // Source, postcopy paused (the channel broke): migrate resume=true to
+  // `uri` now. Migrate does this by itself on its own URI; this is for a
+  // target that listens elsewhere (RecoverPostcopy). Safe from loop
+  // callbacks.
   absl::Status ResumePostcopy(std::string_view uri);
   // Target: migrate-incoming on uri (when Start was not given one).
   absl::Status ListenIncoming(std::string_view uri);
@@ -246,7 +257,10 @@ class Machine {
   // phase is Running; the Paused condition tells a paused source) or
   // failed (QEMU exits; the error quotes its log).
   absl::Status WaitIncoming(absl::Time deadline);
-  // Target, postcopy paused: listen again on uri (migrate-recover).
+  // Target, postcopy paused: listen again on uri (migrate-recover). A
+  // target does this by itself on its incoming URI when it sees the
+  // channel break (from whatever runs its loop: WaitIncoming, a
+  // launcher); this is for another URI, used for later breaks too.
   absl::Status RecoverPostcopy(std::string_view uri);
 
   const MachineStartTimes& start_times() const;

@@ -160,6 +160,14 @@ struct Machine::Impl {
   std::string migration_event_status;
   bool migration_cancel_requested = false;
   std::optional<qmp::SubscriptionId> migration_events;
+  // Target: a postcopy whose channel broke listens again (migrate-recover
+  // on incoming->uri) from the MIGRATION event; a refused migrate-recover
+  // is retried on this timer while QEMU stays postcopy-paused.
+  void OnIncomingMigrationEvent();
+  void RecoverIncoming(int attempt);
+  TimerId recover_timer;
+  // Why the last migrate-recover was refused (quoted by WaitIncoming).
+  std::string recover_error;
 
   // Callbacks of QMP calls capture a weak reference: they may be delivered
   // while the Impl is being torn down.
@@ -405,6 +413,8 @@ struct Machine::Impl {
     alive.reset();
     if (shutdown_timer.valid()) loop->CancelTimer(shutdown_timer);
     shutdown_timer = {};
+    if (recover_timer.valid()) loop->CancelTimer(recover_timer);
+    recover_timer = {};
     CancelAgentRefresh();
     agent.reset();
     console.reset();

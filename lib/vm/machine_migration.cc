@@ -18,6 +18,7 @@
 #include "ops/migration_params.h"
 #include "ops/migration_policy.h"
 #include "ops/migration_qmp.h"
+#include "ops/postcopy_recovery.h"
 #include "qdirect/machine.h"
 #include "vm/machine_impl.h"
 
@@ -32,6 +33,10 @@ constexpr int kFinalQueryTries = 50;
 constexpr absl::Duration kFinalQueryInterval = absl::Milliseconds(20);
 // How long the source's QEMU may take to quit after a completed migration.
 constexpr absl::Duration kQuitTimeout = absl::Seconds(30);
+// Target: the waits between migrate-recover attempts QEMU refused (it could
+// not listen yet); the source keeps resuming meanwhile.
+constexpr ops::RecoveryBackoff kRecoverBackoff{absl::Milliseconds(200),
+                                               absl::Seconds(2)};
 
 }  // namespace
 
@@ -54,7 +59,54 @@ void Machine::Impl::WatchMigrationEvents() {
   migration_events = qmp->Subscribe(
       qmp::EventMatcher{"MIGRATION", nullptr}, [this](const qmp::Event& e) {
         migration_event_status = ops::MigrationEventStatus(e);
+        if (incoming) OnIncomingMigrationEvent();
       });
+}
+
+void Machine::Impl::OnIncomingMigrationEvent() {
+  if (migration_event_status == "postcopy-active") {
+    UpdateMigrationState([](VmiMigrationState& s) { s.mode = "PostCopy"; });
+  } else if (migration_event_status == "postcopy-paused") {
+    // The channel broke in postcopy: the guest runs here but the memory not
+    // yet received is only on the source. Listen again, so that the
+    // source's `migrate resume=true` finds us.
+    UpdateMigrationState([](VmiMigrationState& s) { s.mode = "Paused"; });
+    RecoverIncoming(1);
+  }
+}
+
+void Machine::Impl::RecoverIncoming(int attempt) {
+  if (recover_timer.valid()) loop->CancelTimer(recover_timer);
+  recover_timer = {};
+  // Without a URI of ours (fd:, or none yet) whoever made the channel must
+  // make a new one: RecoverPostcopy.
+  if (!incoming || incoming->uri.empty() || exited || !qmp) return;
+  const std::string uri = incoming->uri;
+  std::weak_ptr<bool> weak = alive;
+  auto retry = [this, weak, attempt](const absl::Status& refused) {
+    if (weak.expired() || exited) return;
+    recover_error = std::string(refused.message());
+    if (migration_event_status != "postcopy-paused") return;
+    recover_timer = loop->AddTimer(kRecoverBackoff.After(attempt), [this, attempt] {
+      recover_timer = {};
+      if (migration_event_status == "postcopy-paused") RecoverIncoming(attempt + 1);
+    });
+  };
+  // The same URI again. QEMU 7.2 keeps the first listener open until
+  // migrate-recover replaces it, and unlinks a unix path before it binds
+  // (util/qemu-sockets.c): the socket file left behind is no obstacle as
+  // long as QEMU may write its directory, (re)made for it here.
+  if (absl::Status st = PrepareIncomingSocketDir(uri); !st.ok()) {
+    retry(st);
+    return;
+  }
+  ops::MigrateRecoverAsync(*qmp, uri, [this, weak, retry](absl::Status st) {
+    if (!st.ok()) {
+      retry(st);
+    } else if (!weak.expired()) {
+      recover_error.clear();
+    }
+  });
 }
 
 void Machine::Impl::UpdateMigrationState(
@@ -153,9 +205,17 @@ absl::Status Machine::WaitIncoming(absl::Time deadline) {
             : "",
         tail.empty() ? "" : ": ", tail));
   }
-  if (!st.ok()) return m.Error("waiting for incoming migration", st);
+  if (!st.ok()) {
+    if (m.migration_event_status == "postcopy-paused" && !m.recover_error.empty()) {
+      st = absl::Status(st.code(), absl::StrCat(st.message(), " (postcopy paused; ",
+                                                m.recover_error, ")"));
+    }
+    return m.Error("waiting for incoming migration", st);
+  }
   // From now on this is an ordinary running VM (it may migrate on).
   m.incoming.reset();
+  if (m.recover_timer.valid()) m.loop->CancelTimer(m.recover_timer);
+  m.recover_timer = {};
   if (m.migration_events) m.qmp->Unsubscribe(*m.migration_events);
   m.migration_events.reset();
   m.Apply(MigrationRunning{false});
@@ -184,6 +244,8 @@ absl::Status Machine::RecoverPostcopy(std::string_view uri) {
   if (absl::Status st = ops::MigrateRecover(*m.qmp, uri); !st.ok()) {
     return m.Error(absl::StrCat("migrate-recover ", AV(uri)), st);
   }
+  // A later break is recovered on this URI.
+  if (m.incoming) m.incoming->uri = std::string(uri);
   return absl::OkStatus();
 }
 
@@ -194,6 +256,12 @@ absl::Status Machine::CancelMigration() {
         absl::StrCat(m.label, ": migrate-cancel: no migration in progress"));
   }
   RETURN_IF_ERROR(m.RequireRunning("migrate-cancel"));
+  if (ops::IsPostcopyStatus(m.migration_event_status)) {
+    // QEMU would end the migration, and the guest with it.
+    return absl::FailedPreconditionError(absl::StrCat(
+        m.label, ": migrate-cancel: refused in postcopy: the guest runs on "
+        "the target and part of its memory is only here"));
+  }
   if (m.migration_cancel_requested) return absl::OkStatus();
   m.migration_cancel_requested = true;
   m.UpdateMigrationState([](VmiMigrationState& s) {
@@ -214,14 +282,8 @@ absl::Status Machine::ResumePostcopy(std::string_view uri) {
     return absl::FailedPreconditionError(
         absl::StrCat(m.label, ": migrate resume: no migration in progress"));
   }
-  rapidjson::Document args(rapidjson::kObjectType);
-  args.AddMember("uri",
-                 rapidjson::Value(uri.data(),
-                                  static_cast<rapidjson::SizeType>(uri.size()),
-                                  args.GetAllocator()),
-                 args.GetAllocator());
-  args.AddMember("resume", true, args.GetAllocator());
-  m.qmp->Execute("migrate", &args, {}, [](absl::StatusOr<qmp::Reply>) {});
+  // Asynchronous: Migrate's loop sees the outcome (postcopy-recover).
+  ops::StartMigrateAsync(*m.qmp, uri, /*resume=*/true, nullptr);
   return absl::OkStatus();
 }
 
@@ -268,6 +330,11 @@ absl::StatusOr<MigrationProgress> Machine::Migrate(
   absl::Status st = ops::ApplyMigrationSetup(*m.qmp, setup);
   if (st.ok()) st = ops::StartMigrate(*m.qmp, uri);
   ops::MigrationPolicy policy(options, start);
+  ops::PostcopyRecovery recovery(ops::PostcopyRecovery::WindowFor(options));
+  // Once in postcopy the guest has run on the target: never `cont` here.
+  bool postcopy = false;
+  // QEMU's answer to the last resume it refused.
+  std::string resume_error;
   while (st.ok()) {
     (void)m.loop->RunUntil(
         [&] {
@@ -298,10 +365,29 @@ absl::StatusOr<MigrationProgress> Machine::Migrate(
     }
     if (on_progress) on_progress(last);
     if (IsFinalMigrationStatus(last.status)) break;
-    if (last.status.starts_with("postcopy")) {
+    if (ops::IsPostcopyStatus(last.status)) {
+      postcopy = true;
+      const ops::RecoveryDecision r = recovery.Observe(absl::Now(), last.status);
       m.UpdateMigrationState([&](VmiMigrationState& s) {
-        s.mode = last.status == "postcopy-paused" ? "Paused" : "PostCopy";
+        s.mode = recovery.broken() ? "Paused" : "PostCopy";
       });
+      if (r.action == ops::RecoveryAction::kResume) {
+        // The target listens again once it has seen the break
+        // (migrate-recover); until then QEMU's connect fails, it stays
+        // postcopy-paused and the next attempt follows the backoff. QEMU
+        // answers at once: the connection is made in the background.
+        if (absl::Status resumed = ops::StartMigrate(*m.qmp, uri, /*resume=*/true);
+            !resumed.ok()) {
+          resume_error = std::string(resumed.message());
+        }
+      } else if (r.action == ops::RecoveryAction::kGiveUp) {
+        failure = r.reason;
+        const std::string& why = !last.error_desc.empty() ? last.error_desc : resume_error;
+        if (!why.empty()) absl::StrAppend(&failure, " (last error: ", why, ")");
+        failure_code = absl::StatusCode::kDeadlineExceeded;
+        break;
+      }
+      continue;  // the policy has nothing to decide in postcopy
     }
     const ops::MigrationDecision decision = policy.Observe(absl::Now(), last);
     if (decision.action == ops::MigrationAction::kCancel) {
@@ -311,6 +397,7 @@ absl::StatusOr<MigrationProgress> Machine::Migrate(
     } else if (decision.action == ops::MigrationAction::kStartPostcopy) {
       st = m.qmp->CallSync("migrate-start-postcopy").status();
       if (st.ok()) {
+        postcopy = true;
         m.UpdateMigrationState([](VmiMigrationState& s) { s.mode = "PostCopy"; });
       }
     }
@@ -342,6 +429,10 @@ absl::StatusOr<MigrationProgress> Machine::Migrate(
                        : !last.error_desc.empty() ? last.error_desc
                        : cancelled            ? "Migration cancelled"
                                               : absl::StrCat("migration ended ", last.status);
+  if (postcopy && failure.empty()) {
+    absl::StrAppend(&reason, "; postcopy had started: the guest may have run on "
+                             "the target, so the source does not resume it");
+  }
   m.UpdateMigrationState([&](VmiMigrationState& s) {
     s.failed = true;
     s.end_timestamp = absl::Now();
@@ -350,8 +441,7 @@ absl::StatusOr<MigrationProgress> Machine::Migrate(
   });
   if (!m.exited && m.qmp->closed_status().ok()) {
     absl::StatusOr<qmp::StatusInfo> now = m.qmp->QueryStatus();
-    if (now.ok() && !now->running && was_running &&
-        !last.status.starts_with("postcopy")) {
+    if (now.ok() && !now->running && was_running && !postcopy) {
       if (absl::Status cont = m.qmp->Cont(); !cont.ok()) {
         return m.Error(absl::StrCat(where, ": resuming the source after: ", reason),
                        cont);

@@ -12,22 +12,29 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
 #include "qdirect/machine.h"
+#include "ops/migration_params.h"
 #include "qdirect/migration.h"
+#include "qdirect/qmp.h"
 #include "qdirect/spec.h"
 #include "qdirect/unique_fd.h"
 #include "qdirect/vmi_status.h"
@@ -46,11 +53,47 @@ using ::qdirect::testing::ImageDir;
 using ::qdirect::testing::LoadTestVmi;
 using ::qdirect::testing::TestRoot;
 using ::qdirect::testing::VmNameForCurrentTest;
+using ::testing::Contains;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kTimeout = absl::Seconds(120);
 // Slow enough that a 128 MiB guest is mid-way for a while.
 constexpr uint64_t kSlowBandwidth = 2 << 20;
+// Postcopy's background push (QEMU's default is no limit): slow enough that
+// the postcopy phase outlives the sample that acts on it.
+constexpr uint64_t kSlowPostcopyBandwidth = 16 << 20;
+
+// Postcopy past a completion deadline of 1 s; `window` is the
+// progressTimeout, which bounds a postcopy recovery too.
+MigrationOptions PostcopyOptions(absl::Duration window) {
+  MigrationOptions options;
+  options.allow_post_copy = true;
+  options.completion_timeout_per_gib = 1;
+  options.bandwidth_per_migration = kSlowBandwidth;
+  options.progress_timeout = window;
+  return options;
+}
+
+// QEMU runs unprivileged; with vm.unprivileged_userfaultfd=0 the kernel
+// refuses it the userfaultfd that postcopy needs.
+bool PostcopyRefused(const absl::Status& start) {
+  return !start.ok() && absl::StrContains(start.message(), "userfaultfd");
+}
+
+// Sets the source's max-postcopy-bandwidth (Migrate leaves it as it is).
+absl::Status SlowPostcopy(Machine& source) {
+  absl::StatusOr<qmp::QmpClient*> qmp = source.Qmp();
+  if (!qmp.ok()) return qmp.status();
+  ops::MigrationParameters params;
+  params.max_postcopy_bandwidth = kSlowPostcopyBandwidth;
+  rapidjson::Document args = ops::ParametersArgs(params);
+  return (*qmp)->CallSync("migrate-set-parameters", &args).status();
+}
+
+// Appends `value` unless it repeats the last one: a sequence of states.
+void AppendChange(std::vector<std::string>* seen, const std::string& value) {
+  if (seen->empty() || seen->back() != value) seen->push_back(value);
+}
 
 class MigrationTest : public ::testing::Test {
  protected:
@@ -84,12 +127,13 @@ class MigrationTest : public ::testing::Test {
     return Machine::Start(vmi_, options);
   }
 
-  // The target listens in its own runtime root (QEMU's user owns it).
+  // The target listens in its own runtime root (QEMU's user owns it). With
+  // own_loop it runs on a private loop (for a thread of its own).
   absl::StatusOr<std::unique_ptr<Machine>> StartTarget(
       const std::string& root_name, const MigrationOptions& migration,
-      std::string* uri) {
+      std::string* uri, bool own_loop = false) {
     MachineOptions options;
-    options.loop = loop_.get();
+    options.loop = own_loop ? nullptr : loop_.get();
     options.runtime_root = Root(root_name);
     options.node_name = "node-b";
     *uri = absl::StrCat("unix:", options.runtime_root, "/", vmi_.metadata.namespace_,
@@ -104,7 +148,7 @@ class MigrationTest : public ::testing::Test {
     auto session = machine.AttachConsole(
         [&pattern](std::string_view bytes) { pattern.Feed(bytes); }, true);
     if (!session.ok()) return ::testing::AssertionFailure() << session.status();
-    absl::Status st = loop_->RunUntil(
+    absl::Status st = machine.loop()->RunUntil(
         [&] { return pattern.matched() || IsFinal(machine.Status().phase); },
         absl::Now() + kTimeout);
     if (!pattern.matched()) {
@@ -147,7 +191,7 @@ class MigrationTest : public ::testing::Test {
     auto session = machine.AttachConsole(
         [&](std::string_view bytes) { seen.append(bytes); }, false);
     if (!session.ok()) return ::testing::AssertionFailure() << session.status();
-    absl::Status st = loop_->RunUntil(
+    absl::Status st = machine.loop()->RunUntil(
         [&] {
           return seen.find("heartbeat ") != std::string::npos &&
                  seen.find('\n', seen.find("heartbeat ")) != std::string::npos;
@@ -395,6 +439,152 @@ TEST_F(MigrationTest, PastCompletionDeadlineSwitchesToPostcopyAndCompletes) {
   ASSERT_TRUE(checked.ok()) << checked.status();
   EXPECT_THAT(checked->out, HasSubstr("/blob: OK"));
   EXPECT_THAT(checked->out, HasSubstr(boot_id));
+}
+
+// The channel breaks mid-postcopy (QMP migrate-pause on the source, QEMU's
+// own test mechanism): both sides go postcopy-paused, the target listens
+// again by itself (migrate-recover from its MIGRATION event, on the URI
+// whose socket file the first listener left behind), the source resumes
+// (migrate resume=true, retried until the target listens) and the migration
+// completes with the guest intact. The target waits in WaitIncoming on a
+// thread and a loop of its own, as a target launcher does in its process.
+TEST_F(MigrationTest, PostcopyChannelBreakRecoversByItselfAndCompletes) {
+  auto source = StartSource();
+  ASSERT_TRUE(source.ok()) << source.status();
+  const std::string boot_id = BootId(**source);
+  auto wrote = Exec(**source,
+                    "head -c 8388608 /dev/urandom > /blob && md5sum /blob > /blob.md5");
+  ASSERT_TRUE(wrote.ok()) << wrote.status();
+  ASSERT_EQ(wrote->exit_code, 0) << wrote->err;
+  const MigrationOptions options = PostcopyOptions(kTimeout);
+  std::string uri;
+  auto target = StartTarget("target", options, &uri, /*own_loop=*/true);
+  if (PostcopyRefused(target.status())) {
+    GTEST_SKIP() << "postcopy unavailable on this host: " << target.status();
+  }
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(SlowPostcopy(**source).ok());
+
+  // Filled on the target's thread; read after the join.
+  std::vector<std::string> target_modes;
+  // The guest runs on the target (RESUME): QEMU recovers only a postcopy
+  // broken from then on; a break while the target still loads the device
+  // state fails the incoming migration.
+  std::atomic<bool> target_running = false;
+  (*target)->OnStatusChange([&](const VmiStatus& status) {
+    if (status.migration_state) AppendChange(&target_modes, status.migration_state->mode);
+    if (status.phase == VmiPhase::kRunning) target_running = true;
+  });
+  absl::Status incoming;
+  std::thread target_thread(
+      [&] { incoming = (*target)->WaitIncoming(absl::Now() + kTimeout); });
+  absl::Cleanup join = [&target_thread] {
+    if (target_thread.joinable()) target_thread.join();
+  };
+
+  std::vector<std::string> source_statuses;
+  bool paused = false;
+  absl::Status pause;
+  absl::Time paused_at;
+  absl::Time recovered_at = absl::InfinitePast();
+  absl::StatusOr<MigrationProgress> done =
+      (*source)->Migrate(uri, options, [&](const MigrationProgress& p) {
+        AppendChange(&source_statuses, p.status);
+        if (!paused && p.status == "postcopy-active" && target_running) {
+          // on_progress runs from Migrate, not from a loop callback: a
+          // blocking QMP call is allowed here.
+          paused = true;
+          paused_at = absl::Now();
+          absl::StatusOr<qmp::QmpClient*> qmp = (*source)->Qmp();
+          pause = qmp.ok() ? (*qmp)->CallSync("migrate-pause").status() : qmp.status();
+        } else if (paused && recovered_at == absl::InfinitePast() &&
+                   p.status == "postcopy-active") {
+          recovered_at = absl::Now();
+        }
+      });
+  target_thread.join();
+  ASSERT_TRUE(paused) << "no postcopy-active sample";
+  ASSERT_TRUE(pause.ok()) << pause;
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_TRUE(incoming.ok()) << incoming;
+  EXPECT_THAT(source_statuses, Contains("postcopy-paused"));
+  EXPECT_THAT(target_modes, Contains("Paused"));
+  ASSERT_FALSE(target_modes.empty());
+  EXPECT_EQ(target_modes.back(), "PostCopy");
+  printf("postcopy recovery: source statuses %s; paused -> postcopy-active again "
+         "%lld ms; total %lld ms, %llu bytes\n",
+         absl::StrJoin(source_statuses, ",").c_str(),
+         recovered_at == absl::InfinitePast()
+             ? -1LL
+             : static_cast<long long>(absl::ToInt64Milliseconds(recovered_at - paused_at)),
+         static_cast<long long>(done->total_time_ms),
+         static_cast<unsigned long long>(done->ram_transferred));
+
+  const VmiStatus src = (*source)->Status();
+  EXPECT_EQ(src.phase, VmiPhase::kSucceeded);
+  ASSERT_TRUE(src.migration_state.has_value());
+  EXPECT_TRUE(src.migration_state->completed);
+  EXPECT_FALSE(src.migration_state->failed);
+  EXPECT_EQ(src.migration_state->mode, "PostCopy");
+  const VmiStatus dst = (*target)->Status();
+  EXPECT_EQ(dst.phase, VmiPhase::kRunning);
+  ASSERT_TRUE(dst.migration_state.has_value());
+  EXPECT_TRUE(dst.migration_state->completed);
+  EXPECT_TRUE(HeartbeatGoesOn(**target));
+  auto checked = Exec(**target, "md5sum -c /blob.md5 && cat /proc/sys/kernel/random/boot_id");
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_EQ(checked->exit_code, 0) << checked->out << checked->err;
+  EXPECT_THAT(checked->out, HasSubstr("/blob: OK"));
+  EXPECT_THAT(checked->out, HasSubstr(boot_id));
+}
+
+// The target dies mid-postcopy: the guest's memory is split between a dead
+// target and the source, so nothing can recover it. The source retries
+// resume for the recovery window (progressTimeout), then Migrate fails
+// saying so, and the source is not resumed (no `cont`). A cancel is
+// refused once postcopy runs.
+TEST_F(MigrationTest, TargetLostInPostcopyFailsAsSplitAndSourceIsNotResumed) {
+  auto source = StartSource();
+  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_FALSE(BootId(**source).empty());
+  const MigrationOptions options = PostcopyOptions(absl::Seconds(3));
+  std::string uri;
+  auto target = StartTarget("target", options, &uri);
+  if (PostcopyRefused(target.status())) {
+    GTEST_SKIP() << "postcopy unavailable on this host: " << target.status();
+  }
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(SlowPostcopy(**source).ok());
+
+  bool killed = false;
+  absl::Status cancel;
+  std::vector<std::string> statuses;
+  absl::StatusOr<MigrationProgress> result =
+      (*source)->Migrate(uri, options, [&](const MigrationProgress& p) {
+        AppendChange(&statuses, p.status);
+        if (!killed && p.status == "postcopy-active" &&
+            (*target)->Status().phase == VmiPhase::kRunning) {
+          killed = true;
+          cancel = (*source)->CancelMigration();
+          EXPECT_TRUE((*target)->Kill().ok());
+        }
+      });
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(cancel.code(), absl::StatusCode::kFailedPrecondition) << cancel;
+  EXPECT_THAT(cancel.message(), HasSubstr("postcopy"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded) << result.status();
+  EXPECT_THAT(result.status().message(), HasSubstr("split between the hosts"));
+  EXPECT_THAT(result.status().message(), HasSubstr("cannot resume it"));
+  EXPECT_THAT(statuses, Contains("postcopy-paused"));
+  const VmiStatus status = (*source)->Status();
+  EXPECT_NE(status.phase, VmiPhase::kSucceeded);
+  EXPECT_NE(status.qdirect.qemu_runstate, "running");
+  ASSERT_TRUE(status.migration_state.has_value());
+  EXPECT_TRUE(status.migration_state->failed);
+  EXPECT_FALSE(status.migration_state->completed);
+  EXPECT_EQ(status.migration_state->mode, "Paused");
+  EXPECT_THAT(status.migration_state->failure_reason, HasSubstr("split between the hosts"));
 }
 
 TEST_F(MigrationTest, StallWithoutPostcopyCancelsAndSourceRunsOn) {
