@@ -25,6 +25,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "kube/control_protocol.h"
 #include "qdirect/migration.h"
@@ -134,12 +135,25 @@ void ShowProgress(const VmRef& vm) {
       CallVm(vm, kube::MigrationProgressRequest{});
   if (!r.ok() || !r->migration_progress) return;
   const MigrationProgress& p = *r->migration_progress;
-  const double total = static_cast<double>(p.ram_total);
-  const double done =
-      total > 0 ? 100.0 * (total - static_cast<double>(p.ram_remaining)) / total : 0;
-  std::fprintf(stderr, "\rmigrating: %-10s %5.1f%%  %7.1f MiB sent  %7.1f Mbps",
-               p.status.c_str(), p.status == "active" ? done : 0.0,
-               static_cast<double>(p.ram_transferred) / (1 << 20), p.mbps);
+  std::string line;
+  if (p.status == "postcopy-paused" || p.status == "postcopy-recover") {
+    // A postcopy whose channel broke says so: the source launcher is
+    // reconnecting (migrate resume=true) while the guest waits on the target.
+    line = absl::StrFormat("migrating: %-16s %s", p.status,
+                           p.status == "postcopy-paused"
+                               ? "channel broken, guest waits on the target: reconnecting"
+                               : "channel back, resuming postcopy");
+  } else {
+    const double total = static_cast<double>(p.ram_total);
+    const double done =
+        total > 0 ? 100.0 * (total - static_cast<double>(p.ram_remaining)) / total : 0;
+    const bool moving = p.status == "active" || p.status == "postcopy-active";
+    line = absl::StrFormat("migrating: %-16s %5.1f%%  %7.1f MiB sent  %7.1f Mbps",
+                           p.status, moving ? done : 0.0,
+                           static_cast<double>(p.ram_transferred) / (1 << 20), p.mbps);
+  }
+  // Padded: a shorter line overwrites a longer one whole.
+  std::fprintf(stderr, "\r%-86s", line.c_str());
 }
 
 // Sends `migrate` to the source and shows progress until its answer.
