@@ -41,6 +41,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "kube/control_protocol.h"
+#include "launch/startup_pages.h"
 #include "launch/unix_socket.h"
 #include "qdirect/agent.h"
 #include "qdirect/event_loop.h"
@@ -79,6 +80,9 @@ constexpr size_t kMaxConnections = 64;
 constexpr absl::Duration kQemuExit = absl::Seconds(10);
 // After the VM ended, how long clients get to read their answers.
 constexpr absl::Duration kFinalFlush = absl::Seconds(5);
+// Control requests (status, hotplug, migration ...) fault code back in;
+// this long after the last connection it leaves the resident set again.
+constexpr absl::Duration kIdleRelease = absl::Seconds(30);
 
 void WriteLine(int fd, const std::string& line) {
   std::string_view rest = line;
@@ -126,7 +130,20 @@ class Launcher {
       if (!alive.expired()) (void)SaveHotplugged();
     });
   }
-  ~Launcher() { CloseAll(); }
+  ~Launcher() {
+    CloseAll();
+    if (release_timer_.valid()) loop_->CancelTimer(release_timer_);
+  }
+
+  // Drops what only starting the VM or serving a request needed from the
+  // resident set (launch/startup_pages.h); a failure costs only memory.
+  static void ReleasePages() {
+    if (absl::StatusOr<launch::ReleasedPages> released = launch::ReleaseStartupPages();
+        !released.ok()) {
+      std::fprintf(stderr, "qdirect-launcher: %s\n",
+                   std::string(released.status().message()).c_str());
+    }
+  }
 
   // Writes <runtime dir>/hotplugged.json when the hot-plugged devices
   // changed since the last write (new file, then rename: a reader never
@@ -224,6 +241,11 @@ class Launcher {
                                   " control connections")))));
       return;
     }
+    if (release_timer_.valid()) loop_->CancelTimer(release_timer_);
+    release_timer_ = loop_->AddTimer(kIdleRelease, [this] {
+      release_timer_ = {};
+      ReleasePages();
+    });
     const uint64_t id = ++next_id_;
     auto conn = std::make_unique<Connection>();
     conn->fd = std::move(fd);
@@ -546,6 +568,7 @@ class Launcher {
   // What SaveHotplugged wrote last.
   std::string saved_hotplugged_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  TimerId release_timer_;
 };
 
 // Copies the manifest into the runtime dir (0600) for a migration target.
@@ -705,6 +728,9 @@ int Main(int argc, char** argv) {
       (*loop)->Unwatch(*signal_watch);
       return Fail(ready.get(), st);
     }
+    // The VM runs: what only starting it needed (decoder, planner, file
+    // writers) leaves the resident set.
+    Launcher::ReleasePages();
     launcher.Serve(&signalled);
     code = (*machine)->Status().phase == VmiPhase::kSucceeded ? 0 : 1;
     // The runtime dir (and the socket file) go first, then the connections
