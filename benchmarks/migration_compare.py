@@ -3,20 +3,24 @@
 driven by a plain script of raw QMP commands, in the same run.
 
 usage: PYTHONPATH=<build>/bindings/python QDIRECT_ACCEL=tcg \\
-         migration_compare.py [--dirty-mib 512] [--guest-mib 768] [--rounds 1]
+         migration_compare.py [--dirty-mib 512] [--rounds 1] [--channels 1,2,4]
 
-Each case boots the test guest (examples/testvm.yaml with --guest-mib of RAM)
-on this host, has it fill --dirty-mib of its memory (a file in its tmpfs root) with non-zero data (via
-the guest agent), starts a target Machine listening on tcp:127.0.0.1 (the
-target side is set up by qdirect in both cases: capabilities, then
-migrate-incoming), then migrates with 1, 2 and 4 multifd channels:
+One test guest (examples/testvm.yaml, RAM sized for the data) boots on this
+host and fills --dirty-mib of its memory with non-zero data once (a file on a
+tmpfs of that size, via the guest agent). It then migrates back and forth
+between two runtime roots over tcp:127.0.0.1, once per driver, channel count
+and round, each time to a new target Machine (set up by qdirect in both
+cases: capabilities, then migrate-incoming) that then becomes the source:
   qdirect  source.migrate(uri, parallelMigrationThreads=n): setup from the
            MigrationOptions, query-migrate every 100 ms under the policy
   raw      migrate-set-capabilities, migrate-set-parameters, migrate, then
            query-migrate every 100 ms until completed, command by command
            over the same QMP connection (Machine.qmp passthrough)
-Figures are QEMU's own (query-migrate total-time, downtime, ram.transferred);
-throughput = transferred / total-time. Ratios are qdirect / raw.
+Every hop moves the same data (a migrated guest's pages are all sent again;
+its zero pages cost little). The guest's checksum of the data is compared
+after the last hop. Figures are QEMU's own (query-migrate total-time,
+downtime, ram.transferred); throughput = transferred / total-time. Ratios
+are qdirect / raw.
 """
 
 import argparse
@@ -52,6 +56,13 @@ def guest_vmi(guest_mib, name):
     return vmi
 
 
+def guest_sh(machine, script, timeout=60):
+    done = machine.agent.exec(["/bin/sh", "-c", script], timeout=timeout)
+    if done.exit_code != 0:
+        raise RuntimeError(f"guest: {script!r} failed: {done.err!r}")
+    return done.out.decode().strip()
+
+
 def raw_migrate(source, uri, channels):
     source.qmp("migrate-set-capabilities", capabilities=[
         {"capability": "events", "state": True},
@@ -75,59 +86,85 @@ def raw_migrate(source, uri, channels):
             "ram_transferred": ram.get("transferred", 0)}
 
 
-def one_case(args, root, driver, channels, index):
-    name = f"mb-{driver[0]}{channels}-{index}"
-    vmi = guest_vmi(args.guest_mib, name)
-    uri = f"tcp:127.0.0.1:{free_port()}"
-    target_root = os.path.join(root, "target")
-    os.makedirs(target_root, mode=0o755, exist_ok=True)
-    with qdirect.Machine(vmi, os.path.join(root, "source"), start_timeout=120) as source:
-        source.console.expect(MARKER, timeout=120)
-        fill = source.agent.exec(
-            ["/bin/sh", "-c", f"yes qdirect | head -c {args.dirty_mib << 20} > /dirty"],
-            timeout=600)
-        if fill.exit_code != 0:
-            raise RuntimeError(f"dirtying guest memory failed: {fill.err!r}")
+class Chain:
+    """One guest hopping between two runtime roots; `current` runs it."""
+
+    def __init__(self, args, root):
+        self.args = args
+        self.roots = [os.path.join(root, "a"), os.path.join(root, "b")]
+        for r in self.roots:
+            os.makedirs(r, mode=0o755, exist_ok=True)
+        # RAM: the data, plus room for the guest itself.
+        self.vmi = guest_vmi(args.dirty_mib + 384, "mb")
+        self.side = 0
+        self.current = qdirect.Machine(self.vmi, self.roots[0], start_timeout=120).start()
+
+    def fill(self):
+        self.current.console.expect(MARKER, timeout=120)
+        mib = self.args.dirty_mib
+        return guest_sh(self.current,
+                        f"mkdir -p /dirty && mount -t tmpfs -o size={mib + 16}m tmpfs /dirty && "
+                        f"yes qdirect | head -c {mib << 20} > /dirty/data && "
+                        "md5sum /dirty/data", timeout=1200)
+
+    def checksum(self):
+        return guest_sh(self.current, "md5sum /dirty/data", timeout=600)
+
+    def hop(self, driver, channels):
+        uri = f"tcp:127.0.0.1:{free_port()}"
         migration = {"parallelMigrationThreads": channels}
-        with qdirect.Machine(vmi, target_root, incoming=uri, migration=migration,
-                             start_timeout=120) as target:
+        target = qdirect.Machine(self.vmi, self.roots[1 - self.side], incoming=uri,
+                                 migration=migration, start_timeout=120).start()
+        try:
             start = time.monotonic()
             if driver == "qdirect":
-                done = source.migrate(uri, parallelMigrationThreads=channels)
+                done = self.current.migrate(uri, parallelMigrationThreads=channels)
             else:
-                done = raw_migrate(source, uri, channels)
+                done = raw_migrate(self.current, uri, channels)
             wall = time.monotonic() - start
             target.wait_incoming(timeout=120)
             assert target.phase == "Running", target.phase
-            target.stop(timeout=0)
-    seconds = done["total_time_ms"] / 1000
-    return {"total": done["total_time_ms"], "downtime": done["downtime_ms"],
-            "mib": done["ram_transferred"] / 2**20,
-            "mibps": done["ram_transferred"] / 2**20 / seconds if seconds else 0,
-            "wall": wall * 1000}
+        except BaseException:
+            target.close()
+            raise
+        self.current.close()
+        self.current, self.side = target, 1 - self.side
+        seconds = done["total_time_ms"] / 1000
+        return {"total": done["total_time_ms"], "downtime": done["downtime_ms"],
+                "mib": done["ram_transferred"] / 2**20,
+                "mibps": done["ram_transferred"] / 2**20 / seconds if seconds else 0,
+                "wall": wall * 1000}
+
+    def close(self):
+        self.current.close()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dirty-mib", type=int, default=512)
-    # The guest keeps the data in its tmpfs root, which takes half of RAM.
-    parser.add_argument("--guest-mib", type=int, default=1280)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--channels", default="1,2,4")
     args = parser.parse_args()
     os.environ.setdefault("QDIRECT_ACCEL", "tcg")
     root = tempfile.mkdtemp(prefix="qdmb-")
     os.chmod(root, 0o755)
+    chain = None
     try:
-        print(f"guest {args.guest_mib} MiB, {args.dirty_mib} MiB dirtied, tcp loopback, "
-              f"median of {args.rounds}")
+        chain = Chain(args, root)
+        t0 = time.monotonic()
+        before = chain.fill()
+        print(f"guest {args.dirty_mib + 384} MiB, {args.dirty_mib} MiB dirtied "
+              f"({time.monotonic() - t0:.0f} s to fill), tcp loopback, median of {args.rounds}")
         print(f"{'channels':>8} {'driver':>8} {'total ms':>9} {'downtime ms':>11} "
               f"{'MiB sent':>9} {'MiB/s':>8} {'wall ms':>8}")
         for channels in [int(c) for c in args.channels.split(",")]:
+            runs = {"raw": [], "qdirect": []}
+            for _ in range(args.rounds):
+                for driver in ("raw", "qdirect"):
+                    runs[driver].append(chain.hop(driver, channels))
             results = {}
             for driver in ("raw", "qdirect"):
-                runs = [one_case(args, root, driver, channels, i) for i in range(args.rounds)]
-                med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                med = {k: statistics.median(r[k] for r in runs[driver]) for k in runs[driver][0]}
                 results[driver] = med
                 print(f"{channels:>8} {driver:>8} {med['total']:>9.0f} {med['downtime']:>11.0f} "
                       f"{med['mib']:>9.1f} {med['mibps']:>8.1f} {med['wall']:>8.0f}", flush=True)
@@ -136,7 +173,13 @@ def main():
                   f"{q['mibps'] / r['mibps']:.2f}, total {q['total'] / r['total']:.2f}, "
                   f"downtime {q['downtime']:.0f} vs {r['downtime']:.0f} ms "
                   f"(QEMU's limit 300 ms)", flush=True)
+        after = chain.checksum()
+        if after != before:
+            raise RuntimeError(f"guest data changed across the hops: {before} -> {after}")
+        print(f"guest data intact after every hop: {after.split()[0]}")
     finally:
+        if chain is not None:
+            chain.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
