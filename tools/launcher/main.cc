@@ -704,6 +704,10 @@ int Main(int argc, char** argv) {
       (*loop)->Unwatch(*signal_watch);
       return Fail(ready.get(), st);
     }
+    // The VM runs: what only starting it needed (decoder, planner, file
+    // writers) leaves the resident set, before vmctl hears of it. A target
+    // does this once the guest has arrived.
+    if (!options.incoming) Launcher::ReleasePages();
     if (ready) {
       WriteLine(ready.get(), "ok\n");
       ready.reset();
@@ -723,14 +727,12 @@ int Main(int argc, char** argv) {
         (*loop)->Unwatch(*signal_watch);
         return 1;
       }
+      Launcher::ReleasePages();
     }
     if (absl::Status st = launcher.Listen(); !st.ok()) {
       (*loop)->Unwatch(*signal_watch);
       return Fail(ready.get(), st);
     }
-    // The VM runs: what only starting it needed (decoder, planner, file
-    // writers) leaves the resident set.
-    Launcher::ReleasePages();
     launcher.Serve(&signalled);
     code = (*machine)->Status().phase == VmiPhase::kSucceeded ? 0 : 1;
     // The runtime dir (and the socket file) go first, then the connections
