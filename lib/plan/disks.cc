@@ -278,7 +278,7 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
       if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
       if (disk.shareable) dev.Bool("share-rw", true);
       PendingPciDevice pci;
-      pci.props = dev;
+      pci.props = std::move(dev);
       pci.id = id;
       pci.volume = disk.name;
       pci.request.fixed_address = disk.pci_address;

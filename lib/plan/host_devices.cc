@@ -115,7 +115,7 @@ void AddVfioDevice(PlanContext& ctx, const std::string& name,
       pci.functions.push_back(std::move(f));
     }
   }
-  pci.props = dev;
+  pci.props = std::move(dev);
   pci.id = "ua-" + name;
   pci.volume = name;
   ctx.AddPciDevice(std::move(pci), path);

@@ -245,7 +245,7 @@ absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
     nic.Bool("mq", true).Int("vectors", 2 * queues + 2);
   }
   PendingPciDevice pci;
-  pci.props = nic;
+  pci.props = std::move(nic);
   pci.id = "ua-" + iface.name;
   pci.volume = iface.name;
   pci.request.fixed_address = iface.pci_address;

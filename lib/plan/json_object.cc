@@ -133,18 +133,11 @@ bool JsonObject::Has(std::string_view key) const {
   return false;
 }
 
-std::string JsonObject::GetStr(std::string_view key) const {
+std::string_view JsonObject::GetStr(std::string_view key) const {
   for (const Member& member : members_) {
     if (member.key == key && member.is_string) return member.value;
   }
   return "";
-}
-
-std::vector<std::string> JsonObject::Keys() const {
-  std::vector<std::string> keys;
-  keys.reserve(members_.size());
-  for (const Member& member : members_) keys.push_back(member.key);
-  return keys;
 }
 
 void JsonObject::RenderTo(std::string* out) const {

@@ -23,11 +23,13 @@ class JsonObject {
   // An array of objects.
   JsonObject& Array(std::string_view key, const std::vector<JsonObject>& items);
 
-  // The string value of `key`, or "" when absent or not a string.
-  std::string GetStr(std::string_view key) const;
+  // The string value of `key`, or "" when absent or not a string; valid
+  // until the object changes.
+  std::string_view GetStr(std::string_view key) const;
   bool Has(std::string_view key) const;
-  // Member names, in order.
-  std::vector<std::string> Keys() const;
+  // Member names, in order: KeyAt(0) .. KeyAt(size() - 1).
+  size_t size() const { return members_.size(); }
+  const std::string& KeyAt(size_t i) const { return members_[i].key; }
 
   std::string Render() const;
   // Appends the rendering to *out (nested objects render in place).

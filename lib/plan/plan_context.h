@@ -6,9 +6,11 @@
 // devices on the buses those create). The parts of MakePlan (disks,
 // interfaces, host devices, ...) each add to it.
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -45,7 +47,6 @@ struct PlanContext {
     netdevs.reserve(4);
     pci_devices.reserve(16);
     bus_devices.reserve(8);
-    property_checks.reserve(16);
   }
 
   const spec::Vmi& vmi;
@@ -83,19 +84,20 @@ struct PlanContext {
   std::string tap_fd_name_prefix;
 
   // Everything that must exist in host.qemu: name -> first spec path.
-  std::map<std::string, std::string> needed_devices;
-  std::map<std::string, std::string> needed_objects;
+  std::map<std::string, std::string, std::less<>> needed_devices;
+  std::map<std::string, std::string, std::less<>> needed_objects;
 
   // "spec.domain.devices" under the document's spec path.
   std::string Path(const std::string& suffix) const {
     return vmi.spec_path + "." + suffix;
   }
 
-  void NeedDevice(const std::string& driver, const std::string& path) {
-    needed_devices.try_emplace(driver, path);  // no node built when known
+  // Each builds no node when the name is known already.
+  void NeedDevice(std::string_view driver, const std::string& path) {
+    if (!needed_devices.contains(driver)) needed_devices.emplace(driver, path);
   }
-  void NeedObject(const std::string& type, const std::string& path) {
-    needed_objects.try_emplace(type, path);
+  void NeedObject(std::string_view type, const std::string& path) {
+    if (!needed_objects.contains(type)) needed_objects.emplace(type, path);
   }
 
   void AddObject(const std::string& id, const JsonObject& props,
@@ -118,20 +120,16 @@ struct PlanContext {
                     const std::string& volume, const std::string& path) {
     NeedDevice(props.GetStr("driver"), path);
     CheckProperties(props, path);
-    bus_devices.push_back({DeviceEntry::Kind::kDevice, props.GetStr("id"), bus,
-                           "", volume, props.Render(), ""});
+    bus_devices.push_back({DeviceEntry::Kind::kDevice,
+                           std::string(props.GetStr("id")), bus, "", volume,
+                           props.Render(), ""});
   }
-  // Records that every member of props (a -device) must be a property of
-  // its driver in host.qemu; checked once all devices are known.
-  void CheckProperties(const JsonObject& props, const std::string& path) {
-    property_checks.push_back({props.GetStr("driver"), props.Keys(), path});
-  }
-  struct PropertyCheck {
-    std::string driver;
-    std::vector<std::string> keys;
-    std::string path;
-  };
-  std::vector<PropertyCheck> property_checks;
+  // Checks that every member of props (a -device) is a property of its
+  // driver in host.qemu. The first failure is kept in property_error and
+  // reported by CheckQemuHasNeeds after the missing devices and objects,
+  // which explain more.
+  void CheckProperties(const JsonObject& props, const std::string& path);
+  absl::Status property_error;
 
   // A socket chardev QEMU serves on a listening unix socket the launcher
   // binds and passes at child_fd.

@@ -122,11 +122,11 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
   return absl::StrJoin(parts, ",");
 }
 
-void AddPortDevice(PlanContext& ctx, const JsonObject& props,
+void AddPortDevice(PlanContext& ctx, JsonObject props,
                    const std::string& path) {
   PendingPciDevice pci;
-  pci.props = props;
   pci.id = props.GetStr("id");
+  pci.props = std::move(props);
   ctx.AddPciDevice(std::move(pci), path);
 }
 
@@ -237,39 +237,50 @@ absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
                        "\" needed by ", path));
     }
   }
-  for (const PlanContext::PropertyCheck& check : ctx.property_checks) {
-    auto props = qemu.device_properties.find(check.driver);
-    if (props == qemu.device_properties.end()) continue;  // not probed
-    for (const std::string& key : check.keys) {
-      if (key == "driver" || key == "id" || key == "bus") continue;
-      if (props->second.count(key) == 0) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            QemuId(qemu), ": device \"", check.driver,
-            "\" has no property \"", key, "\" needed by ", check.path));
-      }
+  return ctx.property_error;
+}
+
+void PlanContext::CheckProperties(const JsonObject& props, const std::string& path) {
+  if (!property_error.ok()) return;  // the first failure is the one reported
+  const std::string driver(props.GetStr("driver"));
+  auto known = host.qemu.device_properties.find(driver);
+  if (known == host.qemu.device_properties.end()) return;  // not probed
+  for (size_t i = 0; i < props.size(); ++i) {
+    const std::string& key = props.KeyAt(i);
+    if (key == "driver" || key == "id" || key == "bus") continue;
+    if (known->second.count(key) == 0) {
+      property_error = absl::FailedPreconditionError(absl::StrCat(
+          QemuId(host.qemu), ": device \"", driver, "\" has no property \"",
+          key, "\" needed by ", path));
+      return;
     }
   }
-  return absl::OkStatus();
 }
 
 }  // namespace plan
 
 void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv) {
+  // One push_back per word: an initializer list would copy the JSON twice.
   switch (entry.kind) {
     case DeviceEntry::Kind::kObject:
-      argv.insert(argv.end(), {"-object", entry.json});
+      argv.push_back("-object");
+      argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kChardev:
-      argv.insert(argv.end(), {"-chardev", entry.keyval});
+      argv.push_back("-chardev");
+      argv.push_back(entry.keyval);
       break;
     case DeviceEntry::Kind::kBlockdev:
-      argv.insert(argv.end(), {"-blockdev", entry.json});
+      argv.push_back("-blockdev");
+      argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kNetdev:
-      argv.insert(argv.end(), {"-netdev", entry.json});
+      argv.push_back("-netdev");
+      argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kDevice:
-      argv.insert(argv.end(), {"-device", entry.json});
+      argv.push_back("-device");
+      argv.push_back(entry.json);
       break;
   }
 }
@@ -595,7 +606,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
       dev.Str("driver", input.type == "tablet" ? "virtio-tablet-pci"
                                                : "virtio-keyboard-pci")
           .Str("id", "ua-" + input.name);
-      plan::AddPortDevice(ctx, dev, path);
+      plan::AddPortDevice(ctx, std::move(dev), path);
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ".bus: Unsupported value: \"", input.bus,
@@ -606,7 +617,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   {
     JsonObject dev;
     dev.Str("driver", "virtio-serial-pci").Str("id", "virtio-serial0");
-    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices"));
+    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices"));
     JsonObject port;
     port.Str("driver", "virtserialport")
         .Str("bus", "virtio-serial0.0")
@@ -625,12 +636,12 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
       ctx.AddObject(ctx.scsi_iothread, obj, ctx.Path("domain.devices.disks"));
       dev.Str("iothread", ctx.scsi_iothread);
     }
-    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices.disks"));
+    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.disks"));
   }
   if (ctx.need_xhci) {
     JsonObject dev;
     dev.Str("driver", "qemu-xhci").Str("id", "usb");
-    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices"));
+    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices"));
   }
   if (devices.autoattach_mem_balloon) {
     JsonObject dev;
@@ -639,7 +650,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     if (!domain.memory.hugepages && !cpu.dedicated_cpu_placement) {
       dev.Bool("free-page-reporting", true);
     }
-    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices.autoattachMemBalloon"));
+    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.autoattachMemBalloon"));
   }
   if (devices.rng) {
     JsonObject obj;
@@ -647,7 +658,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     ctx.AddObject("rng0", obj, ctx.Path("domain.devices.rng"));
     JsonObject dev;
     dev.Str("driver", "virtio-rng-pci").Str("id", "rng").Str("rng", "rng0");
-    plan::AddPortDevice(ctx, dev, ctx.Path("domain.devices.rng"));
+    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.rng"));
   }
   if (ctx.need_virtio_mem) {
     JsonObject dev;
@@ -655,7 +666,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("id", "virtiomem0")
         .Str("memdev", "mem-virtiomem0")
         .Int("requested-size", 0);
-    plan::AddPortDevice(ctx, dev, ctx.Path("domain.memory.maxGuest"));
+    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.memory.maxGuest"));
   }
   // Integrated on the root bus: the watchdog (conventional PCI) and the VGA
   // at 00:01.0 (q35) / 00:02.0 (pc), where firmware and guests look first.
