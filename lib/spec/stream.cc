@@ -236,7 +236,7 @@ class YamlReader {
  private:
   struct Frame {
     Value value;
-    std::string path;
+    uint32_t node = 0;  // in positions_
     bool is_map = false;
     bool have_key = false;
     std::string key;
@@ -339,9 +339,10 @@ class YamlReader {
         return Scalar(event, pos);
       case YamlEvent::Type::kSequenceStart:
       case YamlEvent::Type::kMappingStart: {
-        std::string path;
-        if (!BeginNode(pos, &path)) return false;
+        uint32_t node = 0;
+        if (!BeginNode(pos, &node)) return false;
         if (frames_.size() >= limits_.max_depth) {
+          std::string path = positions_->PathOf(node);
           out_->errors.push_back(LimitError(
               FieldError::Type::kTooMany, path.empty() ? "document" : path,
               std::to_string(frames_.size() + 1),
@@ -356,7 +357,7 @@ class YamlReader {
         } else {
           f.value.SetArray();
         }
-        f.path = std::move(path);
+        f.node = node;
         frames_.push_back(std::move(f));
         return true;
       }
@@ -371,14 +372,11 @@ class YamlReader {
     return true;
   }
 
-  // Works out the path of a node that starts at pos and records its
-  // position; refuses a key that is not a scalar. A scalar's path is not
-  // needed afterwards: it moves into the table (keep false) and reads back
-  // as positions_->BackPath().
-  bool BeginNode(SourcePosition pos, std::string* path, bool keep = true) {
+  // Records the position of a value that starts at pos under the node it
+  // belongs to; refuses a key that is not a scalar.
+  bool BeginNode(SourcePosition pos, uint32_t* node) {
     if (frames_.empty()) {
-      path->clear();
-      positions_->Add(keep ? *path : std::move(*path), pos);
+      *node = positions_->AddRoot(pos);
       return true;
     }
     Frame& top = frames_.back();
@@ -387,11 +385,9 @@ class YamlReader {
         out_->errors.push_back(SyntaxError(pos, "mapping keys must be scalars"));
         return false;
       }
-      *path = ChildPath(top.path, top.key);
-      positions_->Add(keep ? *path : std::move(*path), top.key_pos);
+      *node = positions_->AddMember(top.node, top.key, top.key_pos);
     } else {
-      *path = ItemPath(top.path, top.index);
-      positions_->Add(keep ? *path : std::move(*path), pos);
+      *node = positions_->AddItem(top.node, top.index, pos);
     }
     return true;
   }
@@ -402,8 +398,9 @@ class YamlReader {
     if (!frames_.empty() && frames_.back().is_map && !frames_.back().have_key) {
       Frame& top = frames_.back();
       if (text.size() > limits_.max_string_bytes) {
+        std::string path = positions_->PathOf(top.node);
         out_->errors.push_back(LimitError(
-            FieldError::Type::kTooLong, top.path.empty() ? "document" : top.path, "",
+            FieldError::Type::kTooLong, path.empty() ? "document" : path, "",
             absl::StrCat("a key must have at most ", limits_.max_string_bytes, " bytes"),
             pos));
         return false;
@@ -413,14 +410,13 @@ class YamlReader {
       top.have_key = true;
       return true;
     }
-    std::string moved;
-    if (!BeginNode(pos, &moved, /*keep=*/false)) return false;
-    const std::string& path = positions_->BackPath();  // no Add below
+    uint32_t node = 0;
+    if (!BeginNode(pos, &node)) return false;
     Value v;
     if (event.plain && ResolvePlain(text, &v)) {
-      // BeginNode just added path's entry.
-      if (!v.IsNull()) positions_->Back().plain_text.assign(text);
+      if (!v.IsNull()) positions_->SetPlainText(node, text);
     } else if (text.size() > limits_.max_string_bytes) {
+      std::string path = positions_->PathOf(node);
       out_->errors.push_back(LimitError(
           FieldError::Type::kTooLong, path.empty() ? "document" : path, "",
           absl::StrCat("must have at most ", limits_.max_string_bytes, " bytes"), pos));
@@ -638,46 +634,160 @@ Stream ReadStreamForTest(std::string_view text, const DecodeLimits& limits, bool
   return out;
 }
 
-SourceEntry& PositionTable::Add(std::string path, SourcePosition pos) {
+namespace {
+
+// FNV-1a, which extends a path's hash by a suffix without the path.
+constexpr uint64_t kFnvOffset = 14695981039346656037u;
+constexpr uint64_t kFnvPrime = 1099511628211u;
+
+uint64_t ExtendHash(uint64_t hash, std::string_view suffix) {
+  for (char c : suffix) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= kFnvPrime;
+  }
+  return hash;
+}
+
+// "[index]", in buf.
+std::string_view IndexSuffix(size_t index, char (&buf)[24]) {
+  buf[0] = '[';
+  auto [end, ec] = std::to_chars(buf + 1, buf + sizeof(buf) - 1, index);
+  (void)ec;  // 22 digits hold any size_t
+  *end++ = ']';
+  return std::string_view(buf, static_cast<size_t>(end - buf));
+}
+
+}  // namespace
+
+uint32_t PositionTable::Add(Node node, std::string_view separator, std::string_view suffix) {
+  entries_.clear();
   sorted_.clear();
-  auto& entry = entries_.emplace_back(std::move(path), SourceEntry{});
-  entry.second.position = pos;
-  return entry.second;
+  const uint64_t parent_hash =
+      node.parent == kNoParent ? kFnvOffset : nodes_[node.parent].path_hash;
+  node.path_hash = ExtendHash(ExtendHash(parent_hash, separator), suffix);
+  nodes_.push_back(std::move(node));
+  return static_cast<uint32_t>(nodes_.size() - 1);
+}
+
+uint32_t PositionTable::AddRoot(SourcePosition pos) {
+  Node node;
+  node.position = pos;
+  return Add(std::move(node), "", "");
+}
+
+uint32_t PositionTable::AddMember(uint32_t parent, std::string_view key, SourcePosition pos) {
+  const bool parent_path_empty = nodes_[parent].path_empty;
+  Node node;
+  node.parent = parent;
+  node.key_offset = static_cast<uint32_t>(text_.size());
+  node.key_size = static_cast<uint32_t>(key.size());
+  node.path_empty = parent_path_empty && key.empty();
+  node.position = pos;
+  text_.append(key);
+  return Add(std::move(node), parent_path_empty ? "" : ".", key);
+}
+
+uint32_t PositionTable::AddItem(uint32_t parent, size_t index, SourcePosition pos) {
+  Node node;
+  node.parent = parent;
+  node.key_offset = static_cast<uint32_t>(index);
+  node.is_item = true;
+  node.path_empty = false;
+  node.position = pos;
+  char buf[24];
+  return Add(std::move(node), "", IndexSuffix(index, buf));
+}
+
+void PositionTable::SetPlainText(uint32_t node, std::string_view text) {
+  nodes_[node].plain_text.assign(text);
+  entries_.clear();
+}
+
+std::string PositionTable::PathOf(uint32_t node) const {
+  const Node& n = nodes_[node];
+  if (n.parent == kNoParent) return "";
+  std::string parent = PathOf(n.parent);
+  if (n.is_item) return ItemPath(parent, n.key_offset);
+  return ChildPath(parent, std::string_view(text_).substr(n.key_offset, n.key_size));
+}
+
+bool PositionTable::PathIs(uint32_t node, std::string_view path) const {
+  // PathOf(node) is PathOf(parent) followed by "[index]", ".key", or just
+  // "key" when the parent's path is empty.
+  while (nodes_[node].parent != kNoParent) {
+    const Node& n = nodes_[node];
+    if (n.is_item) {
+      char buf[24];
+      std::string_view suffix = IndexSuffix(n.key_offset, buf);
+      if (!path.ends_with(suffix)) return false;
+      path.remove_suffix(suffix.size());
+    } else {
+      std::string_view key = std::string_view(text_).substr(n.key_offset, n.key_size);
+      if (!path.ends_with(key)) return false;
+      path.remove_suffix(key.size());
+      if (!nodes_[n.parent].path_empty) {
+        if (!path.ends_with('.')) return false;
+        path.remove_suffix(1);
+      }
+    }
+    node = n.parent;
+  }
+  return path.empty();
+}
+
+const std::vector<std::pair<std::string, SourceEntry>>& PositionTable::entries() const {
+  if (entries_.size() == nodes_.size()) return entries_;
+  entries_.clear();
+  entries_.reserve(nodes_.size());
+  for (const Node& n : nodes_) {
+    std::string path;
+    if (n.parent != kNoParent) {
+      const std::string& parent = entries_[n.parent].first;
+      path = n.is_item ? ItemPath(parent, n.key_offset)
+                       : ChildPath(parent, std::string_view(text_).substr(n.key_offset, n.key_size));
+    }
+    entries_.emplace_back(std::move(path), SourceEntry{n.position, n.plain_text});
+  }
+  return entries_;
 }
 
 bool PositionTable::Find(std::string_view path, Found* found) const {
   // Matches are visited latest first.
   bool any = false;
-  auto visit = [&](const SourceEntry& e) {
-    if (!any) found->position = e.position;
+  auto visit = [&](const Node& n) {
+    if (!any) found->position = n.position;
     any = true;
-    if (found->plain_text == nullptr && !e.plain_text.empty()) {
-      found->plain_text = &e.plain_text;
+    if (found->plain_text == nullptr && !n.plain_text.empty()) {
+      found->plain_text = &n.plain_text;
     }
   };
   found->plain_text = nullptr;
   // A manifest has a few hundred nodes at most and few findings: a scan
   // beats building any index.
   constexpr size_t kScanLimit = 256;
-  if (entries_.size() <= kScanLimit) {
-    for (size_t i = entries_.size(); i-- > 0;) {
-      if (entries_[i].first == path) visit(entries_[i].second);
+  if (nodes_.size() <= kScanLimit) {
+    const uint64_t hash = ExtendHash(kFnvOffset, path);
+    for (size_t i = nodes_.size(); i-- > 0;) {
+      if (nodes_[i].path_hash == hash && PathIs(static_cast<uint32_t>(i), path)) {
+        visit(nodes_[i]);
+      }
     }
     return any;
   }
+  const auto& entries = this->entries();
   if (sorted_.empty()) {
-    sorted_.resize(entries_.size());
+    sorted_.resize(entries.size());
     for (size_t i = 0; i < sorted_.size(); ++i) sorted_[i] = static_cast<uint32_t>(i);
-    std::stable_sort(sorted_.begin(), sorted_.end(), [this](uint32_t a, uint32_t b) {
-      return entries_[a].first < entries_[b].first;
+    std::stable_sort(sorted_.begin(), sorted_.end(), [&entries](uint32_t a, uint32_t b) {
+      return entries[a].first < entries[b].first;
     });
   }
   auto first = std::lower_bound(
       sorted_.begin(), sorted_.end(), path,
-      [this](uint32_t i, std::string_view p) { return entries_[i].first < p; });
+      [&entries](uint32_t i, std::string_view p) { return entries[i].first < p; });
   auto last = first;
-  while (last != sorted_.end() && entries_[*last].first == path) ++last;
-  while (last != first) visit(entries_[*--last].second);
+  while (last != sorted_.end() && entries[*last].first == path) ++last;
+  while (last != first) visit(nodes_[*--last]);
   return any;
 }
 

@@ -28,17 +28,26 @@ struct SourceEntry {
   std::string plain_text;
 };
 
-// Entries by field path ("spec.domain.devices.disks[1].bus"). Filled in
-// document order while parsing (appends, no per-node tree allocation) and
-// searched only when a finding needs a position: small tables by a scan,
-// large ones through an index sorted on first use. Not for concurrent use.
+// Where each value of a document starts, by field path
+// ("spec.domain.devices.disks[1].bus"). Filled in document order while
+// parsing as a tree of nodes (parent, key or index): no path string is
+// built per node. When a finding needs a position, small tables are
+// scanned, comparing a hash of each node's path first; large ones build
+// every path once, with an index sorted on first use. Not for concurrent
+// use.
 class PositionTable {
  public:
-  // Records path at pos; returns its entry (valid until the next Add).
-  SourceEntry& Add(std::string path, SourcePosition pos);
-  // The entry Add returned last.
-  SourceEntry& Back() { return entries_.back().second; }
-  const std::string& BackPath() const { return entries_.back().first; }
+  // Records the document's root value at pos; returns its node.
+  uint32_t AddRoot(SourcePosition pos);
+  // Records member `key` of the mapping at node parent; returns its node.
+  uint32_t AddMember(uint32_t parent, std::string_view key, SourcePosition pos);
+  // Records item `index` of the sequence at node parent; returns its node.
+  uint32_t AddItem(uint32_t parent, size_t index, SourcePosition pos);
+  // The text of a plain scalar that resolved to a number or bool.
+  void SetPlainText(uint32_t node, std::string_view text);
+
+  // The field path of node ("" for the root).
+  std::string PathOf(uint32_t node) const;
 
   // What is known of one path. A path recorded twice (a duplicate key)
   // reads as assigning into a map would leave it: the later position, the
@@ -50,12 +59,33 @@ class PositionTable {
   // false when path was never recorded.
   bool Find(std::string_view path, Found* found) const;
 
-  // Every entry in the order recorded (for tests).
-  const std::vector<std::pair<std::string, SourceEntry>>& entries() const { return entries_; }
+  // Every entry in the order recorded, with its path (for tests).
+  const std::vector<std::pair<std::string, SourceEntry>>& entries() const;
 
  private:
-  std::vector<std::pair<std::string, SourceEntry>> entries_;
-  // Indices of entries_ sorted by path (stable), built on first use.
+  static constexpr uint32_t kNoParent = UINT32_MAX;
+  struct Node {
+    uint32_t parent = kNoParent;
+    // A member's key in text_ (key_size), or an item's index.
+    uint32_t key_offset = 0;
+    uint32_t key_size = 0;
+    bool is_item = false;
+    bool path_empty = true;  // the root, or members keyed "" under it
+    uint64_t path_hash = 0;  // PathHash(PathOf(node)), from the parent's
+    SourcePosition position;
+    std::string plain_text;
+  };
+  // Appends node; its path is its parent's followed by separator and
+  // suffix ("." and a key, or "" and "[index]").
+  uint32_t Add(Node node, std::string_view separator, std::string_view suffix);
+  // Whether PathOf(node) == path, compared from the end without building it.
+  bool PathIs(uint32_t node, std::string_view path) const;
+
+  std::vector<Node> nodes_;
+  std::string text_;  // member keys, back to back
+  // Built on first use of entries() or of a large table's Find.
+  mutable std::vector<std::pair<std::string, SourceEntry>> entries_;
+  // Indices of entries_ sorted by path (stable).
   mutable std::vector<uint32_t> sorted_;
 };
 
