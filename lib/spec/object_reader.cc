@@ -51,10 +51,10 @@ void Findings::Forbidden(std::string path, std::string detail) {
   Error(std::move(e));
 }
 
-const std::string* Findings::PlainText(const std::string& path) const {
-  if (doc_ == nullptr || !doc_->positions) return nullptr;
+std::optional<std::string_view> Findings::PlainText(const std::string& path) const {
+  if (doc_ == nullptr || !doc_->positions) return std::nullopt;
   PositionTable::Found found;
-  if (!doc_->positions->Find(doc_->path_prefix + path, &found)) return nullptr;
+  if (!doc_->positions->Find(doc_->path_prefix + path, &found)) return std::nullopt;
   return found.plain_text;
 }
 
@@ -165,8 +165,8 @@ bool ObjectReader::String(std::string_view key, std::string* out) {
     return true;
   }
   // `name: 1234` in YAML: Kubernetes' typed decoding keeps the text.
-  if (const std::string* text = findings_->PlainText(PathOf(key))) {
-    *out = *text;
+  if (std::optional<std::string_view> text = findings_->PlainText(PathOf(key))) {
+    out->assign(*text);
     return true;
   }
   findings_->Invalid(PathOf(key), Describe(*v),
@@ -242,8 +242,8 @@ bool ObjectReader::Quantity(std::string_view key, spec::Quantity* out) {
   std::string text;
   if (v->IsString()) {
     text.assign(v->GetString(), v->GetStringLength());
-  } else if (const std::string* plain = findings_->PlainText(PathOf(key))) {
-    text = *plain;
+  } else if (std::optional<std::string_view> plain = findings_->PlainText(PathOf(key))) {
+    text.assign(*plain);
   } else if (v->IsNumber()) {
     text = Describe(*v);
   } else {
@@ -278,8 +278,9 @@ bool ObjectReader::StringMap(std::string_view key, std::map<std::string, std::st
     std::string name(m.name.GetString(), m.name.GetStringLength());
     if (m.value.IsString()) {
       (*out)[name].assign(m.value.GetString(), m.value.GetStringLength());
-    } else if (const std::string* plain = findings_->PlainText(absl::StrCat(base, ".", name))) {
-      (*out)[name] = *plain;
+    } else if (std::optional<std::string_view> plain =
+                   findings_->PlainText(absl::StrCat(base, ".", name))) {
+      (*out)[name].assign(*plain);
     } else {
       findings_->Invalid(absl::StrCat(base, ".", name), Describe(m.value),
                          absl::StrCat("must be a string, not ", JsonTypeName(m.value)));

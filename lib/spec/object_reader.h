@@ -34,7 +34,7 @@ class Findings {
   void PlaceAt(FieldError* e, const std::string& source_path) const;
 
   // The source text of a plain scalar at path (see stream.h), if any.
-  const std::string* PlainText(const std::string& path) const;
+  std::optional<std::string_view> PlainText(const std::string& path) const;
 
   std::vector<FieldError> errors;
   std::vector<FieldError> warnings;

@@ -660,6 +660,11 @@ std::string_view IndexSuffix(size_t index, char (&buf)[24]) {
 }  // namespace
 
 uint32_t PositionTable::Add(Node node, std::string_view separator, std::string_view suffix) {
+  if (nodes_.empty()) {
+    // A manifest's worth: a few growth steps at most.
+    nodes_.reserve(128);
+    text_.reserve(1024);
+  }
   entries_.clear();
   sorted_.clear();
   const uint64_t parent_hash =
@@ -699,7 +704,9 @@ uint32_t PositionTable::AddItem(uint32_t parent, size_t index, SourcePosition po
 }
 
 void PositionTable::SetPlainText(uint32_t node, std::string_view text) {
-  nodes_[node].plain_text.assign(text);
+  nodes_[node].plain_offset = static_cast<uint32_t>(text_.size());
+  nodes_[node].plain_size = static_cast<uint32_t>(text.size());
+  text_.append(text);
   entries_.clear();
 }
 
@@ -746,7 +753,9 @@ const std::vector<std::pair<std::string, SourceEntry>>& PositionTable::entries()
       path = n.is_item ? ItemPath(parent, n.key_offset)
                        : ChildPath(parent, std::string_view(text_).substr(n.key_offset, n.key_size));
     }
-    entries_.emplace_back(std::move(path), SourceEntry{n.position, n.plain_text});
+    entries_.emplace_back(
+        std::move(path),
+        SourceEntry{n.position, text_.substr(n.plain_offset, n.plain_size)});
   }
   return entries_;
 }
@@ -757,11 +766,11 @@ bool PositionTable::Find(std::string_view path, Found* found) const {
   auto visit = [&](const Node& n) {
     if (!any) found->position = n.position;
     any = true;
-    if (found->plain_text == nullptr && !n.plain_text.empty()) {
-      found->plain_text = &n.plain_text;
+    if (!found->plain_text && n.plain_size != 0) {
+      found->plain_text = std::string_view(text_).substr(n.plain_offset, n.plain_size);
     }
   };
-  found->plain_text = nullptr;
+  found->plain_text.reset();
   // A manifest has a few hundred nodes at most and few findings: a scan
   // beats building any index.
   constexpr size_t kScanLimit = 256;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -54,7 +55,7 @@ class PositionTable {
   // later plain text that there is.
   struct Found {
     SourcePosition position;
-    const std::string* plain_text = nullptr;  // nullptr: none
+    std::optional<std::string_view> plain_text;  // into the table
   };
   // false when path was never recorded.
   bool Find(std::string_view path, Found* found) const;
@@ -64,16 +65,18 @@ class PositionTable {
 
  private:
   static constexpr uint32_t kNoParent = UINT32_MAX;
+  // Plain data (texts live in text_), so that growing nodes_ moves bytes.
   struct Node {
     uint32_t parent = kNoParent;
     // A member's key in text_ (key_size), or an item's index.
     uint32_t key_offset = 0;
     uint32_t key_size = 0;
+    uint32_t plain_offset = 0;  // the plain text in text_; none when size 0
+    uint32_t plain_size = 0;
     bool is_item = false;
     bool path_empty = true;  // the root, or members keyed "" under it
-    uint64_t path_hash = 0;  // PathHash(PathOf(node)), from the parent's
+    uint64_t path_hash = 0;  // FNV-1a of PathOf(node), from the parent's
     SourcePosition position;
-    std::string plain_text;
   };
   // Appends node; its path is its parent's followed by separator and
   // suffix ("." and a key, or "" and "[index]").
@@ -82,7 +85,7 @@ class PositionTable {
   bool PathIs(uint32_t node, std::string_view path) const;
 
   std::vector<Node> nodes_;
-  std::string text_;  // member keys, back to back
+  std::string text_;  // member keys and plain texts, back to back
   // Built on first use of entries() or of a large table's Find.
   mutable std::vector<std::pair<std::string, SourceEntry>> entries_;
   // Indices of entries_ sorted by path (stable).
