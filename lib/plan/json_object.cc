@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 
 namespace qdirect::plan {
 
@@ -16,10 +17,41 @@ constexpr std::array<bool, 256> kEscaped = [] {
   return t;
 }();
 
+// Whether s holds a byte JSON needs escaped. Eight bytes at a time: the
+// members of a plan are long paths and names that almost never need it.
+bool NeedsEscape(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101u;
+  constexpr uint64_t kHigh = 0x8080808080808080u;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t x;
+    std::memcpy(&x, s.data() + i, 8);
+    // Per byte: below 0x20, or equal to '"' or '\\' (the classic zero-byte
+    // tests, exact as a whole).
+    const uint64_t quote = x ^ (kOnes * '"');
+    const uint64_t backslash = x ^ (kOnes * '\\');
+    const uint64_t hits = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
+                          ((backslash - kOnes) & ~backslash);
+    if ((hits & kHigh) != 0) return true;
+  }
+  for (; i < s.size(); ++i) {
+    if (kEscaped[static_cast<unsigned char>(s[i])]) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void AppendJsonString(std::string_view s, std::string* out) {
-  // Hand-rolled: this runs for every member of every object of every plan.
+  if (!NeedsEscape(s)) {
+    const size_t at = out->size();
+    out->resize(at + s.size() + 2);
+    char* p = out->data() + at;
+    *p++ = '"';
+    std::memcpy(p, s.data(), s.size());
+    p[s.size()] = '"';
+    return;
+  }
   // Runs of plain characters are copied whole.
   out->push_back('"');
   size_t plain = 0;
@@ -62,20 +94,102 @@ std::string JsonString(std::string_view s) {
   return out;
 }
 
-JsonObject::Member& JsonObject::Slot(std::string_view key) {
-  for (Member& member : members_) {
-    if (member.key == key) return member;
+const JsonObject::Member* JsonObject::Find(std::string_view key) const {
+  for (const Member& member : members_) {
+    if (Text(member.key) == key) return &member;
   }
-  if (members_.empty()) members_.reserve(8);
-  Member& member = members_.emplace_back();
-  member.key.assign(key);
-  return member;
+  return nullptr;
+}
+
+JsonObject::Member& JsonObject::Append(std::string_view key, std::string_view value,
+                                       bool is_string) {
+  // One resize, then the bytes: `,"key":value}` over the closing brace.
+  size_t at = json_.size();
+  if (at == 0) {
+    json_.reserve(192);  // a typical -device or -blockdev fits
+  } else {
+    --at;
+  }
+  const size_t quotes = is_string ? 2 : 0;
+  json_.resize(at + key.size() + value.size() + quotes + 5);
+  char* const base = json_.data();
+  char* p = base + at;
+  *p++ = at == 0 ? '{' : ',';
+  *p++ = '"';
+  Member m;
+  m.key = {static_cast<uint32_t>(p - base), static_cast<uint32_t>(key.size()), false};
+  std::memcpy(p, key.data(), key.size());
+  p += key.size();
+  *p++ = '"';
+  *p++ = ':';
+  m.value_begin = static_cast<uint32_t>(p - base);
+  if (is_string) *p++ = '"';
+  m.str = {static_cast<uint32_t>(p - base), static_cast<uint32_t>(value.size()), false};
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  if (is_string) *p++ = '"';
+  m.value_end = static_cast<uint32_t>(p - base);
+  *p = '}';
+  m.is_string = is_string;
+  return members_.emplace_back(m);
+}
+
+JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value,
+                                    bool is_string) {
+  for (size_t i = 0; i < members_.size(); ++i) {
+    Member& m = members_[i];
+    if (Text(m.key) != key) continue;
+    // Replaced in place; the members after it move by the difference.
+    std::string encoded;
+    if (is_string) {
+      AppendJsonString(value, &encoded);
+    } else {
+      encoded.assign(value);
+    }
+    const uint32_t old_size = m.value_end - m.value_begin;
+    json_.replace(m.value_begin, old_size, encoded);
+    m.value_end = m.value_begin + static_cast<uint32_t>(encoded.size());
+    m.is_string = is_string;
+    if (is_string && encoded.size() == value.size() + 2) {
+      m.str = {m.value_begin + 1, static_cast<uint32_t>(value.size()), false};
+    } else if (is_string) {
+      m.str = {static_cast<uint32_t>(raw_.size()), static_cast<uint32_t>(value.size()), true};
+      raw_.append(value);
+    }
+    const uint32_t delta = static_cast<uint32_t>(encoded.size()) - old_size;  // mod 2^32
+    for (size_t j = i + 1; j < members_.size(); ++j) {
+      Member& later = members_[j];
+      if (!later.key.in_raw) later.key.begin += delta;
+      if (later.is_string && !later.str.in_raw) later.str.begin += delta;
+      later.value_begin += delta;
+      later.value_end += delta;
+    }
+    return m;
+  }
+  const bool escape_key = NeedsEscape(key);
+  const bool escape_value = is_string && NeedsEscape(value);
+  if (!escape_key && !escape_value) return Append(key, value, is_string);
+  // Escaped texts go in json_; the plain ones are kept in raw_ for KeyAt
+  // and GetStr.
+  std::string key_json = JsonString(key);
+  std::string value_json = escape_value ? JsonString(value) : std::string();
+  Member& m = Append(std::string_view(key_json).substr(1, key_json.size() - 2),
+                     escape_value ? std::string_view(value_json).substr(1, value_json.size() - 2)
+                                  : value,
+                     is_string);
+  if (escape_key) {
+    m.key = {static_cast<uint32_t>(raw_.size()), static_cast<uint32_t>(key.size()), true};
+    raw_.append(key);
+  }
+  if (escape_value) {
+    m.str = {static_cast<uint32_t>(raw_.size()), static_cast<uint32_t>(value.size()), true};
+    raw_.append(value);
+  }
+  return m;
 }
 
 JsonObject& JsonObject::Str(std::string_view key, std::string_view value) {
-  Member& m = Slot(key);
-  m.value.assign(value);
-  m.is_string = true;
+  Set(key, value, true);
   return *this;
 }
 
@@ -83,32 +197,22 @@ JsonObject& JsonObject::Int(std::string_view key, int64_t value) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
   (void)ec;  // 24 bytes always hold an int64
-  Member& m = Slot(key);
-  m.value.assign(buf, end);
-  m.is_string = false;
+  Set(key, std::string_view(buf, static_cast<size_t>(end - buf)), false);
   return *this;
 }
 
 JsonObject& JsonObject::Bool(std::string_view key, bool value) {
-  Member& m = Slot(key);
-  m.value.assign(value ? "true" : "false");
-  m.is_string = false;
+  Set(key, value ? "true" : "false", false);
   return *this;
 }
 
 JsonObject& JsonObject::Null(std::string_view key) {
-  Member& m = Slot(key);
-  m.value.assign("null");
-  m.is_string = false;
+  Set(key, "null", false);
   return *this;
 }
 
 JsonObject& JsonObject::Object(std::string_view key, const JsonObject& value) {
-  std::string encoded;
-  value.RenderTo(&encoded);
-  Member& m = Slot(key);
-  m.value = std::move(encoded);
-  m.is_string = false;
+  Set(key, value.json_.empty() ? std::string_view("{}") : std::string_view(value.json_), false);
   return *this;
 }
 
@@ -120,49 +224,23 @@ JsonObject& JsonObject::Array(std::string_view key,
     items[i].RenderTo(&out);
   }
   out += ']';
-  Member& m = Slot(key);
-  m.value = std::move(out);
-  m.is_string = false;
+  Set(key, out, false);
   return *this;
 }
 
-bool JsonObject::Has(std::string_view key) const {
-  for (const Member& member : members_) {
-    if (member.key == key) return true;
-  }
-  return false;
-}
+bool JsonObject::Has(std::string_view key) const { return Find(key) != nullptr; }
 
 std::string_view JsonObject::GetStr(std::string_view key) const {
-  for (const Member& member : members_) {
-    if (member.key == key && member.is_string) return member.value;
-  }
-  return "";
+  const Member* m = Find(key);
+  return m != nullptr && m->is_string ? Text(m->str) : "";
 }
 
 void JsonObject::RenderTo(std::string* out) const {
-  size_t size = out->size() + 2;
-  for (const Member& m : members_) size += m.key.size() + m.value.size() + 6;
-  out->reserve(size);
-  out->push_back('{');
-  for (size_t i = 0; i < members_.size(); ++i) {
-    const Member& m = members_[i];
-    if (i != 0) out->push_back(',');
-    AppendJsonString(m.key, out);
-    out->push_back(':');
-    if (m.is_string) {
-      AppendJsonString(m.value, out);
-    } else {
-      out->append(m.value);
-    }
+  if (json_.empty()) {
+    out->append("{}");
+  } else {
+    out->append(json_);
   }
-  out->push_back('}');
-}
-
-std::string JsonObject::Render() const {
-  std::string out;
-  RenderTo(&out);
-  return out;
 }
 
 }  // namespace qdirect::plan

@@ -2,14 +2,17 @@
 
 // JsonObject builds one QEMU object (-device/-blockdev/-netdev/-object) as
 // compact JSON with members in insertion order, so the rendered argv is
-// stable and reads like libvirt's. String values are kept as text and
-// escaped once, when rendered; other values are encoded when set.
+// stable and reads like libvirt's. Each member is encoded into one buffer
+// as it is set, so rendering is a copy (or a move, from an rvalue) and an
+// object costs one allocation however many members it has.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "absl/container/inlined_vector.h"
 
 namespace qdirect::plan {
 
@@ -27,23 +30,49 @@ class JsonObject {
   // until the object changes.
   std::string_view GetStr(std::string_view key) const;
   bool Has(std::string_view key) const;
-  // Member names, in order: KeyAt(0) .. KeyAt(size() - 1).
+  // Member names, in order: KeyAt(0) .. KeyAt(size() - 1); valid until the
+  // object changes.
   size_t size() const { return members_.size(); }
-  const std::string& KeyAt(size_t i) const { return members_[i].key; }
+  std::string_view KeyAt(size_t i) const { return Text(members_[i].key); }
 
-  std::string Render() const;
+  std::string Render() const& { return json_.empty() ? std::string("{}") : json_; }
+  // The rendering, taken from an object that is done with.
+  std::string Render() && {
+    return json_.empty() ? std::string("{}") : std::move(json_);
+  }
   // Appends the rendering to *out (nested objects render in place).
   void RenderTo(std::string* out) const;
 
  private:
+  // A piece of text: in json_ at [begin, begin + size), or, for a key or
+  // string that escaping changed, in raw_.
+  struct Span {
+    uint32_t begin = 0;
+    uint32_t size = 0;
+    bool in_raw = false;
+  };
   struct Member {
-    std::string key;
-    std::string value;  // strings: the text; others: the value as JSON
+    Span key;
+    Span str;  // is_string: the unescaped value
+    uint32_t value_begin = 0;  // the encoded value in json_
+    uint32_t value_end = 0;
     bool is_string = false;
   };
-  // The member named key, appended when absent.
-  Member& Slot(std::string_view key);
-  std::vector<Member> members_;
+  std::string_view Text(const Span& s) const {
+    return std::string_view(s.in_raw ? raw_ : json_).substr(s.begin, s.size);
+  }
+  const Member* Find(std::string_view key) const;
+  // Sets key's value: `value` as it is (a number, nested JSON), or quoted
+  // and escaped when is_string. A known key is replaced in place (members
+  // keep their order), a new one appended.
+  Member& Set(std::string_view key, std::string_view value, bool is_string);
+  // Appends a member whose key and value are escaped already (its spans
+  // point at them: Set moves those of escaped texts to raw_).
+  Member& Append(std::string_view key, std::string_view value, bool is_string);
+
+  std::string json_;  // "{...}"; empty until the first member
+  std::string raw_;   // keys and strings that escaping changed (rare)
+  absl::InlinedVector<Member, 8> members_;
 };
 
 // Encodes s as a JSON string literal (quotes included).

@@ -246,12 +246,12 @@ void PlanContext::CheckProperties(const JsonObject& props, const std::string& pa
   auto known = host.qemu.device_properties.find(driver);
   if (known == host.qemu.device_properties.end()) return;  // not probed
   for (size_t i = 0; i < props.size(); ++i) {
-    const std::string& key = props.KeyAt(i);
+    const std::string_view key = props.KeyAt(i);
     if (key == "driver" || key == "id" || key == "bus") continue;
-    if (known->second.count(key) == 0) {
+    if (known->second.count(std::string(key)) == 0) {
       property_error = absl::FailedPreconditionError(absl::StrCat(
           QemuId(host.qemu), ": device \"", driver, "\" has no property \"",
-          key, "\" needed by ", path));
+          std::string(key), "\" needed by ", path));
       return;
     }
   }

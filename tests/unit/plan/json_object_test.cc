@@ -33,5 +33,39 @@ TEST(JsonObjectTest, NestsObjectsAndArrays) {
             R"({"hostfwd":[{"str":"tcp::22-:22"},{"str":"tcp::22-:22"}],"cache":{"direct":true},"x":null})");
 }
 
+TEST(JsonObjectTest, ReplacingAValueKeepsLaterMembersReadable) {
+  JsonObject obj;
+  obj.Str("bus", "rp1").Str("id", "ua-disk").Str("addr", "0x0");
+  obj.Str("bus", "a-much-longer-bus-name").Int("id", 7);
+  EXPECT_EQ(obj.Render(), R"({"bus":"a-much-longer-bus-name","id":7,"addr":"0x0"})");
+  EXPECT_EQ(obj.GetStr("bus"), "a-much-longer-bus-name");
+  EXPECT_EQ(obj.GetStr("id"), "");
+  EXPECT_EQ(obj.GetStr("addr"), "0x0");
+  EXPECT_EQ(obj.KeyAt(2), "addr");
+}
+
+TEST(JsonObjectTest, EscapedKeysAndValuesReadBackUnescaped) {
+  JsonObject obj;
+  obj.Str("k\"ey", "v\\al").Str("plain", "text");
+  EXPECT_EQ(obj.Render(), R"({"k\"ey":"v\\al","plain":"text"})");
+  EXPECT_EQ(obj.KeyAt(0), "k\"ey");
+  EXPECT_EQ(obj.GetStr("k\"ey"), "v\\al");
+  EXPECT_EQ(obj.GetStr("plain"), "text");
+}
+
+TEST(JsonObjectTest, EscapesEveryPositionOfALongString) {
+  // The escape check reads eight bytes at a time: try each byte of a word,
+  // and bytes of 0x80 and above, which need none.
+  for (char special : {'"', '\\', '\n', '\x1f'}) {
+    for (size_t at = 0; at < 20; ++at) {
+      std::string s(20, 'x');
+      s[at] = special;
+      EXPECT_EQ(JsonString(s).size(), s.size() + 2 + (special == '\x1f' ? 5 : 1)) << at;
+    }
+  }
+  const std::string utf8 = "\xc3\xa9\xc3\xa9\x7f\x80\xff\xfe\xc3\xa9 ~";
+  EXPECT_EQ(JsonString(utf8), "\"" + utf8 + "\"");
+}
+
 }  // namespace
 }  // namespace qdirect::plan
