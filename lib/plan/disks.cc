@@ -1,6 +1,7 @@
 // spec.domain.devices.disks -> -blockdev nodes and their -device.
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -164,14 +165,14 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
         .Bool("read-only", true)
         .Str("aio", aio)
         .Object("cache", CacheObject(cache));
-    ctx.AddBlockdev(prefix + "-base-file", base_file, disk.name);
+    ctx.AddBlockdev(prefix + "-base-file", std::move(base_file), disk.name);
     JsonObject base_fmt;
     base_fmt.Str("driver", rv.backing_format.empty() ? "raw" : rv.backing_format)
         .Str("file", prefix + "-base-file")
         .Str("node-name", prefix + "-base-fmt")
         .Bool("read-only", true)
         .Object("cache", CacheObject(cache));
-    ctx.AddBlockdev(prefix + "-base-fmt", base_fmt, disk.name);
+    ctx.AddBlockdev(prefix + "-base-fmt", std::move(base_fmt), disk.name);
     backing_node = prefix + "-base-fmt";
   }
 
@@ -184,7 +185,7 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
       .Bool("read-only", read_only);
   if (!read_only) file.Str("discard", "unmap");
   if (shared) file.Str("locking", "off");
-  ctx.AddBlockdev(prefix + "-file", file, disk.name);
+  ctx.AddBlockdev(prefix + "-file", std::move(file), disk.name);
 
   const std::string format =
       rv.kind == ResolvedVolume::Kind::kOverlay ? "qcow2"
@@ -203,7 +204,7 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
       .Object("cache", CacheObject(cache));
   if (!read_only) fmt.Str("discard", "unmap").Str("detect-zeroes", "unmap");
   if (!backing_node.empty()) fmt.Str("backing", backing_node);
-  ctx.AddBlockdev(prefix + "-fmt", fmt, disk.name);
+  ctx.AddBlockdev(prefix + "-fmt", std::move(fmt), disk.name);
   return prefix + "-fmt";
 }
 
@@ -264,13 +265,13 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
         iothread = "iothread-" + node_prefix;
         JsonObject obj;
         obj.Str("qom-type", "iothread").Str("id", iothread);
-        ctx.AddObject(iothread, obj, path + ".dedicatedIOThread");
+        ctx.AddObject(iothread, std::move(obj), path + ".dedicatedIOThread");
       } else if (shared_iothread) {
         iothread = "iothread0";
         if (!units.shared_iothread_added) {
           JsonObject obj;
           obj.Str("qom-type", "iothread").Str("id", iothread);
-          ctx.AddObject(iothread, obj, ctx.Path("domain.ioThreadsPolicy"));
+          ctx.AddObject(iothread, std::move(obj), ctx.Path("domain.ioThreadsPolicy"));
           units.shared_iothread_added = true;
         }
       }
@@ -312,7 +313,7 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
         dev.Str("write-cache", "off");
       }
       if (disk.shareable) dev.Bool("share-rw", true);
-      ctx.AddBusDevice(dev, bus, disk.name, path);
+      ctx.AddBusDevice(std::move(dev), bus, disk.name, path);
       return absl::OkStatus();
     }
     case spec::DiskBus::kScsi: {
@@ -340,7 +341,7 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
       }
       if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
       if (disk.shareable) dev.Bool("share-rw", true);
-      ctx.AddBusDevice(dev, "scsi0.0", disk.name, path);
+      ctx.AddBusDevice(std::move(dev), "scsi0.0", disk.name, path);
       if (disk.dedicated_io_thread || shared_iothread) {
         ctx.scsi_iothread = "iothread-scsi0";
       }
@@ -366,7 +367,7 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
       if (disk.boot_order) dev.Int("bootindex", *disk.boot_order);
       if (cdrom) dev.Bool("removable", true);
       if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
-      ctx.AddBusDevice(dev, "usb.0", disk.name, path);
+      ctx.AddBusDevice(std::move(dev), "usb.0", disk.name, path);
       return absl::OkStatus();
     }
   }

@@ -107,7 +107,7 @@ absl::Status Collect(PlanContext& ctx, const std::string& port,
     d.props.Str("bus", port).Str("addr", "0x0");
     ctx.CheckProperties(d.props, d.request.owner);
     device = {DeviceEntry::Kind::kDevice, d.id, port, "0x0", d.volume,
-              d.props.Render(), ""};
+              std::move(d.props).Render(), ""};
     out.root_port = port;
   } else {
     device = ctx.bus_devices[0];

@@ -227,7 +227,7 @@ absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
       break;  // handled above
   }
   ctx.netdevs.push_back({DeviceEntry::Kind::kNetdev, netdev_id, "", "",
-                         iface.name, netdev.Render(), ""});
+                         iface.name, std::move(netdev).Render(), ""});
 
   ASSIGN_OR_RETURN(std::string driver,
                    NicDriver(iface, devices.use_virtio_transitional, path));

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -100,36 +101,44 @@ struct PlanContext {
     if (!needed_objects.contains(type)) needed_objects.emplace(type, path);
   }
 
-  void AddObject(const std::string& id, const JsonObject& props,
+  // The Add* functions take props to keep: pass them with std::move.
+  void AddObject(const std::string& id, JsonObject props,
                  const std::string& path) {
     NeedObject(props.GetStr("qom-type"), path);
     objects.push_back({DeviceEntry::Kind::kObject, id, "", "", "",
-                       props.Render(), ""});
+                       std::move(props).Render(), ""});
   }
-  void AddBlockdev(const std::string& node, const JsonObject& props,
+  void AddBlockdev(const std::string& node, JsonObject props,
                    const std::string& volume) {
     blockdevs.push_back({DeviceEntry::Kind::kBlockdev, node, "", "", volume,
-                         props.Render(), ""});
+                         std::move(props).Render(), ""});
   }
   void AddPciDevice(PendingPciDevice device, const std::string& path) {
     NeedDevice(device.props.GetStr("driver"), path);
     device.request.owner = path;
     pci_devices.push_back(std::move(device));
   }
-  void AddBusDevice(const JsonObject& props, const std::string& bus,
+  void AddBusDevice(JsonObject props, const std::string& bus,
                     const std::string& volume, const std::string& path) {
     NeedDevice(props.GetStr("driver"), path);
     CheckProperties(props, path);
-    bus_devices.push_back({DeviceEntry::Kind::kDevice,
-                           std::string(props.GetStr("id")), bus, "", volume,
-                           props.Render(), ""});
+    std::string id(props.GetStr("id"));
+    bus_devices.push_back({DeviceEntry::Kind::kDevice, std::move(id), bus, "",
+                           volume, std::move(props).Render(), ""});
   }
   // Checks that every member of props (a -device) is a property of its
-  // driver in host.qemu. The first failure is kept in property_error and
-  // reported by CheckQemuHasNeeds after the missing devices and objects,
-  // which explain more.
-  void CheckProperties(const JsonObject& props, const std::string& path);
+  // driver in host.qemu; a failure names path followed by path_suffix. The
+  // first failure is kept in property_error and reported by
+  // CheckQemuHasNeeds after the missing devices and objects, which explain
+  // more.
+  void CheckProperties(const JsonObject& props, std::string_view path,
+                       std::string_view path_suffix = "");
   absl::Status property_error;
+  // Drivers with the members CheckProperties found them to have, as
+  // "driver\0key\0key...": devices of one shape (the root ports) are looked
+  // up once.
+  std::vector<std::string> checked_shapes;
+  std::string shape_scratch;
 
   // A socket chardev QEMU serves on a listening unix socket the launcher
   // binds and passes at child_fd.

@@ -240,21 +240,38 @@ absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
   return ctx.property_error;
 }
 
-void PlanContext::CheckProperties(const JsonObject& props, const std::string& path) {
+void PlanContext::CheckProperties(const JsonObject& props, std::string_view path,
+                                  std::string_view path_suffix) {
   if (!property_error.ok()) return;  // the first failure is the one reported
-  const std::string driver(props.GetStr("driver"));
+  auto checked = [](std::string_view key) {
+    return key != "driver" && key != "id" && key != "bus";
+  };
+  // Keys are the planner's literals: none holds a NUL.
+  const std::string_view driver_name = props.GetStr("driver");
+  shape_scratch.assign(driver_name);
+  for (size_t i = 0; i < props.size(); ++i) {
+    const std::string_view key = props.KeyAt(i);
+    if (!checked(key)) continue;
+    shape_scratch.push_back('\0');
+    shape_scratch.append(key);
+  }
+  for (const std::string& shape : checked_shapes) {
+    if (shape == shape_scratch) return;
+  }
+  const std::string driver(driver_name);
   auto known = host.qemu.device_properties.find(driver);
   if (known == host.qemu.device_properties.end()) return;  // not probed
   for (size_t i = 0; i < props.size(); ++i) {
     const std::string_view key = props.KeyAt(i);
-    if (key == "driver" || key == "id" || key == "bus") continue;
+    if (!checked(key)) continue;
     if (known->second.count(std::string(key)) == 0) {
       property_error = absl::FailedPreconditionError(absl::StrCat(
           QemuId(host.qemu), ": device \"", driver, "\" has no property \"",
-          std::string(key), "\" needed by ", path));
+          std::string(key), "\" needed by ", std::string(path), std::string(path_suffix)));
       return;
     }
   }
+  checked_shapes.push_back(shape_scratch);
 }
 
 }  // namespace plan
@@ -570,7 +587,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     plan.fds.push_back({FdToPass::Kind::kConsoleListener, fd, "console"});
     JsonObject serial;
     serial.Str("driver", "isa-serial").Str("chardev", "console").Str("id", "serial0");
-    ctx.AddBusDevice(serial, "", "",
+    ctx.AddBusDevice(std::move(serial), "", "",
                      ctx.Path("domain.devices.autoattachSerialConsole"));
   }
   // The guest agent channel is always there: the monitor uses it when a
@@ -601,7 +618,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
       ctx.need_xhci = true;
       dev.Str("driver", input.type == "tablet" ? "usb-tablet" : "usb-kbd")
           .Str("bus", "usb.0").Str("id", "ua-" + input.name);
-      ctx.AddBusDevice(dev, "usb.0", "", path);
+      ctx.AddBusDevice(std::move(dev), "usb.0", "", path);
     } else if (input.bus == "virtio") {
       dev.Str("driver", input.type == "tablet" ? "virtio-tablet-pci"
                                                : "virtio-keyboard-pci")
@@ -625,7 +642,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("chardev", "agent")
         .Str("id", "channel0")
         .Str("name", "org.qemu.guest_agent.0");
-    ctx.AddBusDevice(port, "virtio-serial0.0", "", ctx.Path("domain.devices"));
+    ctx.AddBusDevice(std::move(port), "virtio-serial0.0", "", ctx.Path("domain.devices"));
   }
   if (ctx.need_scsi) {
     JsonObject dev;
@@ -633,7 +650,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     if (!ctx.scsi_iothread.empty()) {
       JsonObject obj;
       obj.Str("qom-type", "iothread").Str("id", ctx.scsi_iothread);
-      ctx.AddObject(ctx.scsi_iothread, obj, ctx.Path("domain.devices.disks"));
+      ctx.AddObject(ctx.scsi_iothread, std::move(obj), ctx.Path("domain.devices.disks"));
       dev.Str("iothread", ctx.scsi_iothread);
     }
     plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.disks"));
@@ -655,7 +672,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   if (devices.rng) {
     JsonObject obj;
     obj.Str("qom-type", "rng-random").Str("id", "rng0").Str("filename", "/dev/urandom");
-    ctx.AddObject("rng0", obj, ctx.Path("domain.devices.rng"));
+    ctx.AddObject("rng0", std::move(obj), ctx.Path("domain.devices.rng"));
     JsonObject dev;
     dev.Str("driver", "virtio-rng-pci").Str("id", "rng").Str("rng", "rng0");
     plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.rng"));
@@ -698,6 +715,9 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   plan.free_root_ports = layout.free_root_ports;
   std::vector<DeviceEntry> port_entries;
   port_entries.reserve(layout.root_ports.size());
+  if (!layout.root_ports.empty()) {
+    ctx.NeedDevice("pcie-root-port", ctx.Path("domain.devices"));
+  }
   for (const plan::RootPort& port : layout.root_ports) {
     std::string addr = port.Addr();
     JsonObject dev;
@@ -708,10 +728,9 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("bus", "pcie.0")
         .Str("addr", addr);
     if (port.multifunction) dev.Bool("multifunction", true);
-    ctx.NeedDevice("pcie-root-port", ctx.Path("domain.devices"));
-    ctx.CheckProperties(dev, absl::StrCat("root port ", port.id));
+    ctx.CheckProperties(dev, "root port ", port.id);
     port_entries.push_back({DeviceEntry::Kind::kDevice, port.id, "pcie.0",
-                            std::move(addr), "", dev.Render(), ""});
+                            std::move(addr), "", std::move(dev).Render(), ""});
   }
   std::vector<DeviceEntry> pci_entries;
   pci_entries.reserve(ctx.pci_devices.size());
@@ -721,14 +740,14 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     d.props.Str("bus", where.bus).Str("addr", where.addr);
     ctx.CheckProperties(d.props, d.request.owner);
     pci_entries.push_back({DeviceEntry::Kind::kDevice, d.id, where.bus,
-                           where.addr, d.volume, d.props.Render(), ""});
+                           where.addr, d.volume, std::move(d.props).Render(), ""});
     for (PendingPciDevice::Function& f : d.functions) {
       std::string addr = absl::StrCat(where.addr, ".0x", absl::Hex(f.number));
       f.props.Str("bus", where.bus).Str("addr", addr);
       ctx.NeedDevice(f.props.GetStr("driver"), d.request.owner);
       ctx.CheckProperties(f.props, d.request.owner);
       pci_entries.push_back({DeviceEntry::Kind::kDevice, f.id, where.bus,
-                             std::move(addr), d.volume, f.props.Render(), ""});
+                             std::move(addr), d.volume, std::move(f.props).Render(), ""});
     }
   }
 
