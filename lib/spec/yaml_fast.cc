@@ -7,6 +7,8 @@
 #include "spec/yaml_fast.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,33 +58,54 @@ class FastScanner {
   struct Line {
     size_t begin, end;  // end excludes the line break
     bool terminated;    // has a line break
+    size_t indent;      // leading spaces
   };
 
+  void AddLine(size_t begin, size_t end, bool terminated) {
+    size_t i = begin;
+    while (i < end && t_[i] == ' ') ++i;
+    lines_.push_back({begin, end, terminated, i - begin});
+  }
+
   bool SplitLines() {
+    lines_.reserve(t_.size() / 16 + 1);
+    constexpr uint64_t kOnes = 0x0101010101010101u;
+    constexpr uint64_t kHigh = 0x8080808080808080u;
     size_t begin = 0;
-    for (size_t i = 0; i < t_.size(); ++i) {
+    size_t i = 0;
+    while (i < t_.size()) {
+      // Eight printable ASCII bytes (no break, tab or control among them)
+      // at a time: a byte below 0x20 or above 0x7e sets its high bit in
+      // one of the two tests, exact as a whole.
+      if (i + 8 <= t_.size()) {
+        uint64_t x;
+        std::memcpy(&x, t_.data() + i, 8);
+        if (((((x - kOnes * 0x20) & ~x) | ((x + kOnes) | x)) & kHigh) == 0) {
+          i += 8;
+          continue;
+        }
+      }
       unsigned char c = static_cast<unsigned char>(t_[i]);
       if (c == '\n') {
-        lines_.push_back({begin, i, true});
+        AddLine(begin, i, true);
         begin = i + 1;
       } else if (c == '\r') {
         if (i + 1 >= t_.size() || t_[i + 1] != '\n') return false;
-        lines_.push_back({begin, i, true});
+        AddLine(begin, i, true);
         ++i;
         begin = i + 1;
       } else if (c < 0x20 || c > 0x7e) {
         return false;  // tabs, controls, UTF-8 (columns count characters)
       }
+      ++i;
     }
-    if (begin < t_.size()) lines_.push_back({begin, t_.size(), false});
+    if (begin < t_.size()) AddLine(begin, t_.size(), false);
+    // Events: a few per line.
+    out_->events.reserve(2 * lines_.size() + 8);
     return true;
   }
 
-  size_t Indent(const Line& l) const {
-    size_t i = l.begin;
-    while (i < l.end && t_[i] == ' ') ++i;
-    return i - l.begin;
-  }
+  size_t Indent(const Line& l) const { return l.indent; }
 
   void Emit(Type type, size_t line, size_t col, std::string_view text = {},
             bool plain = false) {

@@ -144,6 +144,9 @@ TEST(YamlFastPathTest, OutsideTheSubsetFallsBack) {
       "a: 1\n...\n",       "x\n",                 "a: b: c\n",        "a: 1\n b: 2\n",
       "- \n- a\n",         "a: |2\n  x\n",        "a\rb: 1\n",        "a: [1, 2]\n",
       "a: 1\n- b\n",       "--- a\n",             "a: b\n\n  c: d\n",
+      // Lines are scanned eight bytes at a time: a bad byte inside a word.
+      "name: abcdefgh\tijkl\n", "name: abcdefghij\177k\n", "name: abcdefgh\303\251\n",
+      "name: abcdefghijklmno\rp: 1\n",
   };
   for (const char* in : inputs) EXPECT_FALSE(Same(in)) << in;
 }
