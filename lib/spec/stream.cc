@@ -146,17 +146,20 @@ bool ResolveFloat(std::string_view s, Value* out) {
 
 // Resolves a plain scalar; returns false when it is a string.
 bool ResolvePlain(std::string_view s, Value* out) {
-  if (OneOf(s, {"", "~", "null", "Null", "NULL"})) {
-    out->SetNull();
-    return true;
-  }
-  if (OneOf(s, {"true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})) {
-    out->SetBool(true);
-    return true;
-  }
-  if (OneOf(s, {"false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})) {
-    out->SetBool(false);
-    return true;
+  // The null and boolean words are five characters at most.
+  if (s.size() <= 5) {
+    if (OneOf(s, {"", "~", "null", "Null", "NULL"})) {
+      out->SetNull();
+      return true;
+    }
+    if (OneOf(s, {"true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})) {
+      out->SetBool(true);
+      return true;
+    }
+    if (OneOf(s, {"false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})) {
+      out->SetBool(false);
+      return true;
+    }
   }
   if (s.size() > 64) return false;
   char c = s[0];
@@ -186,6 +189,24 @@ std::string ItemPath(const std::string& parent, size_t index) {
   path.append(parent).push_back('[');
   path.append(digits, end).push_back(']');
   return path;
+}
+
+// A document whose allocator's first chunk lives beside it: a manifest's
+// values fit, where rapidjson's default allocator would take 64 KiB of heap
+// (and hand it back, with a heap consolidation) per document.
+struct InlineDocument {
+  // User-provided: make_shared must not zero the chunk.
+  InlineDocument() {}
+  static constexpr size_t kFirstChunk = 16 * 1024;
+  alignas(16) char first_chunk[kFirstChunk];
+  rapidjson::MemoryPoolAllocator<> allocator{first_chunk, kFirstChunk, kFirstChunk};
+  rapidjson::Document document{&allocator};
+};
+
+std::shared_ptr<rapidjson::Document> NewDocument() {
+  auto holder = std::make_shared<InlineDocument>();
+  rapidjson::Document* document = &holder->document;
+  return std::shared_ptr<rapidjson::Document>(std::move(holder), document);
 }
 
 // Mappings with fewer keys than this find duplicates by scanning their
@@ -241,8 +262,9 @@ class YamlReader {
     bool have_key = false;
     std::string key;
     SourcePosition key_pos;
-    // Filled only past kLinearKeyLimit members (see DuplicateKey).
-    std::unordered_set<std::string> keys;
+    // Made only past kLinearKeyLimit members (see DuplicateKey): frames
+    // move on every nesting level.
+    std::unique_ptr<std::unordered_set<std::string>> keys;
     size_t index = 0;
   };
 
@@ -317,11 +339,12 @@ class YamlReader {
         in_document_ = true;
         doc_start_index_ = start_index;
         doc_start_ = pos;
-        doc_ = std::make_shared<rapidjson::Document>();
+        doc_ = NewDocument();
         positions_ = std::make_shared<PositionTable>();
         root_.SetNull();
         have_root_ = false;
         frames_.clear();
+        frames_.reserve(16);
         return true;
       case YamlEvent::Type::kDocumentEnd: {
         in_document_ = false;
@@ -440,12 +463,13 @@ class YamlReader {
       }
       return false;
     }
-    if (top.keys.empty()) {
+    if (top.keys == nullptr) {
+      top.keys = std::make_unique<std::unordered_set<std::string>>();
       for (const auto& m : obj.GetObject()) {
-        top.keys.emplace(m.name.GetString(), m.name.GetStringLength());
+        top.keys->emplace(m.name.GetString(), m.name.GetStringLength());
       }
     }
-    return !top.keys.insert(top.key).second;
+    return !top.keys->insert(top.key).second;
   }
 
   void Attach(Value&& v) {
