@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -128,12 +129,22 @@ std::string ObjectReader::PathOf(std::string_view key) const {
 
 const rapidjson::Value* ObjectReader::Field(std::string_view key) {
   if (value_ == nullptr) return nullptr;
-  rapidjson::Value name(rapidjson::StringRef(key.data(), key.size()));
-  auto it = value_->FindMember(name);
-  if (it == value_->MemberEnd()) return nullptr;
-  MarkUsed(static_cast<size_t>(it - value_->MemberBegin()));
-  if (it->value.IsNull()) return nullptr;
-  return &it->value;
+  // Most keys asked for are absent: lengths and first characters rule out
+  // most members before a memcmp (keys are unique, see stream.cc).
+  const auto begin = value_->MemberBegin();
+  const auto end = value_->MemberEnd();
+  for (auto it = begin; it != end; ++it) {
+    const rapidjson::Value& name = it->name;
+    if (name.GetStringLength() != key.size()) continue;
+    const char* text = name.GetString();
+    if (!key.empty() && (text[0] != key[0] || std::memcmp(text, key.data(), key.size()) != 0)) {
+      continue;
+    }
+    MarkUsed(static_cast<size_t>(it - begin));
+    if (it->value.IsNull()) return nullptr;
+    return &it->value;
+  }
+  return nullptr;
 }
 
 void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
