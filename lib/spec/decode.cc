@@ -67,10 +67,10 @@ void DecodeVirtualMachineInstance(ObjectReader& doc, const DecodeOptions& option
   vmi->source_kind = "VirtualMachineInstance";
   vmi->spec_path = "spec";
   {
-    ObjectReader meta(f, doc.Field("metadata"), "metadata");
+    ObjectReader meta(doc, doc.Field("metadata"), "metadata");
     DecodeObjectMeta(meta, &vmi->metadata);
   }
-  ObjectReader spec(f, doc.Field("spec"), "spec");
+  ObjectReader spec(doc, doc.Field("spec"), "spec");
   if (!spec.present()) {
     FieldError e;
     e.type = FieldError::Type::kRequired;
@@ -87,10 +87,10 @@ void DecodeVirtualMachine(ObjectReader& doc, const DecodeOptions& options, Vmi* 
   vmi->spec_path = "spec.template.spec";
   ObjectMeta vm_meta;
   {
-    ObjectReader meta(f, doc.Field("metadata"), "metadata");
+    ObjectReader meta(doc, doc.Field("metadata"), "metadata");
     DecodeObjectMeta(meta, &vm_meta);
   }
-  ObjectReader spec(f, doc.Field("spec"), "spec");
+  ObjectReader spec(doc, doc.Field("spec"), "spec");
   bool running = false;
   bool has_running = spec.Bool("running", &running);
   std::string strategy;
@@ -117,7 +117,7 @@ void DecodeVirtualMachine(ObjectReader& doc, const DecodeOptions& options, Vmi* 
   // the volumes that use them are resolved by the runtime.
   spec.Ignore({"dataVolumeTemplates", "updateVolumesStrategy"});
   spec.Forbid({"instancetype", "preference"});
-  ObjectReader tmpl(f, spec.Field("template"), "spec.template");
+  ObjectReader tmpl(spec, spec.Field("template"), "template");
   if (!tmpl.present()) {
     FieldError e;
     e.type = FieldError::Type::kRequired;
@@ -126,14 +126,14 @@ void DecodeVirtualMachine(ObjectReader& doc, const DecodeOptions& options, Vmi* 
     return;
   }
   {
-    ObjectReader meta(f, tmpl.Field("metadata"), "spec.template.metadata");
+    ObjectReader meta(tmpl, tmpl.Field("metadata"), "metadata");
     DecodeObjectMeta(meta, &vmi->metadata);
   }
   // The VMI is named after its VM, in the VM's namespace.
   vmi->metadata.name = vm_meta.name;
   vmi->metadata.namespace_ = vm_meta.namespace_;
   if (vmi->metadata.uid.empty()) vmi->metadata.uid = vm_meta.uid;
-  ObjectReader vmi_spec(f, tmpl.Field("spec"), "spec.template.spec");
+  ObjectReader vmi_spec(tmpl, tmpl.Field("spec"), "spec");
   if (!vmi_spec.present()) {
     FieldError e;
     e.type = FieldError::Type::kRequired;

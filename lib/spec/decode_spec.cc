@@ -40,7 +40,7 @@ void Unsupported(Findings* f, std::string path, std::string value,
 
 // A FeatureState-like object: {enabled: bool}, present means enabled.
 FeatureState DecodeFeatureState(ObjectReader& parent, std::string_view key) {
-  ObjectReader r(parent.findings(), parent.Field(key), parent.PathOf(key));
+  ObjectReader r(parent, parent.Field(key), key);
   FeatureState s;
   r.Bool("enabled", &s.enabled);
   return s;
@@ -53,7 +53,7 @@ std::optional<FeatureState> OptionalFeature(ObjectReader& parent, std::string_vi
 
 void DecodeResources(ObjectReader& r, ResourceRequirements* out) {
   for (std::string_view key : {"requests", "limits"}) {
-    ObjectReader list(r.findings(), r.Field(key), r.PathOf(key));
+    ObjectReader list(r, r.Field(key), key);
     if (!list.present()) continue;
     auto* target = key == "requests" ? &out->requests : &out->limits;
     const Value* v = r.Field(key);
@@ -77,7 +77,7 @@ void DecodeCpu(ObjectReader& r, Cpu* cpu) {
   r.Forbid({"numa", "realtime"});
   if (const Value* features = r.Array("features")) {
     for (size_t i = 0; i < features->Size(); ++i) {
-      ObjectReader fr(r.findings(), &(*features)[i], IndexPath(r.PathOf("features"), i));
+      ObjectReader fr(r, &(*features)[i], "features", i);
       CpuFeature f;
       fr.String("name", &f.name);
       fr.String("policy", &f.policy);
@@ -90,7 +90,7 @@ void DecodeMemory(ObjectReader& r, Memory* mem) {
   Quantity q;
   if (r.Quantity("guest", &q)) mem->guest = q;
   if (r.Quantity("maxGuest", &q)) mem->max_guest = q;
-  ObjectReader hp(r.findings(), r.Field("hugepages"), r.PathOf("hugepages"));
+  ObjectReader hp(r, r.Field("hugepages"), "hugepages");
   if (hp.present()) {
     Hugepages h;
     hp.String("pageSize", &h.page_size);
@@ -102,7 +102,7 @@ void DecodeFirmware(ObjectReader& r, Firmware* fw) {
   r.String("uuid", &fw->uuid);
   r.String("serial", &fw->serial);
   r.Forbid({"acpi"});
-  ObjectReader bl(r.findings(), r.Field("bootloader"), r.PathOf("bootloader"));
+  ObjectReader bl(r, r.Field("bootloader"), "bootloader");
   if (bl.present()) {
     bool has_bios = bl.Field("bios") != nullptr;
     bool has_efi = bl.Field("efi") != nullptr;
@@ -110,23 +110,23 @@ void DecodeFirmware(ObjectReader& r, Firmware* fw) {
       r.findings()->Forbidden(bl.path(), "only one of bios and efi may be set");
     }
     if (has_efi) {
-      ObjectReader er(r.findings(), bl.Field("efi"), bl.PathOf("efi"));
+      ObjectReader er(bl, bl.Field("efi"), "efi");
       Efi efi;
       er.Bool("secureBoot", &efi.secure_boot);
       er.Bool("persistent", &efi.persistent);
       fw->bootloader = efi;
     } else if (has_bios) {
-      ObjectReader br(r.findings(), bl.Field("bios"), bl.PathOf("bios"));
+      ObjectReader br(bl, bl.Field("bios"), "bios");
       Bios bios;
       br.Bool("useSerial", &bios.use_serial);
       fw->bootloader = bios;
     }
   }
-  ObjectReader kb(r.findings(), r.Field("kernelBoot"), r.PathOf("kernelBoot"));
+  ObjectReader kb(r, r.Field("kernelBoot"), "kernelBoot");
   if (kb.present()) {
     KernelBoot k;
     kb.String("kernelArgs", &k.kernel_args);
-    ObjectReader c(r.findings(), kb.Field("container"), kb.PathOf("container"));
+    ObjectReader c(kb, kb.Field("container"), "container");
     if (c.present()) {
       KernelBootContainer kc;
       c.String("image", &kc.image);
@@ -153,21 +153,21 @@ void DecodeHyperv(ObjectReader& r, Hyperv* h) {
   h->ipi = OptionalFeature(r, "ipi");
   h->evmcs = OptionalFeature(r, "evmcs");
   if (r.Field("spinlocks") != nullptr) {
-    ObjectReader s(r.findings(), r.Field("spinlocks"), r.PathOf("spinlocks"));
+    ObjectReader s(r, r.Field("spinlocks"), "spinlocks");
     FeatureSpinlocks f;
     s.Bool("enabled", &f.enabled);
     s.Uint32("spinlocks", &f.spinlocks);
     h->spinlocks = f;
   }
   if (r.Field("vendorid") != nullptr) {
-    ObjectReader s(r.findings(), r.Field("vendorid"), r.PathOf("vendorid"));
+    ObjectReader s(r, r.Field("vendorid"), "vendorid");
     FeatureVendorId f;
     s.Bool("enabled", &f.enabled);
     s.String("vendorid", &f.vendor_id);
     h->vendorid = f;
   }
   if (r.Field("synictimer") != nullptr) {
-    ObjectReader s(r.findings(), r.Field("synictimer"), r.PathOf("synictimer"));
+    ObjectReader s(r, r.Field("synictimer"), "synictimer");
     SyNicTimer t;
     s.Bool("enabled", &t.enabled);
     t.direct = OptionalFeature(s, "direct");
@@ -178,7 +178,7 @@ void DecodeHyperv(ObjectReader& r, Hyperv* h) {
 void DecodeFeatures(ObjectReader& r, Features* f) {
   if (r.Field("acpi") != nullptr) f->acpi = DecodeFeatureState(r, "acpi");
   if (r.Field("apic") != nullptr) {
-    ObjectReader a(r.findings(), r.Field("apic"), r.PathOf("apic"));
+    ObjectReader a(r, r.Field("apic"), "apic");
     FeatureState s;
     a.Bool("enabled", &s.enabled);
     a.Forbid({"endOfInterrupt"});
@@ -187,12 +187,12 @@ void DecodeFeatures(ObjectReader& r, Features* f) {
   f->smm = OptionalFeature(r, "smm");
   f->pvspinlock = OptionalFeature(r, "pvspinlock");
   if (r.Field("kvm") != nullptr) {
-    ObjectReader k(r.findings(), r.Field("kvm"), r.PathOf("kvm"));
+    ObjectReader k(r, r.Field("kvm"), "kvm");
     bool hidden = false;
     if (k.Bool("hidden", &hidden)) f->kvm_hidden = FeatureState{hidden};
   }
   if (r.Field("hyperv") != nullptr) {
-    ObjectReader h(r.findings(), r.Field("hyperv"), r.PathOf("hyperv"));
+    ObjectReader h(r, r.Field("hyperv"), "hyperv");
     Hyperv hv;
     DecodeHyperv(h, &hv);
     f->hyperv = hv;
@@ -203,7 +203,7 @@ void DecodeFeatures(ObjectReader& r, Features* f) {
 std::optional<Timer> DecodeTimer(ObjectReader& timers, std::string_view key, bool policy,
                                  bool track) {
   if (timers.Field(key) == nullptr) return std::nullopt;
-  ObjectReader t(timers.findings(), timers.Field(key), timers.PathOf(key));
+  ObjectReader t(timers, timers.Field(key), key);
   Timer timer;
   t.Bool("present", &timer.present);
   if (policy) t.String("tickPolicy", &timer.tick_policy);
@@ -218,7 +218,7 @@ void DecodeClock(ObjectReader& r, Clock* c) {
     r.findings()->Forbidden(r.path(), "only one of utc and timezone may be set");
   }
   if (has_utc) {
-    ObjectReader u(r.findings(), r.Field("utc"), r.PathOf("utc"));
+    ObjectReader u(r, r.Field("utc"), "utc");
     int64_t offset = 0;
     if (u.Int64("offsetSeconds", &offset)) {
       if (offset < INT32_MIN || offset > INT32_MAX) {
@@ -229,7 +229,7 @@ void DecodeClock(ObjectReader& r, Clock* c) {
       }
     }
   }
-  ObjectReader t(r.findings(), r.Field("timer"), r.PathOf("timer"));
+  ObjectReader t(r, r.Field("timer"), "timer");
   if (t.present()) {
     c->hpet = DecodeTimer(t, "hpet", true, false);
     c->kvm = DecodeTimer(t, "kvm", false, false);
@@ -305,7 +305,7 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
       continue;
     }
     d->type = type;
-    ObjectReader t(f, r.Field(key), r.PathOf(key));
+    ObjectReader t(r, r.Field(key), key);
     // KubeVirt's defaults: virtio disks, sata cdroms (read-only), scsi luns.
     d->bus = type == Disk::Type::kDisk    ? DiskBus::kVirtio
              : type == Disk::Type::kCdrom ? DiskBus::kSata
@@ -365,10 +365,10 @@ void DecodeInterface(ObjectReader& r, Interface* iface) {
     }
     iface->binding = binding;
     // The core bindings are empty objects.
-    ObjectReader b(f, r.Field(key), r.PathOf(key));
+    ObjectReader b(r, r.Field(key), key);
   }
   if (r.Field("binding") != nullptr) {
-    ObjectReader b(f, r.Field("binding"), r.PathOf("binding"));
+    ObjectReader b(r, r.Field("binding"), "binding");
     std::string name;
     if (++bindings > 1) {
       f->Forbidden(r.PathOf("binding"), "an interface can only have one binding");
@@ -391,7 +391,7 @@ void DecodeInterface(ObjectReader& r, Interface* iface) {
   }
   if (const Value* ports = r.Array("ports")) {
     for (size_t i = 0; i < ports->Size(); ++i) {
-      ObjectReader p(f, &(*ports)[i], IndexPath(r.PathOf("ports"), i));
+      ObjectReader p(r, &(*ports)[i], "ports", i);
       Port port;
       p.String("name", &port.name);
       p.String("protocol", &port.protocol);
@@ -423,7 +423,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   };
   if (const Value* disks = r.Array("disks"); disks && !too_many("disks", disks->Size(), limits.max_disks)) {
     for (size_t i = 0; i < disks->Size(); ++i) {
-      ObjectReader dr(f, &(*disks)[i], IndexPath(r.PathOf("disks"), i));
+      ObjectReader dr(r, &(*disks)[i], "disks", i);
       Disk disk;
       DecodeDisk(dr, &disk);
       d->disks.push_back(std::move(disk));
@@ -432,7 +432,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   if (const Value* ifaces = r.Array("interfaces");
       ifaces && !too_many("interfaces", ifaces->Size(), limits.max_interfaces)) {
     for (size_t i = 0; i < ifaces->Size(); ++i) {
-      ObjectReader ir(f, &(*ifaces)[i], IndexPath(r.PathOf("interfaces"), i));
+      ObjectReader ir(r, &(*ifaces)[i], "interfaces", i);
       Interface iface;
       DecodeInterface(ir, &iface);
       d->interfaces.push_back(std::move(iface));
@@ -443,24 +443,24 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   size_t host_count = (gpus ? gpus->Size() : 0) + (host_devices ? host_devices->Size() : 0);
   if (!too_many(gpus ? "gpus" : "hostDevices", host_count, limits.max_host_devices)) {
     for (size_t i = 0; gpus && i < gpus->Size(); ++i) {
-      ObjectReader g(f, &(*gpus)[i], IndexPath(r.PathOf("gpus"), i));
+      ObjectReader g(r, &(*gpus)[i], "gpus", i);
       Gpu gpu;
       g.String("name", &gpu.name);
       g.String("deviceName", &gpu.device_name);
       g.String("tag", &gpu.tag);
-      ObjectReader opts(f, g.Field("virtualGPUOptions"), g.PathOf("virtualGPUOptions"));
-      ObjectReader disp(f, opts.Field("display"), opts.PathOf("display"));
+      ObjectReader opts(g, g.Field("virtualGPUOptions"), "virtualGPUOptions");
+      ObjectReader disp(opts, opts.Field("display"), "display");
       if (disp.present()) {
         VgpuDisplay display;
         disp.Bool("enabled", &display.enabled);
-        ObjectReader ramfb(f, disp.Field("ramFB"), disp.PathOf("ramFB"));
+        ObjectReader ramfb(disp, disp.Field("ramFB"), "ramFB");
         ramfb.Bool("enabled", &display.ramfb);
         gpu.display = display;
       }
       d->gpus.push_back(std::move(gpu));
     }
     for (size_t i = 0; host_devices && i < host_devices->Size(); ++i) {
-      ObjectReader h(f, &(*host_devices)[i], IndexPath(r.PathOf("hostDevices"), i));
+      ObjectReader h(r, &(*host_devices)[i], "hostDevices", i);
       HostDevice dev;
       h.String("name", &dev.name);
       h.String("deviceName", &dev.device_name);
@@ -470,7 +470,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   }
   if (const Value* inputs = r.Array("inputs")) {
     for (size_t i = 0; i < inputs->Size() && i < limits.max_disks; ++i) {
-      ObjectReader in(f, &(*inputs)[i], IndexPath(r.PathOf("inputs"), i));
+      ObjectReader in(r, &(*inputs)[i], "inputs", i);
       Input input;
       in.String("name", &input.name);
       in.String("type", &input.type);
@@ -479,16 +479,16 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
     }
   }
   if (r.Field("watchdog") != nullptr) {
-    ObjectReader w(f, r.Field("watchdog"), r.PathOf("watchdog"));
+    ObjectReader w(r, r.Field("watchdog"), "watchdog");
     Watchdog wd;
     w.String("name", &wd.name);
-    ObjectReader i6300(f, w.Field("i6300esb"), w.PathOf("i6300esb"));
+    ObjectReader i6300(w, w.Field("i6300esb"), "i6300esb");
     i6300.String("action", &wd.action);
     w.Forbid({"diag288"});
     d->watchdog = wd;
   }
   if (r.Field("rng") != nullptr) {
-    ObjectReader rng(f, r.Field("rng"), r.PathOf("rng"));
+    ObjectReader rng(r, r.Field("rng"), "rng");
     d->rng = true;
   }
   r.Bool("autoattachSerialConsole", &d->autoattach_serial_console);
@@ -505,39 +505,38 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
 }
 
 void DecodeDomain(ObjectReader& r, const DecodeLimits& limits, Domain* d) {
-  Findings* f = r.findings();
   {
-    ObjectReader res(f, r.Field("resources"), r.PathOf("resources"));
+    ObjectReader res(r, r.Field("resources"), "resources");
     if (res.present()) DecodeResources(res, &d->resources);
   }
   {
-    ObjectReader cpu(f, r.Field("cpu"), r.PathOf("cpu"));
+    ObjectReader cpu(r, r.Field("cpu"), "cpu");
     // Unset counts stay 0 so the defaults can tell them from explicit 1s.
     d->cpu.cores = d->cpu.sockets = d->cpu.threads = 0;
     if (cpu.present()) DecodeCpu(cpu, &d->cpu);
   }
   {
-    ObjectReader mem(f, r.Field("memory"), r.PathOf("memory"));
+    ObjectReader mem(r, r.Field("memory"), "memory");
     if (mem.present()) DecodeMemory(mem, &d->memory);
   }
   {
-    ObjectReader machine(f, r.Field("machine"), r.PathOf("machine"));
+    ObjectReader machine(r, r.Field("machine"), "machine");
     machine.String("type", &d->machine.type);
   }
   {
-    ObjectReader fw(f, r.Field("firmware"), r.PathOf("firmware"));
+    ObjectReader fw(r, r.Field("firmware"), "firmware");
     if (fw.present()) DecodeFirmware(fw, &d->firmware);
   }
   {
-    ObjectReader feat(f, r.Field("features"), r.PathOf("features"));
+    ObjectReader feat(r, r.Field("features"), "features");
     if (feat.present()) DecodeFeatures(feat, &d->features);
   }
   {
-    ObjectReader clock(f, r.Field("clock"), r.PathOf("clock"));
+    ObjectReader clock(r, r.Field("clock"), "clock");
     if (clock.present()) DecodeClock(clock, &d->clock);
   }
   {
-    ObjectReader dev(f, r.Field("devices"), r.PathOf("devices"));
+    ObjectReader dev(r, r.Field("devices"), "devices");
     if (dev.present()) DecodeDevices(dev, limits, &d->devices);
   }
   r.String("ioThreadsPolicy", &d->io_threads_policy);
@@ -561,14 +560,14 @@ void DecodeCloudInitData(ObjectReader& r, std::string_view plain_key,
   }
   if (r.Field(secret_key) != nullptr) {
     ++*sources;
-    ObjectReader s(f, r.Field(secret_key), r.PathOf(secret_key));
+    ObjectReader s(r, r.Field(secret_key), secret_key);
     s.String("name", secret);
   }
 }
 
 bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out) {
   Findings* f = r.findings();
-  ObjectReader s(f, r.Field(key), r.PathOf(key));
+  ObjectReader s(r, r.Field(key), key);
   if (key == "containerDisk") {
     ContainerDiskSource c;
     s.String("image", &c.image);
@@ -608,7 +607,7 @@ bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out
     *out = c;
   } else if (key == "ephemeral") {
     EphemeralSource c;
-    ObjectReader pvc(f, s.Field("persistentVolumeClaim"), s.PathOf("persistentVolumeClaim"));
+    ObjectReader pvc(s, s.Field("persistentVolumeClaim"), "persistentVolumeClaim");
     pvc.String("claimName", &c.persistent_volume_claim.claim_name);
     pvc.Bool("readOnly", &c.persistent_volume_claim.read_only);
     *out = c;
@@ -698,13 +697,13 @@ void DecodeNetwork(ObjectReader& r, Network* n) {
     f->Forbidden(r.PathOf("multus"), "should have only one network type");
   }
   if (multus) {
-    ObjectReader m(f, r.Field("multus"), r.PathOf("multus"));
+    ObjectReader m(r, r.Field("multus"), "multus");
     MultusNetwork net;
     m.String("networkName", &net.network_name);
     m.Bool("default", &net.is_default);
     n->source = net;
   } else if (pod) {
-    ObjectReader p(f, r.Field("pod"), r.PathOf("pod"));
+    ObjectReader p(r, r.Field("pod"), "pod");
     PodNetwork net;
     p.String("vmNetworkCIDR", &net.vm_network_cidr);
     p.String("vmIPv6NetworkCIDR", &net.vm_ipv6_network_cidr);
@@ -735,7 +734,7 @@ void DecodeObjectMeta(ObjectReader& r, ObjectMeta* meta) {
 void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
   Findings* f = r.findings();
   {
-    ObjectReader domain(f, r.Field("domain"), r.PathOf("domain"));
+    ObjectReader domain(r, r.Field("domain"), "domain");
     if (!domain.present()) {
       FieldError e;
       e.type = FieldError::Type::kRequired;
@@ -754,7 +753,7 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
       f->Error(std::move(e));
     } else {
       for (size_t i = 0; i < volumes->Size(); ++i) {
-        ObjectReader vr(f, &(*volumes)[i], IndexPath(r.PathOf("volumes"), i));
+        ObjectReader vr(r, &(*volumes)[i], "volumes", i);
         Volume v;
         DecodeVolume(vr, &v);
         vmi->volumes.push_back(std::move(v));
@@ -771,7 +770,7 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
       f->Error(std::move(e));
     } else {
       for (size_t i = 0; i < networks->Size(); ++i) {
-        ObjectReader nr(f, &(*networks)[i], IndexPath(r.PathOf("networks"), i));
+        ObjectReader nr(r, &(*networks)[i], "networks", i);
         Network n;
         DecodeNetwork(nr, &n);
         vmi->networks.push_back(std::move(n));

@@ -91,14 +91,55 @@ std::string IndexPath(const std::string& path, size_t index) {
 
 ObjectReader::ObjectReader(Findings* findings, const rapidjson::Value* value, std::string path)
     : findings_(findings), path_(std::move(path)) {
+  Init(value);
+}
+
+ObjectReader::ObjectReader(const ObjectReader& parent, const rapidjson::Value* value,
+                           std::string_view key)
+    : findings_(parent.findings_), parent_(&parent), key_(key) {
+  Init(value);
+}
+
+ObjectReader::ObjectReader(const ObjectReader& parent, const rapidjson::Value* value,
+                           std::string_view key, size_t index)
+    : findings_(parent.findings_), parent_(&parent), key_(key), index_(index) {
+  Init(value);
+}
+
+void ObjectReader::Init(const rapidjson::Value* value) {
   if (value == nullptr || value->IsNull()) return;
   if (!value->IsObject()) {
-    findings_->Invalid(path_, Describe(*value),
+    findings_->Invalid(path(), Describe(*value),
                        absl::StrCat("must be an object, not ", JsonTypeName(*value)));
     return;
   }
   value_ = value;
   if (value->MemberCount() > 64) used_more_.assign(value->MemberCount() - 64, false);
+}
+
+void ObjectReader::AppendPath(std::string* out) const {
+  if (parent_ == nullptr) {
+    out->append(path_);
+    return;
+  }
+  const size_t start = out->size();
+  parent_->AppendPath(out);
+  if (out->size() != start) out->push_back('.');
+  out->append(key_);
+  if (index_ != kNoIndex) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), index_);
+    (void)ec;  // 24 digits hold any size_t
+    out->push_back('[');
+    out->append(digits, end).push_back(']');
+  }
+}
+
+std::string ObjectReader::path() const {
+  std::string out;
+  out.reserve(64);
+  AppendPath(&out);
+  return out;
 }
 
 ObjectReader::~ObjectReader() {
@@ -115,14 +156,10 @@ ObjectReader::~ObjectReader() {
 }
 
 std::string ObjectReader::PathOf(std::string_view key) const {
-  // Every nested reader gets one: plain appends, no formatting.
   std::string out;
-  if (path_.empty()) {
-    out.assign(key);
-    return out;
-  }
-  out.reserve(path_.size() + 1 + key.size());
-  out.append(path_).push_back('.');
+  out.reserve(64);
+  AppendPath(&out);
+  if (!out.empty()) out.push_back('.');
   out.append(key);
   return out;
 }

@@ -50,12 +50,20 @@ class ObjectReader {
   // value may be null (the field is absent). A value that is not an object
   // is reported and read as absent.
   ObjectReader(Findings* findings, const rapidjson::Value* value, std::string path);
+  // Member `key` of parent (read with parent.Field). A reader's path is
+  // spelled only when a finding needs it: parent and key (a literal, or
+  // text that outlives the reader) must outlive it.
+  ObjectReader(const ObjectReader& parent, const rapidjson::Value* value,
+               std::string_view key);
+  // Item `index` of parent's array member `key`.
+  ObjectReader(const ObjectReader& parent, const rapidjson::Value* value,
+               std::string_view key, size_t index);
   ~ObjectReader();
   ObjectReader(const ObjectReader&) = delete;
   ObjectReader& operator=(const ObjectReader&) = delete;
 
   bool present() const { return value_ != nullptr; }
-  const std::string& path() const { return path_; }
+  std::string path() const;
   std::string PathOf(std::string_view key) const;
   Findings* findings() const { return findings_; }
 
@@ -79,8 +87,18 @@ class ObjectReader {
   bool StringMap(std::string_view key, std::map<std::string, std::string>* out);
 
  private:
+  static constexpr size_t kNoIndex = SIZE_MAX;
+  // Takes value, reporting one that is not an object.
+  void Init(const rapidjson::Value* value);
+  // Appends the path to *out, in one buffer however deep the reader is.
+  void AppendPath(std::string* out) const;
+
   Findings* findings_;
   const rapidjson::Value* value_ = nullptr;
+  // The path: parent_'s member key_ (item index_ of it), or path_.
+  const ObjectReader* parent_ = nullptr;
+  std::string_view key_;
+  size_t index_ = kNoIndex;
   std::string path_;
   // Which members were read: the first 64 in a word (no allocation for a
   // typical object), any further ones in used_more_.
