@@ -19,7 +19,8 @@ constexpr std::array<bool, 256> kEscaped = [] {
 
 // Whether s holds a byte JSON needs escaped. Eight bytes at a time: the
 // members of a plan are long paths and names that almost never need it.
-bool NeedsEscape(std::string_view s) {
+// Inlined: it runs for every key and string value set.
+[[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
   constexpr uint64_t kOnes = 0x0101010101010101u;
   constexpr uint64_t kHigh = 0x8080808080808080u;
   size_t i = 0;
@@ -34,10 +35,9 @@ bool NeedsEscape(std::string_view s) {
                           ((backslash - kOnes) & ~backslash);
     if ((hits & kHigh) != 0) return true;
   }
-  for (; i < s.size(); ++i) {
-    if (kEscaped[static_cast<unsigned char>(s[i])]) return true;
-  }
-  return false;
+  bool escaped = false;
+  for (; i < s.size(); ++i) escaped |= kEscaped[static_cast<unsigned char>(s[i])];
+  return escaped;
 }
 
 }  // namespace
@@ -96,7 +96,7 @@ std::string JsonString(std::string_view s) {
 
 const JsonObject::Member* JsonObject::Find(std::string_view key) const {
   for (const Member& member : members_) {
-    if (Text(member.key) == key) return &member;
+    if (member.key.size == key.size() && Text(member.key) == key) return &member;
   }
   return nullptr;
 }
@@ -138,7 +138,7 @@ JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value
                                     bool is_string) {
   for (size_t i = 0; i < members_.size(); ++i) {
     Member& m = members_[i];
-    if (Text(m.key) != key) continue;
+    if (m.key.size != key.size() || Text(m.key) != key) continue;
     // Replaced in place; the members after it move by the difference.
     std::string encoded;
     if (is_string) {
