@@ -41,7 +41,9 @@ class Checker {
   }
 
  private:
-  std::string P(std::string_view rel) const { return absl::StrCat(spec_, ".", std::string(rel)); }
+  std::string P(std::string_view rel) const {
+    return absl::StrCat(spec_, ".", absl::string_view(rel.data(), rel.size()));
+  }
 
   void Add(FieldError::Type type, std::string path, std::string value, std::string detail) {
     FieldError e;
@@ -329,7 +331,8 @@ class Checker {
               absl::StrCat("no volume of that name in ", P("volumes")));
         }
       }
-      std::string target = absl::StrCat(dp, ".", std::string(ToString(d.type)));
+      const std::string_view type = ToString(d.type);
+      std::string target = absl::StrCat(dp, ".", absl::string_view(type.data(), type.size()));
       std::string bus(ToString(d.bus));
       switch (d.type) {
         case Disk::Type::kDisk:
@@ -427,7 +430,9 @@ class Checker {
     for (size_t i = 0; i < ifaces.size(); ++i) {
       const Interface& iface = ifaces[i];
       std::string ip = absl::StrCat(base, "[", i, "]");
-      std::string binding_path = absl::StrCat(ip, ".", std::string(ToString(iface.binding)));
+      const std::string_view binding = ToString(iface.binding);
+      std::string binding_path =
+          absl::StrCat(ip, ".", absl::string_view(binding.data(), binding.size()));
       if (Name(ip + ".name", iface.name)) {
         if (!names.insert(iface.name).second) {
           Add(FieldError::Type::kDuplicate, ip + ".name", iface.name, "");
