@@ -1,7 +1,8 @@
 #include "plan/pci_layout.h"
 
+#include <cstdint>
 #include <cstdio>
-#include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -53,7 +54,10 @@ absl::StatusOr<int> ParseRootSlot(const PciRequest& request) {
 }  // namespace
 
 std::string RootPort::Addr() const {
-  return absl::StrCat(Hex(slot), ".", Hex(function));
+  std::string addr = Hex(slot);
+  addr.push_back('.');
+  addr.append(Hex(function));
+  return addr;
 }
 
 absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
@@ -64,9 +68,13 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
   const bool q35 = family == PciFamily::kQ35;
   const std::string root_bus = q35 ? "pcie.0" : "pci.0";
 
-  // Slots nobody else may take: host bridge, and ICH9's LPC/SATA/SMBus at
-  // 0x1f on q35, PIIX3 at 0x1 on pc.
-  std::set<int> taken = q35 ? std::set<int>{0, 0x1f} : std::set<int>{0, 1};
+  // Slots taken, one bit each (slots are 0..kMaxSlot). Nobody else may
+  // take the host bridge's, and ICH9's LPC/SATA/SMBus at 0x1f on q35, PIIX3
+  // at 0x1 on pc.
+  static_assert(kMaxSlot < 32);
+  uint32_t taken_bits = q35 ? (1u << 0 | 1u << 0x1f) : (1u << 0 | 1u << 1);
+  auto taken = [&taken_bits](int s) { return (taken_bits >> s & 1) != 0; };
+  auto take = [&taken_bits](int s) { taken_bits |= 1u << s; };
 
   // Fixed addresses and preferred slots first, so later choices avoid them.
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -76,22 +84,23 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
       absl::StatusOr<int> parsed = ParseRootSlot(r);
       if (!parsed.ok()) return parsed.status();
       slot = *parsed;
-    } else if (r.preferred_slot >= 0 && taken.count(r.preferred_slot) == 0) {
+    } else if (r.preferred_slot >= 0 && r.preferred_slot <= kMaxSlot &&
+               !taken(r.preferred_slot)) {
       slot = r.preferred_slot;
     }
     if (slot < 0) continue;
-    if (taken.count(slot) != 0) {
+    if (taken(slot)) {
       return absl::InvalidArgumentError(absl::StrCat(
           r.owner, ".pciAddress: Invalid value: \"", r.fixed_address,
           "\": slot ", Hex(slot), " is already in use"));
     }
-    taken.insert(slot);
+    take(slot);
     layout.placements[i] = {root_bus, Hex(slot)};
   }
 
   auto next_free_slot = [&](int from) {
     for (int s = from; s <= kMaxSlot; ++s) {
-      if (taken.count(s) == 0) return s;
+      if (!taken(s)) return s;
     }
     return -1;
   };
@@ -104,7 +113,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
         return absl::ResourceExhaustedError(absl::StrCat(
             requests[i].owner, ": no free slot left on pci.0"));
       }
-      taken.insert(slot);
+      take(slot);
       layout.placements[i] = {root_bus, Hex(slot)};
     }
     return layout;
@@ -121,6 +130,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
       static_cast<int>(port_users.size()) + std::max(spare_root_ports, 0);
   int slot = -1;
   int function = kFunctionsPerSlot;
+  layout.root_ports.reserve(static_cast<size_t>(total_ports));
   for (int k = 0; k < total_ports; ++k) {
     if (function == kFunctionsPerSlot) {
       slot = next_free_slot(slot < 0 ? 2 : slot + 1);
@@ -129,7 +139,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
             "pcie.0 has no free slot left for root port ", k + 1, " of ",
             total_ports));
       }
-      taken.insert(slot);
+      take(slot);
       function = 0;
     }
     RootPort port;
@@ -138,7 +148,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
     port.port = 0x10 + k;
     port.slot = slot;
     port.function = function++;
-    layout.root_ports.push_back(port);
+    layout.root_ports.push_back(std::move(port));
   }
   // Function 0 carries multifunction=on when its slot holds more ports.
   for (size_t k = 0; k < layout.root_ports.size(); ++k) {
@@ -162,7 +172,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
       return absl::ResourceExhaustedError(
           absl::StrCat(requests[i].owner, ": no free slot left on pcie.0"));
     }
-    taken.insert(s);
+    take(s);
     layout.placements[i] = {root_bus, Hex(s)};
   }
   return layout;

@@ -706,8 +706,10 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   }
 
   // PCI layout.
+  // The requests move to the layout; their owners are read from requests.
   std::vector<plan::PciRequest> requests;
-  for (const PendingPciDevice& d : ctx.pci_devices) requests.push_back(d.request);
+  requests.reserve(ctx.pci_devices.size());
+  for (PendingPciDevice& d : ctx.pci_devices) requests.push_back(std::move(d.request));
   ASSIGN_OR_RETURN(plan::PciLayout layout,
                    plan::LayoutPci(ctx.q35 ? plan::PciFamily::kQ35
                                            : plan::PciFamily::kI440fx,
@@ -738,14 +740,15 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     PendingPciDevice& d = ctx.pci_devices[i];
     const plan::PciPlacement& where = layout.placements[i];
     d.props.Str("bus", where.bus).Str("addr", where.addr);
-    ctx.CheckProperties(d.props, d.request.owner);
+    const std::string& owner = requests[i].owner;
+    ctx.CheckProperties(d.props, owner);
     pci_entries.push_back({DeviceEntry::Kind::kDevice, d.id, where.bus,
                            where.addr, d.volume, std::move(d.props).Render(), ""});
     for (PendingPciDevice::Function& f : d.functions) {
       std::string addr = absl::StrCat(where.addr, ".0x", absl::Hex(f.number));
       f.props.Str("bus", where.bus).Str("addr", addr);
-      ctx.NeedDevice(f.props.GetStr("driver"), d.request.owner);
-      ctx.CheckProperties(f.props, d.request.owner);
+      ctx.NeedDevice(f.props.GetStr("driver"), owner);
+      ctx.CheckProperties(f.props, owner);
       pci_entries.push_back({DeviceEntry::Kind::kDevice, f.id, where.bus,
                              std::move(addr), d.volume, std::move(f.props).Render(), ""});
     }
