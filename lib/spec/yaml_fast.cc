@@ -7,6 +7,7 @@
 #include "spec/yaml_fast.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -17,6 +18,21 @@ namespace qdirect::spec {
 namespace {
 
 using Type = YamlEvent::Type;
+
+// Characters that start a YAML indicator.
+constexpr std::array<bool, 256> kIndicator = [] {
+  std::array<bool, 256> t{};
+  for (char c : std::string_view("-?:,[]{}#&*!|>'\"%@`")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+// Where a plain key's scan stops to look: ':' and '#'.
+constexpr std::array<bool, 256> kKeyStop = [] {
+  std::array<bool, 256> t{};
+  t[':'] = true;
+  t['#'] = true;
+  return t;
+}();
 
 class FastScanner {
  public:
@@ -191,9 +207,7 @@ class FastScanner {
     return true;
   }
 
-  static bool Indicator(char c) {
-    return std::string_view("-?:,[]{}#&*!|>'\"%@`").find(c) != std::string_view::npos;
-  }
+  static bool Indicator(char c) { return kIndicator[static_cast<unsigned char>(c)]; }
 
   // A key at (li_, col) followed by ':'; *after is past the ':'.
   bool Key(size_t col, std::string_view* text, bool* plain, size_t* after) {
@@ -211,8 +225,11 @@ class FastScanner {
       if (Indicator(c) && !(c == '-' && p + 1 < l.end && t_[p + 1] != ' ')) return false;
       i = p;
       while (true) {
+        // Only a ':' ends a key and only a '#' after a space starts a
+        // comment: skip to the next of either.
+        while (i < l.end && !kKeyStop[static_cast<unsigned char>(t_[i])]) ++i;
         if (i >= l.end) return false;
-        if (t_[i] == ' ' && i + 1 < l.end && t_[i + 1] == '#') return false;
+        if (t_[i] == '#' && t_[i - 1] == ' ') return false;
         if (t_[i] == ':' && (i + 1 == l.end || t_[i + 1] == ' ')) break;
         ++i;
       }
