@@ -121,6 +121,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
 
   // q35: one root port per remaining non-integrated device, then spares.
   std::vector<size_t> port_users;
+  port_users.reserve(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
     if (layout.placements[i].bus.empty() && !requests[i].root_bus) {
       port_users.push_back(i);
@@ -161,6 +162,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
   for (size_t u = 0; u < port_users.size(); ++u) {
     layout.placements[port_users[u]] = {layout.root_ports[u].id, "0x0"};
   }
+  layout.free_root_ports.reserve(layout.root_ports.size() - port_users.size());
   for (size_t k = port_users.size(); k < layout.root_ports.size(); ++k) {
     layout.free_root_ports.push_back(layout.root_ports[k].id);
   }

@@ -422,6 +422,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
     return true;
   };
   if (const Value* disks = r.Array("disks"); disks && !too_many("disks", disks->Size(), limits.max_disks)) {
+    d->disks.reserve(disks->Size());
     for (size_t i = 0; i < disks->Size(); ++i) {
       ObjectReader dr(r, &(*disks)[i], "disks", i);
       Disk disk;
@@ -431,6 +432,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   }
   if (const Value* ifaces = r.Array("interfaces");
       ifaces && !too_many("interfaces", ifaces->Size(), limits.max_interfaces)) {
+    d->interfaces.reserve(ifaces->Size());
     for (size_t i = 0; i < ifaces->Size(); ++i) {
       ObjectReader ir(r, &(*ifaces)[i], "interfaces", i);
       Interface iface;
@@ -752,6 +754,7 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
       e.detail = absl::StrCat("must have at most ", limits.max_volumes, " items");
       f->Error(std::move(e));
     } else {
+      vmi->volumes.reserve(volumes->Size());
       for (size_t i = 0; i < volumes->Size(); ++i) {
         ObjectReader vr(r, &(*volumes)[i], "volumes", i);
         Volume v;
