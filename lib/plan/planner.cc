@@ -36,6 +36,13 @@ std::string QemuId(const QemuCapabilities& caps) {
   return absl::StrCat("qemu ", caps.version, " (", caps.binary, ")");
 }
 
+// Appends each word to argv, moving the ones passed as rvalues (an
+// initializer list would copy every one).
+template <typename... Words>
+void AppendArgs(std::vector<std::string>& argv, Words&&... words) {
+  (argv.emplace_back(std::forward<Words>(words)), ...);
+}
+
 bool Enabled(const std::optional<spec::FeatureState>& f) {
   return f.has_value() && f->enabled;
 }
@@ -415,13 +422,12 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
 
   Plan plan;
   std::vector<std::string>& argv = plan.argv;
-  argv = {host.qemu.binary,
-          "-name",
-          absl::StrCat("guest=", Keyval(vmi.metadata.namespace_), "_",
-                       Keyval(vmi.metadata.name), ",debug-threads=on"),
-          "-S",
-          "-nodefaults",
-          "-no-user-config"};
+  // A typical plan's words, without regrowing.
+  argv.reserve(96);
+  plan::AppendArgs(argv, host.qemu.binary, "-name",
+                   absl::StrCat("guest=", Keyval(vmi.metadata.namespace_), "_",
+                                Keyval(vmi.metadata.name), ",debug-threads=on"),
+                   "-S", "-nodefaults", "-no-user-config");
 
   // Firmware decisions feed -machine.
   const bool efi = std::holds_alternative<spec::Efi>(domain.firmware.bootloader);
@@ -469,12 +475,12 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   if (!domain.firmware.serial.empty()) {
     absl::StrAppend(&smbios, ",serial=", Keyval(domain.firmware.serial));
   }
-  argv.insert(argv.end(),
-              {"-machine", machine, "-cpu", cpu_option, "-smp",
-               absl::StrCat("cpus=", ctx.vcpus, ",sockets=", max_sockets,
-                            ",cores=", cpu.cores, ",threads=", cpu.threads,
-                            ",maxcpus=", max_sockets * cpu.cores * cpu.threads),
-               "-m", memory_option, "-uuid", uuid, "-smbios", smbios});
+  plan::AppendArgs(argv, "-machine", std::move(machine), "-cpu", std::move(cpu_option), "-smp",
+                   absl::StrCat("cpus=", ctx.vcpus, ",sockets=", max_sockets,
+                                ",cores=", cpu.cores, ",threads=", cpu.threads,
+                                ",maxcpus=", max_sockets * cpu.cores * cpu.threads),
+                   "-m", std::move(memory_option), "-uuid", uuid, "-smbios",
+                   std::move(smbios));
   if (ctx.q35 && host.pci_hotplug == HostFacts::PciHotplug::kNative) {
     argv.insert(argv.end(),
                 {"-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off"});
@@ -553,11 +559,10 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   }
   // -no-shutdown: a guest poweroff stops QEMU instead of ending it, so the
   // monitor sees SHUTDOWN, reads final state and decides (quit, restart).
-  argv.insert(argv.end(),
-              {"-rtc", rtc, "-no-shutdown", "-sandbox",
-               "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
-               "resourcecontrol=deny",
-               "-msg", "timestamp=on", "-display", "none"});
+  plan::AppendArgs(argv, "-rtc", std::move(rtc), "-no-shutdown", "-sandbox",
+                   "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                   "resourcecontrol=deny",
+                   "-msg", "timestamp=on", "-display", "none");
   if (secure_boot) {
     argv.insert(argv.end(), {"-global", "driver=cfi.pflash01,property=secure,value=on"});
   }
@@ -767,7 +772,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   }
   argv.reserve(argv.size() + 2 * plan.devices.size() + 2);
   for (const DeviceEntry& e : plan.devices) AppendDeviceArgs(e, argv);
-  argv.insert(argv.end(), {"-mon", "chardev=qmp,mode=control"});
+  plan::AppendArgs(argv, "-mon", "chardev=qmp,mode=control");
 
   for (FdToPass& fd : ctx.fds) plan.fds.push_back(std::move(fd));
   plan.files = std::move(ctx.files);
