@@ -48,6 +48,7 @@ struct PlanContext {
     netdevs.reserve(4);
     pci_devices.reserve(16);
     bus_devices.reserve(8);
+    checked_shapes.reserve(16);
   }
 
   const spec::Vmi& vmi;
