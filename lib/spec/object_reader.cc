@@ -115,6 +115,10 @@ void ObjectReader::Init(const rapidjson::Value* value) {
   }
   value_ = value;
   if (value->MemberCount() > 64) used_more_.assign(value->MemberCount() - 64, false);
+  for (const auto& m : value->GetObject()) {
+    const size_t size = m.name.GetStringLength();
+    present_ |= KeyBit(size, size == 0 ? '\0' : m.name.GetString()[0]);
+  }
 }
 
 void ObjectReader::AppendPath(std::string* out) const {
@@ -166,8 +170,10 @@ std::string ObjectReader::PathOf(std::string_view key) const {
 
 const rapidjson::Value* ObjectReader::Field(std::string_view key) {
   if (value_ == nullptr) return nullptr;
-  // Most keys asked for are absent: lengths and first characters rule out
-  // most members before a memcmp (keys are unique, see stream.cc).
+  // Most keys asked for are absent: their bit is usually clear.
+  if ((present_ & KeyBit(key.size(), key.empty() ? '\0' : key[0])) == 0) return nullptr;
+  // Lengths and first characters rule out most members before a memcmp
+  // (keys are unique, see stream.cc).
   const auto begin = value_->MemberBegin();
   const auto end = value_->MemberEnd();
   for (auto it = begin; it != end; ++it) {
