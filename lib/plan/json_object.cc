@@ -23,21 +23,27 @@ constexpr std::array<bool, 256> kEscaped = [] {
 [[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
   constexpr uint64_t kOnes = 0x0101010101010101u;
   constexpr uint64_t kHigh = 0x8080808080808080u;
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
+  // Per byte: below 0x20, or equal to '"' or '\\' (the classic zero-byte
+  // tests, exact as a whole).
+  auto word_needs_escape = [](const char* p) {
     uint64_t x;
-    std::memcpy(&x, s.data() + i, 8);
-    // Per byte: below 0x20, or equal to '"' or '\\' (the classic zero-byte
-    // tests, exact as a whole).
+    std::memcpy(&x, p, 8);
     const uint64_t quote = x ^ (kOnes * '"');
     const uint64_t backslash = x ^ (kOnes * '\\');
     const uint64_t hits = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
                           ((backslash - kOnes) & ~backslash);
-    if ((hits & kHigh) != 0) return true;
+    return (hits & kHigh) != 0;
+  };
+  if (s.size() < 8) {
+    bool escaped = false;
+    for (char c : s) escaped |= kEscaped[static_cast<unsigned char>(c)];
+    return escaped;
   }
-  bool escaped = false;
-  for (; i < s.size(); ++i) escaped |= kEscaped[static_cast<unsigned char>(s[i])];
-  return escaped;
+  for (size_t i = 0; i + 8 <= s.size(); i += 8) {
+    if (word_needs_escape(s.data() + i)) return true;
+  }
+  // The last eight bytes, overlapping words already checked.
+  return word_needs_escape(s.data() + s.size() - 8);
 }
 
 }  // namespace

@@ -57,10 +57,13 @@ TEST(JsonObjectTest, EscapesEveryPositionOfALongString) {
   // The escape check reads eight bytes at a time: try each byte of a word,
   // and bytes of 0x80 and above, which need none.
   for (char special : {'"', '\\', '\n', '\x1f'}) {
-    for (size_t at = 0; at < 20; ++at) {
-      std::string s(20, 'x');
-      s[at] = special;
-      EXPECT_EQ(JsonString(s).size(), s.size() + 2 + (special == '\x1f' ? 5 : 1)) << at;
+    for (size_t size = 1; size <= 20; ++size) {
+      for (size_t at = 0; at < size; ++at) {
+        std::string s(size, 'x');
+        s[at] = special;
+        EXPECT_EQ(JsonString(s).size(), s.size() + 2 + (special == '\x1f' ? 5 : 1))
+            << size << " " << at;
+      }
     }
   }
   const std::string utf8 = "\xc3\xa9\xc3\xa9\x7f\x80\xff\xfe\xc3\xa9 ~";
