@@ -826,18 +826,17 @@ bool PositionTable::Find(std::string_view path, Found* found) const {
 
 SourcePosition FindPosition(const StreamDocument& doc, std::string_view path) {
   if (!doc.positions) return {};
-  std::string full = doc.path_prefix + std::string(path);
-  if (!full.empty() && full.back() == '.') full.pop_back();
+  // Spelled out only under a list's prefix; parents are prefixes of it.
+  std::string joined;
+  if (!doc.path_prefix.empty()) joined = doc.path_prefix + std::string(path);
+  std::string_view full = doc.path_prefix.empty() ? path : std::string_view(joined);
+  if (!full.empty() && full.back() == '.') full.remove_suffix(1);
   while (true) {
     PositionTable::Found found;
     if (doc.positions->Find(full, &found)) return found.position;
     if (full.empty()) return doc.start;
     size_t cut = full.find_last_of(".[");
-    if (cut == std::string::npos) {
-      full.clear();
-    } else {
-      full.resize(cut);
-    }
+    full = cut == std::string_view::npos ? std::string_view() : full.substr(0, cut);
   }
 }
 
