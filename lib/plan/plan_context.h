@@ -85,21 +85,28 @@ struct PlanContext {
   // fd numbers. Empty for cold plug.
   std::string tap_fd_name_prefix;
 
-  // Everything that must exist in host.qemu: name -> first spec path.
-  std::map<std::string, std::string, std::less<>> needed_devices;
-  std::map<std::string, std::string, std::less<>> needed_objects;
+  // What is used but missing from host.qemu: name -> first spec path.
+  // host.qemu does not change while planning, so a name is looked up when
+  // first used and only the missing ones are kept (normally none).
+  std::map<std::string, std::string, std::less<>> missing_devices;
+  std::map<std::string, std::string, std::less<>> missing_objects;
 
   // "spec.domain.devices" under the document's spec path.
   std::string Path(const std::string& suffix) const {
     return vmi.spec_path + "." + suffix;
   }
 
-  // Each builds no node when the name is known already.
   void NeedDevice(std::string_view driver, const std::string& path) {
-    if (!needed_devices.contains(driver)) needed_devices.emplace(driver, path);
+    const std::string name(driver);
+    if (!host.qemu.HasDevice(name) && !missing_devices.contains(name)) {
+      missing_devices.emplace(name, path);
+    }
   }
   void NeedObject(std::string_view type, const std::string& path) {
-    if (!needed_objects.contains(type)) needed_objects.emplace(type, path);
+    const std::string name(type);
+    if (host.qemu.object_types.count(name) == 0 && !missing_objects.contains(name)) {
+      missing_objects.emplace(name, path);
+    }
   }
 
   // The Add* functions take props to keep: pass them with std::move.

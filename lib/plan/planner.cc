@@ -230,19 +230,16 @@ void PlanContext::AddListenerChardev(const std::string& id, int child_fd) {
 
 absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
   const QemuCapabilities& qemu = ctx.host.qemu;
-  for (const auto& [driver, path] : ctx.needed_devices) {
-    if (!qemu.HasDevice(driver)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(QemuId(qemu), " has no device \"", driver,
-                       "\" needed by ", path));
-    }
+  // The first missing name in name order, as a walk over all would find.
+  if (!ctx.missing_devices.empty()) {
+    const auto& [driver, path] = *ctx.missing_devices.begin();
+    return absl::FailedPreconditionError(
+        absl::StrCat(QemuId(qemu), " has no device \"", driver, "\" needed by ", path));
   }
-  for (const auto& [type, path] : ctx.needed_objects) {
-    if (qemu.object_types.count(type) == 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(QemuId(qemu), " has no object type \"", type,
-                       "\" needed by ", path));
-    }
+  if (!ctx.missing_objects.empty()) {
+    const auto& [type, path] = *ctx.missing_objects.begin();
+    return absl::FailedPreconditionError(
+        absl::StrCat(QemuId(qemu), " has no object type \"", type, "\" needed by ", path));
   }
   return ctx.property_error;
 }

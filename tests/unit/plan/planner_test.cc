@@ -271,6 +271,18 @@ TEST(PlannerTest, MissingDeviceIsFailedPrecondition) {
             "\"virtio-blk-pci\" needed by spec.domain.devices.disks[0]");
 }
 
+TEST(PlannerTest, FirstMissingDeviceByNameIsReported) {
+  // virtio-serial-pci is used before virtio-balloon-pci; the report names
+  // the first missing one in name order, as it always has.
+  HostFacts host = TcgHost();
+  host.qemu.device_types.erase("virtio-serial-pci");
+  host.qemu.device_types.erase("virtio-balloon-pci");
+  absl::StatusOr<Plan> plan = MakePlan(MinimalVmi(), host);
+  EXPECT_EQ(plan.status().message(),
+            "qemu 7.2.22 (/usr/bin/qemu-system-x86_64) has no device "
+            "\"virtio-balloon-pci\" needed by spec.domain.devices.autoattachMemBalloon");
+}
+
 TEST(PlannerTest, MissingDevicePropertyIsFailedPrecondition) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.devices.block_multi_queue = true;
