@@ -70,6 +70,14 @@ class JsonObject {
   // point at them: Set moves those of escaped texts to raw_).
   Member& Append(std::string_view key, std::string_view value, bool is_string);
 
+  // One bit per key, chosen by its length and first character: most keys
+  // set are new, and their bit is usually clear.
+  static uint64_t KeyBit(std::string_view key) {
+    const unsigned first = key.empty() ? 0 : static_cast<unsigned char>(key[0]);
+    return uint64_t{1} << ((key.size() * 7 + first) & 63);
+  }
+  uint64_t key_bits_ = 0;
+
   std::string json_;  // "{...}"; empty until the first member
   std::string raw_;   // keys and strings that escaping changed (rare)
   absl::InlinedVector<Member, 8> members_;
