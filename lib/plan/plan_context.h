@@ -48,7 +48,7 @@ struct PlanContext {
     netdevs.reserve(4);
     pci_devices.reserve(16);
     bus_devices.reserve(8);
-    checked_shapes.reserve(16);
+    checked_properties.reserve(32);
   }
 
   const spec::Vmi& vmi;
@@ -142,11 +142,14 @@ struct PlanContext {
   void CheckProperties(const JsonObject& props, std::string_view path,
                        std::string_view path_suffix = "");
   absl::Status property_error;
-  // Drivers with the members CheckProperties found them to have, as
-  // "driver\0key\0key...": devices of one shape (the root ports) are looked
-  // up once.
-  std::vector<std::string> checked_shapes;
-  std::string shape_scratch;
+  // Properties CheckProperties found, as views of host.qemu's names:
+  // devices of one driver repeat them (the root ports), and a scan of these
+  // costs less than a lookup.
+  struct CheckedProperty {
+    std::string_view driver;
+    std::string_view key;
+  };
+  std::vector<CheckedProperty> checked_properties;
 
   // A socket chardev QEMU serves on a listening unix socket the launcher
   // binds and passes at child_fd.

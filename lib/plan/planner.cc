@@ -247,35 +247,36 @@ absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
 void PlanContext::CheckProperties(const JsonObject& props, std::string_view path,
                                   std::string_view path_suffix) {
   if (!property_error.ok()) return;  // the first failure is the one reported
-  auto checked = [](std::string_view key) {
-    return key != "driver" && key != "id" && key != "bus";
-  };
-  // Keys are the planner's literals: none holds a NUL.
-  const std::string_view driver_name = props.GetStr("driver");
-  shape_scratch.assign(driver_name);
+  const std::string_view driver = props.GetStr("driver");
+  // Looked up on the first property not checked before for this driver.
+  const std::set<std::string>* known = nullptr;
+  std::string_view known_driver;
   for (size_t i = 0; i < props.size(); ++i) {
     const std::string_view key = props.KeyAt(i);
-    if (!checked(key)) continue;
-    shape_scratch.push_back('\0');
-    shape_scratch.append(key);
-  }
-  for (const std::string& shape : checked_shapes) {
-    if (shape == shape_scratch) return;
-  }
-  const std::string driver(driver_name);
-  auto known = host.qemu.device_properties.find(driver);
-  if (known == host.qemu.device_properties.end()) return;  // not probed
-  for (size_t i = 0; i < props.size(); ++i) {
-    const std::string_view key = props.KeyAt(i);
-    if (!checked(key)) continue;
-    if (known->second.count(std::string(key)) == 0) {
+    if (key == "driver" || key == "id" || key == "bus") continue;
+    bool seen = false;
+    for (const CheckedProperty& c : checked_properties) {
+      if (c.key == key && c.driver == driver) {
+        seen = true;
+        break;
+      }
+    }
+    if (seen) continue;
+    if (known == nullptr) {
+      auto it = host.qemu.device_properties.find(std::string(driver));
+      if (it == host.qemu.device_properties.end()) return;  // not probed
+      known = &it->second;
+      known_driver = it->first;
+    }
+    auto found = known->find(std::string(key));
+    if (found == known->end()) {
       property_error = absl::FailedPreconditionError(absl::StrCat(
-          QemuId(host.qemu), ": device \"", driver, "\" has no property \"",
+          QemuId(host.qemu), ": device \"", std::string(driver), "\" has no property \"",
           std::string(key), "\" needed by ", std::string(path), std::string(path_suffix)));
       return;
     }
+    checked_properties.push_back({known_driver, *found});
   }
-  checked_shapes.push_back(shape_scratch);
 }
 
 }  // namespace plan
