@@ -283,6 +283,17 @@ TEST(PlannerTest, FirstMissingDeviceByNameIsReported) {
             "\"virtio-balloon-pci\" needed by spec.domain.devices.autoattachMemBalloon");
 }
 
+TEST(PlannerTest, MissingRootPortPropertyNamesTheFirstPortThatNeedsIt) {
+  // Only function 0 of a shared slot sets multifunction: rp1 of rp1..rp8.
+  HostFacts host = TcgHost();
+  host.qemu.device_properties["pcie-root-port"].erase("multifunction");
+  absl::StatusOr<Plan> plan = MakePlan(MinimalVmi(), host);
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(plan.status().message()),
+              HasSubstr("device \"pcie-root-port\" has no property \"multifunction\" "
+                        "needed by root port rp1"));
+}
+
 TEST(PlannerTest, MissingDevicePropertyIsFailedPrecondition) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.devices.block_multi_queue = true;
