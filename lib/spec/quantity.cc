@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -58,7 +58,8 @@ class BigUint {
   }
 
  private:
-  std::vector<uint32_t> limbs_;
+  // Quantities of real manifests fit in four limbs: no allocation.
+  absl::InlinedVector<uint32_t, 4> limbs_;
 };
 
 struct Parsed {
