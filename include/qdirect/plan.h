@@ -316,12 +316,28 @@ absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
 // The vfio-pci device that hot-plugs host PCI device `pci_address` as
 // "ua-<name>" at 0x0 of root port `root_port` (one of Plan::free_root_ports),
 // with the ROM file host.host_pci_devices names: the object cold plug would
-// render, whose json is device_add's argument. Companion functions are not
-// added (QEMU needs functions >0 plugged before function 0). InvalidArgument
-// for an address that is not domain:bus:slot.function. Pure.
+// render, whose json is device_add's argument. No companion functions (see
+// VfioHotplugDevices). InvalidArgument for an address that is not
+// domain:bus:slot.function. Pure.
 absl::StatusOr<DeviceEntry> VfioHotplugDevice(const std::string& name,
                                               const std::string& pci_address,
                                               const std::string& root_port,
                                               const HostFacts& host);
+
+// The vfio-pci functions that hot-plug `pci_address` (function 0 of its
+// slot) with its `companions` (other functions of the same slot, e.g. HDMI
+// audio; hostdev::CompanionFunctions finds them) as one multifunction guest
+// device on `root_port`, in the order device_add takes them: functions >0
+// first ("ua-<name>-fn<N>" at 0x0.0x<N>), function 0 ("ua-<name>", with
+// multifunction=on) last, as QEMU exposes the slot to the guest when
+// function 0 arrives. The JSON is what cold plug renders. Every entry
+// serves `name` (DeviceEntry::volume). Without companions: the one entry of
+// VfioHotplugDevice. InvalidArgument for a malformed address, companions
+// beside a function other than 0, or a companion in another slot or twice.
+// Pure.
+absl::StatusOr<std::vector<DeviceEntry>> VfioHotplugDevices(
+    const std::string& name, const std::string& pci_address,
+    const std::vector<std::string>& companions, const std::string& root_port,
+    const HostFacts& host);
 
 }  // namespace qdirect

@@ -2,6 +2,7 @@
 // environment. Each device sits on its own root port; a GPU's companion
 // functions (HDMI audio) share its slot as one multifunction device.
 
+#include <algorithm>
 #include <cctype>
 #include <string>
 #include <vector>
@@ -165,22 +166,66 @@ absl::Status PlanHostDevices(PlanContext& ctx) {
 }  // namespace qdirect::plan
 
 namespace qdirect {
+namespace {
+
+// domain:bus:slot.function in hex, e.g. 0000:65:00.0, as sysfs spells it.
+bool IsCanonicalPciAddress(const std::string& address) {
+  bool ok = address.size() == 12 && address[4] == ':' && address[7] == ':' &&
+            address[10] == '.' && address[11] >= '0' && address[11] <= '7';
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    ok = ok && std::isxdigit(static_cast<unsigned char>(address[i]));
+  }
+  return ok;
+}
+
+absl::Status BadAddress(const std::string& name, const std::string& address) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "vfio hotplug ", name, ": PCI address \"", address,
+      "\": expected domain:bus:slot.function, e.g. 0000:65:00.0"));
+}
+
+}  // namespace
 
 absl::StatusOr<DeviceEntry> VfioHotplugDevice(const std::string& name,
                                               const std::string& pci_address,
                                               const std::string& root_port,
                                               const HostFacts& host) {
-  // domain:bus:slot.function in hex, e.g. 0000:65:00.0.
-  bool ok = pci_address.size() == 12 && pci_address[4] == ':' &&
-            pci_address[7] == ':' && pci_address[10] == '.' &&
-            pci_address[11] >= '0' && pci_address[11] <= '7';
-  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
-    ok = ok && std::isxdigit(static_cast<unsigned char>(pci_address[i]));
-  }
-  if (!ok) {
+  ASSIGN_OR_RETURN(std::vector<DeviceEntry> entries,
+                   VfioHotplugDevices(name, pci_address, {}, root_port, host));
+  return entries.front();
+}
+
+absl::StatusOr<std::vector<DeviceEntry>> VfioHotplugDevices(
+    const std::string& name, const std::string& pci_address,
+    const std::vector<std::string>& companions, const std::string& root_port,
+    const HostFacts& host) {
+  if (!IsCanonicalPciAddress(pci_address)) return BadAddress(name, pci_address);
+  // The guest sees the host's function numbers; its function 0 must be the
+  // device, or the guest never scans the slot.
+  if (!companions.empty() && pci_address.back() != '0') {
     return absl::InvalidArgumentError(absl::StrCat(
-        "vfio hotplug ", name, ": PCI address \"", pci_address,
-        "\": expected domain:bus:slot.function, e.g. 0000:65:00.0"));
+        "vfio hotplug ", name, ": ", pci_address,
+        " is not function 0 of its slot: companion functions go beside function 0"));
+  }
+  std::vector<std::string> sorted = companions;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<DeviceEntry> entries;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    const std::string& companion = sorted[i];
+    if (!IsCanonicalPciAddress(companion)) return BadAddress(name, companion);
+    if (companion.compare(0, 10, pci_address, 0, 10) != 0 || companion == pci_address ||
+        (i > 0 && sorted[i - 1] == companion)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vfio hotplug ", name, ": companion ", companion, " is not another function of ",
+          pci_address, "'s slot, or is given twice"));
+    }
+    const std::string id = absl::StrCat("ua-", name, "-fn", companion.substr(11));
+    const std::string addr = absl::StrCat("0x0.0x", companion.substr(11));
+    plan::JsonObject fn;
+    fn.Str("driver", "vfio-pci").Str("host", companion).Str("id", id);
+    fn.Str("bus", root_port).Str("addr", addr);
+    entries.push_back(
+        DeviceEntry{DeviceEntry::Kind::kDevice, id, root_port, addr, name, fn.Render(), ""});
   }
   plan::JsonObject dev;
   dev.Str("driver", "vfio-pci").Str("host", pci_address).Str("id", "ua-" + name);
@@ -188,9 +233,11 @@ absl::StatusOr<DeviceEntry> VfioHotplugDevice(const std::string& name,
       it != host.host_pci_devices.end() && !it->second.rom_file.empty()) {
     dev.Str("romfile", it->second.rom_file);
   }
+  if (!entries.empty()) dev.Bool("multifunction", true);
   dev.Str("bus", root_port).Str("addr", "0x0");
-  return DeviceEntry{DeviceEntry::Kind::kDevice, "ua-" + name, root_port, "0x0",
-                     name, dev.Render(), ""};
+  entries.push_back(DeviceEntry{DeviceEntry::Kind::kDevice, "ua-" + name, root_port, "0x0",
+                                name, dev.Render(), ""});
+  return entries;
 }
 
 }  // namespace qdirect

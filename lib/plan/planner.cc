@@ -321,13 +321,18 @@ absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
   }
   std::set<std::pair<DeviceEntry::Kind, std::string>> ids;
   for (const DeviceEntry& e : plan.devices) ids.insert({e.kind, e.id});
+  // The functions of one hot-plugged multifunction device share its port,
+  // each at its own address (0x0, 0x0.0x1 ...).
+  std::set<std::pair<std::string, std::string>> hot_functions;
   for (const DeviceEntry& e : hotplugged) {
     if (!ids.insert({e.kind, e.id}).second) {
       return absl::AlreadyExistsError(
           absl::StrCat("hotplugged device \"", e.id, "\": the plan has this id already"));
     }
     if (e.kind == DeviceEntry::Kind::kDevice && absl::StartsWith(e.bus, "rp")) {
-      if (all_ports.count(e.bus) == 0 || !used_ports.insert(e.bus).second) {
+      const bool port_free = used_ports.count(e.bus) == 0;
+      if (all_ports.count(e.bus) == 0 || !port_free ||
+          !hot_functions.insert({e.bus, e.address}).second) {
         return absl::FailedPreconditionError(absl::StrCat(
             "hotplugged device \"", e.id, "\": root port ", e.bus,
             all_ports.count(e.bus) == 0 ? " does not exist" : " is in use"));

@@ -172,5 +172,76 @@ TEST(PlanHostDevices, HotplugRefusesAMalformedAddress) {
   EXPECT_EQ(entry.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Golden: a GPU with HDMI audio and a USB controller, hot-plugged. QEMU
+// exposes a slot to the guest when function 0 arrives, so the functions >0
+// come first; only function 0 says multifunction; all share one root port.
+TEST(PlanHostDevices, HotplugWithCompanionsOrdersFunctionZeroLastOnOnePort) {
+  absl::StatusOr<std::vector<DeviceEntry>> entries = VfioHotplugDevices(
+      "gpu", "0000:01:00.0", {"0000:01:00.2", "0000:01:00.1"}, "rp7", HostWithDesktopGpu());
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  std::string golden;
+  for (const DeviceEntry& e : *entries) {
+    EXPECT_EQ(e.kind, DeviceEntry::Kind::kDevice);
+    EXPECT_EQ(e.bus, "rp7");
+    EXPECT_EQ(e.volume, "gpu");
+    golden += e.id + " " + e.address + " " + e.json + "\n";
+  }
+  EXPECT_EQ(golden,
+            "ua-gpu-fn1 0x0.0x1 {\"driver\":\"vfio-pci\",\"host\":\"0000:01:00.1\","
+            "\"id\":\"ua-gpu-fn1\",\"bus\":\"rp7\",\"addr\":\"0x0.0x1\"}\n"
+            "ua-gpu-fn2 0x0.0x2 {\"driver\":\"vfio-pci\",\"host\":\"0000:01:00.2\","
+            "\"id\":\"ua-gpu-fn2\",\"bus\":\"rp7\",\"addr\":\"0x0.0x2\"}\n"
+            "ua-gpu 0x0 {\"driver\":\"vfio-pci\",\"host\":\"0000:01:00.0\",\"id\":\"ua-gpu\","
+            "\"romfile\":\"/roms/ga102.rom\",\"multifunction\":true,\"bus\":\"rp7\","
+            "\"addr\":\"0x0\"}\n");
+}
+
+// What hot plug sends is what cold plug renders for the same GPU + audio
+// (so a migration target or a restarted launcher cold-plugs the same layout).
+TEST(PlanHostDevices, HotplugWithCompanionsIsTheColdPlugObjects) {
+  absl::StatusOr<Plan> plan =
+      PlanGpus({{"gpu", "nvidia.com/GA102", std::nullopt, ""}}, HostWithDesktopGpu());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const DeviceEntry* gpu = FindDevice(*plan, "ua-gpu");
+  const DeviceEntry* audio = FindDevice(*plan, "ua-gpu-fn1");
+  ASSERT_NE(gpu, nullptr);
+  ASSERT_NE(audio, nullptr);
+  absl::StatusOr<std::vector<DeviceEntry>> entries = VfioHotplugDevices(
+      "gpu", "0000:01:00.0", {"0000:01:00.1"}, gpu->bus, HostWithDesktopGpu());
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0], *audio);
+  EXPECT_EQ((*entries)[1], *gpu);
+}
+
+TEST(PlanHostDevices, HotplugWithoutCompanionsIsOneSingleFunctionDevice) {
+  absl::StatusOr<std::vector<DeviceEntry>> entries =
+      VfioHotplugDevices("nic", "0000:66:00.1", {}, "rp5", TcgHost());
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ(entries->front().json,
+            "{\"driver\":\"vfio-pci\",\"host\":\"0000:66:00.1\",\"id\":\"ua-nic\","
+            "\"bus\":\"rp5\",\"addr\":\"0x0\"}");
+}
+
+TEST(PlanHostDevices, HotplugRefusesCompanionsOutsideTheSlotOrBesideAnotherFunction) {
+  const HostFacts host = TcgHost();
+  // Another slot, the device itself, twice, malformed.
+  for (const std::vector<std::string>& companions :
+       std::vector<std::vector<std::string>>{{"0000:01:01.1"},
+                                             {"0000:01:00.0"},
+                                             {"0000:01:00.1", "0000:01:00.1"},
+                                             {"01:00.1"}}) {
+    absl::StatusOr<std::vector<DeviceEntry>> entries =
+        VfioHotplugDevices("gpu", "0000:01:00.0", companions, "rp7", host);
+    EXPECT_EQ(entries.status().code(), absl::StatusCode::kInvalidArgument)
+        << companions.front();
+  }
+  absl::StatusOr<std::vector<DeviceEntry>> not_zero =
+      VfioHotplugDevices("gpu", "0000:01:00.1", {"0000:01:00.2"}, "rp7", host);
+  EXPECT_EQ(not_zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(not_zero.status().message(), HasSubstr("not function 0"));
+}
+
 }  // namespace
 }  // namespace qdirect

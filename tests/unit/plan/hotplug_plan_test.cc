@@ -18,6 +18,7 @@ using ::qdirect::testing::MinimalVmi;
 using ::qdirect::testing::TcgHost;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 VolumeHotplug DataVolume(const std::string& name, spec::DiskBus bus) {
   VolumeHotplug request;
@@ -310,6 +311,65 @@ TEST(PlanMediaChange, OnlyACdromsMediumChanges) {
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(PlanMediaChange(vmi, host, *plan, "nope", std::nullopt, {}).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// A GPU hot-plugged with its audio: both functions on one root port. A
+// restarted launcher (or migration target) gets the same layout from the
+// remembered list, and unplugging frees the port again.
+TEST(AddHotpluggedDevices, MultifunctionHostDeviceSharesOneRootPortAcrossARestart) {
+  absl::StatusOr<Plan> plan = MakePlan(MinimalVmi(), TcgHost());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const Plan before = *plan;
+  const std::string port = plan->free_root_ports.front();
+  absl::StatusOr<std::vector<DeviceEntry>> gpu =
+      VfioHotplugDevices("gpu", "0000:65:00.0", {"0000:65:00.1"}, port, TcgHost());
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+
+  absl::Status added = AddHotpluggedDevices(*gpu, *plan);
+  ASSERT_TRUE(added.ok()) << added;
+  EXPECT_THAT(plan->free_root_ports, Not(::testing::Contains(port)));
+  const auto fn1 = std::find(plan->argv.begin(), plan->argv.end(), (*gpu)[0].json);
+  const auto fn0 = std::find(plan->argv.begin(), plan->argv.end(), (*gpu)[1].json);
+  ASSERT_NE(fn1, plan->argv.end());
+  ASSERT_NE(fn0, plan->argv.end());
+  EXPECT_LT(fn1, fn0) << "functions >0 first, as they were added";
+  EXPECT_EQ(DevicesServing(*plan, "gpu"), *gpu);
+
+  absl::StatusOr<std::vector<DeviceEntry>> remembered =
+      DeviceEntriesFromJson(DeviceEntriesToJson(*gpu));
+  ASSERT_TRUE(remembered.ok()) << remembered.status();
+  Plan restarted = before;
+  ASSERT_TRUE(AddHotpluggedDevices(*remembered, restarted).ok());
+  EXPECT_EQ(restarted, *plan);
+
+  RemovePlannedDevices(*gpu, *plan);
+  EXPECT_EQ(plan->argv, before.argv);
+  EXPECT_EQ(plan->devices, before.devices);
+  EXPECT_THAT(plan->free_root_ports, ::testing::UnorderedElementsAreArray(before.free_root_ports));
+}
+
+TEST(AddHotpluggedDevices, TwoDevicesAtOneAddressOfAPortAreRefused) {
+  absl::StatusOr<Plan> plan = MakePlan(MinimalVmi(), TcgHost());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const Plan before = *plan;
+  const std::string port = plan->free_root_ports.front();
+  absl::StatusOr<std::vector<DeviceEntry>> a =
+      VfioHotplugDevices("a", "0000:65:00.0", {}, port, TcgHost());
+  absl::StatusOr<std::vector<DeviceEntry>> b =
+      VfioHotplugDevices("b", "0000:66:00.0", {}, port, TcgHost());
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<DeviceEntry> both = *a;
+  both.push_back(b->front());
+  absl::Status st = AddHotpluggedDevices(both, *plan);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("is in use"));
+  EXPECT_EQ(*plan, before);
+  // And a port a device already holds takes no further function.
+  ASSERT_TRUE(AddHotpluggedDevices(*a, *plan).ok());
+  absl::StatusOr<std::vector<DeviceEntry>> late =
+      VfioHotplugDevices("c", "0000:67:00.0", {"0000:67:00.1"}, port, TcgHost());
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(AddHotpluggedDevices(*late, *plan).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
