@@ -1,12 +1,15 @@
 // Adding and removing QEMU objects for hotplug: add with rollback, unplug
 // completed on DEVICE_DELETED (or left pending), link state.
 
+#include <algorithm>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "ops/hotplug_ops.h"
 
@@ -130,48 +133,119 @@ absl::StatusOr<HotplugOutcome> UnplugDevice(EventLoop& loop, qmp::QmpClient& qmp
                                             const UnplugRequest& request,
                                             UnplugCompletion on_late_completion) {
   struct State {
-    bool deleted = false;
+    std::set<std::string> awaiting;  // functions whose DEVICE_DELETED has not come
     bool pending = false;
-    qmp::SubscriptionId subscription;
+    std::vector<qmp::SubscriptionId> subscriptions;
   };
   auto state = std::make_shared<State>();
+  state->awaiting.insert(request.device_id);
+  state->awaiting.insert(request.other_functions.begin(), request.other_functions.end());
   auto backends = std::make_shared<std::vector<DeviceEntry>>(request.backends);
+  auto done = std::make_shared<UnplugCompletion>(std::move(on_late_completion));
   qmp::QmpClient* client = &qmp;
-  state->subscription = qmp.Subscribe(
-      qmp::EventMatcher::DeviceDeleted(request.device_id),
-      [state, backends, client, done = std::move(on_late_completion)](const qmp::Event&) {
-        if (state->deleted) return;
-        state->deleted = true;
-        if (!state->pending) return;  // the blocking call finishes the job
-        client->Unsubscribe(state->subscription);
-        RemoveAsync(client, backends, 0, absl::OkStatus(), [done](absl::Status st) {
-          if (done) done(std::move(st));
-        });
-      });
+  auto unsubscribe = [client, state] {
+    for (const qmp::SubscriptionId& id : state->subscriptions) client->Unsubscribe(id);
+    state->subscriptions.clear();
+  };
+  const std::set<std::string> ids = state->awaiting;
+  for (const std::string& id : ids) {
+    state->subscriptions.push_back(qmp.Subscribe(
+        qmp::EventMatcher::DeviceDeleted(id),
+        [state, backends, client, done, unsubscribe, id](const qmp::Event&) {
+          if (state->awaiting.erase(id) == 0 || !state->awaiting.empty()) return;
+          if (!state->pending) return;  // the blocking call finishes the job
+          unsubscribe();
+          RemoveAsync(client, backends, 0, absl::OkStatus(), [done](absl::Status st) {
+            if (*done) (*done)(std::move(st));
+          });
+        }));
+  }
   rapidjson::Document args;
   args.SetObject();
   args.AddMember("id", rapidjson::Value(request.device_id.c_str(), args.GetAllocator()),
                  args.GetAllocator());
   if (absl::Status st = qmp.CallSync("device_del", &args).status(); !st.ok()) {
-    qmp.Unsubscribe(state->subscription);
+    unsubscribe();
     return Annotate(st, absl::StrCat("unplug ", request.device_id));
   }
-  absl::Status waited = loop.RunUntil([&] { return state->deleted; },
+  absl::Status waited = loop.RunUntil([&] { return state->awaiting.empty(); },
                                       absl::Now() + request.guest_wait);
-  if (!state->deleted) {
+  if (!state->awaiting.empty()) {
     if (waited.code() != absl::StatusCode::kDeadlineExceeded) {
-      qmp.Unsubscribe(state->subscription);
+      unsubscribe();
       return Annotate(waited, absl::StrCat("unplug ", request.device_id));
     }
     state->pending = true;
     return HotplugOutcome::kPending;
   }
-  qmp.Unsubscribe(state->subscription);
+  unsubscribe();
   if (absl::Status st = RemoveEntries(qmp, request.backends); !st.ok()) {
     return Annotate(st, absl::StrCat("unplug ", request.device_id,
                                      ": the device is gone but its backend is not"));
   }
   return HotplugOutcome::kDone;
+}
+
+absl::Status AddMultifunctionDevice(EventLoop& loop, qmp::QmpClient& qmp,
+                                    const std::vector<DeviceEntry>& functions,
+                                    absl::Duration guest_wait) {
+  for (size_t i = 0; i < functions.size(); ++i) {
+    const DeviceEntry& e = functions[i];
+    absl::Status st;
+    absl::StatusOr<rapidjson::Document> args = EntryArgs(e);
+    if (args.ok()) {
+      st = qmp.CallSync("device_add", &*args).status();
+    } else {
+      st = args.status();
+    }
+    if (st.ok()) continue;
+    std::string message = absl::StrCat("hotplug ", e.id, ": ", st.message());
+    if (i == 0) return absl::Status(st.code(), message);
+    // Newest first. With ACPI hotplug the guest ejects the whole slot on
+    // the first device_del; natively QEMU drops a function whose function 0
+    // never came at once. Either way each one's DEVICE_DELETED is awaited.
+    std::vector<DeviceEntry> added(functions.begin(), functions.begin() + i);
+    std::reverse(added.begin(), added.end());
+    auto gone = std::make_shared<std::set<std::string>>();
+    std::vector<qmp::SubscriptionId> subscriptions;
+    for (const DeviceEntry& a : added) {
+      subscriptions.push_back(qmp.Subscribe(
+          qmp::EventMatcher::DeviceDeleted(a.id),
+          [gone, id = a.id](const qmp::Event&) { gone->insert(id); }));
+    }
+    std::vector<std::string> rolled_back;
+    std::vector<std::string> left;
+    for (const DeviceEntry& a : added) {
+      if (gone->count(a.id) == 0) {
+        rapidjson::Document del = RemoveArgs(a);
+        absl::Status undo = qmp.CallSync("device_del", &del).status();
+        if (undo.ok()) {
+          (void)loop.RunUntil([&] { return gone->count(a.id) != 0; },
+                              absl::Now() + guest_wait);
+        } else if (gone->count(a.id) == 0) {
+          left.push_back(absl::StrCat(a.id, " (", undo.message(), ")"));
+          continue;
+        }
+      }
+      if (gone->count(a.id) != 0) {
+        rolled_back.push_back(a.id);
+      } else {
+        left.push_back(absl::StrCat(a.id, " (device_del sent, the guest has not ejected it within ",
+                                    absl::FormatDuration(guest_wait), ")"));
+      }
+    }
+    for (const qmp::SubscriptionId& id : subscriptions) qmp.Unsubscribe(id);
+    if (!rolled_back.empty()) {
+      absl::StrAppend(&message, " (rolled back ", rolled_back.size(), " added before it: ",
+                      absl::StrJoin(rolled_back, ", "), ")");
+    }
+    if (!left.empty()) {
+      absl::StrAppend(&message, "; rollback incomplete, left behind: ",
+                      absl::StrJoin(left, ", "));
+    }
+    return absl::Status(st.code(), message);
+  }
+  return absl::OkStatus();
 }
 
 namespace {

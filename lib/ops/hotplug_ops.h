@@ -37,6 +37,17 @@ rapidjson::Document RemoveArgs(const DeviceEntry& entry);
 absl::Status AddEntries(qmp::QmpClient& qmp,
                         const std::vector<DeviceEntry>& entries);
 
+// Adds the functions of one multifunction PCI device in the order given
+// (VfioHotplugDevices: functions >0, function 0 last). When one is refused,
+// the functions added before it are unplugged newest first, each device_del
+// awaiting its DEVICE_DELETED (subscribed before the command; with ACPI
+// hotplug the guest ejects the slot) for up to guest_wait; the error names
+// the refused function and quotes QEMU, and says what was rolled back or
+// still awaits the guest.
+absl::Status AddMultifunctionDevice(EventLoop& loop, qmp::QmpClient& qmp,
+                                    const std::vector<DeviceEntry>& functions,
+                                    absl::Duration guest_wait);
+
 // Removes entries, in the order given, without waiting for the guest (for
 // backends, once their device is gone). Every entry is tried; the first
 // error is returned.
@@ -46,6 +57,10 @@ absl::Status RemoveEntries(qmp::QmpClient& qmp,
 // Unplugging a device the guest must release (device_del).
 struct UnplugRequest {
   std::string device_id;
+  // The other functions of device_id's slot (a multifunction device):
+  // device_del of function 0 takes the whole slot, and the unplug is done
+  // when every one of them has its DEVICE_DELETED too.
+  std::vector<std::string> other_functions;
   // Removed once the device is gone, in this order (blockdevs, netdevs).
   std::vector<DeviceEntry> backends;
   // How long to wait for DEVICE_DELETED before answering kPending.

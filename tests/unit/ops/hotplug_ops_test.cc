@@ -23,6 +23,7 @@ namespace {
 
 using ::qdirect::qmp::testing::FakeQmp;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class HotplugOpsTest : public ::testing::Test {
  protected:
@@ -207,6 +208,134 @@ TEST_F(HotplugOpsTest, UnplugRefusedByQemuIsTheError) {
   EXPECT_EQ(out.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(out.status().message(), HasSubstr("unplug ua-data"));
   EXPECT_THAT(out.status().message(), HasSubstr("already in the process of unplug"));
+}
+
+// A GPU with its HDMI audio, as VfioHotplugDevices orders them.
+std::vector<DeviceEntry> GpuFunctions() {
+  return {
+      {DeviceEntry::Kind::kDevice, "ua-gpu-fn1", "rp3", "0x0.0x1", "gpu",
+       R"({"driver":"vfio-pci","host":"0000:65:00.1","id":"ua-gpu-fn1","bus":"rp3","addr":"0x0.0x1"})",
+       ""},
+      {DeviceEntry::Kind::kDevice, "ua-gpu", "rp3", "0x0", "gpu",
+       R"({"driver":"vfio-pci","host":"0000:65:00.0","id":"ua-gpu","multifunction":true,"bus":"rp3","addr":"0x0"})",
+       ""},
+  };
+}
+
+TEST_F(HotplugOpsTest, MultifunctionDeviceIsAddedFunctionZeroLast) {
+  std::vector<std::string> seen;
+  Serve([&](FakeQmp& fake) {
+    for (int i = 0; i < 2; ++i) {
+      rapidjson::Document cmd = fake.Next();
+      seen.push_back(Command(cmd) + " " + Arg(cmd, "id") + " " + Arg(cmd, "addr"));
+      fake.Reply(cmd, "{}");
+    }
+  });
+  absl::Status st = AddMultifunctionDevice(*loop_, *client_, GpuFunctions(), absl::Seconds(5));
+  server_.join();
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_THAT(seen, ::testing::ElementsAre("device_add ua-gpu-fn1 0x0.0x1",
+                                           "device_add ua-gpu 0x0"));
+}
+
+TEST_F(HotplugOpsTest, FunctionZeroRefusedRollsBackTheCompanionOnceTheGuestEjectsIt) {
+  std::vector<std::string> after_failure;
+  Serve([&](FakeQmp& fake) {
+    fake.Reply(fake.Next(), "{}");
+    ReplyError(fake, fake.Next(),
+               "vfio 0000:65:00.0: failed to open /dev/vfio/12: No such file or directory");
+    rapidjson::Document del = fake.Next();
+    after_failure.push_back(Command(del) + " " + Arg(del, "id"));
+    fake.Reply(del, "{}");
+    fake.Event("DEVICE_DELETED",
+               R"({"device": "ua-gpu-fn1", "path": "/machine/peripheral/ua-gpu-fn1"})");
+    after_failure.push_back(fake.HasCommand() ? "extra command" : "");
+  });
+  absl::Status st = AddMultifunctionDevice(*loop_, *client_, GpuFunctions(), absl::Seconds(5));
+  server_.join();
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(st.message(), HasSubstr("hotplug ua-gpu: "));
+  EXPECT_THAT(st.message(), HasSubstr("GenericError: vfio 0000:65:00.0: failed to open"));
+  EXPECT_THAT(st.message(), HasSubstr("(rolled back 1 added before it: ua-gpu-fn1)"));
+  EXPECT_THAT(st.message(), Not(HasSubstr("left behind")));
+  EXPECT_THAT(after_failure, ::testing::ElementsAre("device_del ua-gpu-fn1", ""));
+}
+
+TEST_F(HotplugOpsTest, CompanionRefusedFirstLeavesNothingToRollBack) {
+  bool extra_command = false;
+  Serve([&](FakeQmp& fake) {
+    ReplyError(fake, fake.Next(), "vfio 0000:65:00.1: no such host device");
+    extra_command = fake.HasCommand();
+  });
+  absl::Status st = AddMultifunctionDevice(*loop_, *client_, GpuFunctions(), absl::Seconds(5));
+  server_.join();
+  EXPECT_THAT(st.message(), HasSubstr("hotplug ua-gpu-fn1: "));
+  EXPECT_THAT(st.message(), Not(HasSubstr("rolled back")));
+  EXPECT_FALSE(extra_command);
+}
+
+TEST_F(HotplugOpsTest, RollbackTheGuestDoesNotCompleteIsNamedInTheError) {
+  Serve([&](FakeQmp& fake) {
+    fake.Reply(fake.Next(), "{}");
+    ReplyError(fake, fake.Next(), "vfio 0000:65:00.0: no such host device");
+    fake.Reply(fake.Next(), "{}");  // device_del ua-gpu-fn1; no event follows
+  });
+  absl::Status st =
+      AddMultifunctionDevice(*loop_, *client_, GpuFunctions(), absl::Milliseconds(50));
+  server_.join();
+  EXPECT_THAT(st.message(), HasSubstr("no such host device"));
+  EXPECT_THAT(st.message(), HasSubstr("rollback incomplete, left behind: ua-gpu-fn1 "
+                                      "(device_del sent, the guest has not ejected it"));
+}
+
+TEST_F(HotplugOpsTest, UnplugOfFunctionZeroWaitsForEveryFunctionOfTheSlot) {
+  std::vector<std::string> seen;
+  std::atomic<bool> release{false};
+  Serve([&](FakeQmp& fake) {
+    rapidjson::Document del = fake.Next();
+    seen.push_back(Command(del) + " " + Arg(del, "id"));
+    fake.Reply(del, "{}");
+    fake.Event("DEVICE_DELETED", R"({"device": "ua-gpu", "path": "/machine/peripheral/ua-gpu"})");
+    while (!release) fake_loop_->RunOnce(absl::Milliseconds(5)).IgnoreError();
+    fake.Event("DEVICE_DELETED",
+               R"({"device": "ua-gpu-fn1", "path": "/machine/peripheral/ua-gpu-fn1"})");
+    seen.push_back(fake.HasCommand() ? "extra command" : "");
+  });
+  UnplugRequest request;
+  request.device_id = "ua-gpu";
+  request.other_functions = {"ua-gpu-fn1"};
+  request.guest_wait = absl::Milliseconds(100);
+  std::optional<absl::Status> completed;
+  absl::StatusOr<HotplugOutcome> out = UnplugDevice(
+      *loop_, *client_, request, [&](absl::Status st) { completed = st; });
+  ASSERT_TRUE(out.ok()) << out.status();
+  // Function 0 alone is not the slot.
+  EXPECT_EQ(*out, HotplugOutcome::kPending);
+  EXPECT_FALSE(completed.has_value());
+
+  release = true;
+  ASSERT_TRUE(loop_->RunUntil([&] { return completed.has_value(); },
+                              absl::Now() + absl::Seconds(5))
+                  .ok());
+  server_.join();
+  EXPECT_TRUE(completed->ok()) << *completed;
+  EXPECT_THAT(seen, ::testing::ElementsAre("device_del ua-gpu", ""));
+}
+
+TEST_F(HotplugOpsTest, UnplugOfAMultifunctionDeviceIsDoneWhenTheWholeSlotIsGone) {
+  Serve([&](FakeQmp& fake) {
+    fake.Reply(fake.Next(), "{}");
+    fake.Event("DEVICE_DELETED",
+               R"({"device": "ua-gpu-fn1", "path": "/machine/peripheral/ua-gpu-fn1"})");
+    fake.Event("DEVICE_DELETED", R"({"device": "ua-gpu", "path": "/machine/peripheral/ua-gpu"})");
+  });
+  UnplugRequest request;
+  request.device_id = "ua-gpu";
+  request.other_functions = {"ua-gpu-fn1"};
+  absl::StatusOr<HotplugOutcome> out = UnplugDevice(*loop_, *client_, request, nullptr);
+  server_.join();
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, HotplugOutcome::kDone);
 }
 
 TEST_F(HotplugOpsTest, VirtioMemSizeIsDoneOnTheSizeChangeEventOfThatSize) {
