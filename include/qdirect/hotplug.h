@@ -121,11 +121,14 @@ struct MemoryHotplug {
 };
 
 // A host PCI device hot-plugged as vfio-pci (KubeVirt's hostDevices entry
-// `name`): "ua-<name>" on the next free root port. Companion functions are
-// not added (QEMU needs functions above 0 first).
+// `name`): "ua-<name>" on the next free root port. With companions (as
+// KubeVirt passes a GPU's functions), the other functions of its slot in its
+// IOMMU group (HDMI audio ...) come along as one multifunction guest device
+// (VfioHotplugDevices), as cold plug renders it.
 struct HostDeviceHotplug {
   std::string name;
   std::string pci_address;  // "0000:65:00.0" (or "65:00.0")
+  bool with_companions = true;
 };
 
 // How a hotplug call ended.

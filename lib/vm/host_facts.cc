@@ -55,6 +55,7 @@ StandaloneConfig StandaloneConfigFromEnvironment() {
   }
   config.accel = EnvOr("QDIRECT_ACCEL", "");
   config.sysfs_root = EnvOr("QDIRECT_SYSFS_ROOT", hostdev::kDefaultSysfsRoot);
+  config.dev_root = EnvOr("QDIRECT_DEV_ROOT", "/dev");
   config.hostdev_config = EnvOr("QDIRECT_HOSTDEV_CONFIG", "");
   config.pci_hotplug = EnvOr("QDIRECT_PCI_HOTPLUG", "");
   return config;

@@ -36,6 +36,9 @@ struct StandaloneConfig {
   // KubeVirt's device plugins. PCI_RESOURCE_* already in the environment
   // win over what the config gives.
   std::string sysfs_root = "/sys";
+  // Where /dev/vfio/<group> lives (QDIRECT_DEV_ROOT, else /dev): a synthetic
+  // sysfs tree comes with its own group devices.
+  std::string dev_root = "/dev";
   std::string hostdev_config;
   // QDIRECT_PCI_HOTPLUG: "acpi" (default) or "native" (HostFacts::pci_hotplug).
   std::string pci_hotplug;

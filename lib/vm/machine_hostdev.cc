@@ -21,7 +21,9 @@ namespace qdirect::vm {
 absl::Status Machine::Impl::PrepareHostDevices(
     const std::optional<launch::Credentials>& qemu) {
   hostdev::PrepareOptions options;
-  options.sysfs_root = StandaloneConfigFromEnvironment().sysfs_root;
+  const StandaloneConfig config = StandaloneConfigFromEnvironment();
+  options.sysfs_root = config.sysfs_root;
+  options.dev_root = config.dev_root;
   // Binding is an operator's decision (vmctl hostdev prepare); a VM only
   // checks the group and takes the group device for QEMU.
   options.bind = false;
@@ -59,7 +61,9 @@ absl::Status Machine::Impl::PrepareHostDevices(
 
 void Machine::Impl::ReleaseHostDevices() {
   hostdev::PrepareOptions options;
-  options.sysfs_root = StandaloneConfigFromEnvironment().sysfs_root;
+  const StandaloneConfig config = StandaloneConfigFromEnvironment();
+  options.sysfs_root = config.sysfs_root;
+  options.dev_root = config.dev_root;
   // Reverse order: a group shared by two devices ends with its first owner.
   for (auto it = prepared_host_devices.rbegin(); it != prepared_host_devices.rend();
        ++it) {
@@ -110,11 +114,13 @@ absl::StatusOr<HotplugResult> Machine::AddHostDevice(const HostDeviceHotplug& re
   const std::string id = "ua-" + request.name;
   if (request.name.empty() ||
       std::any_of(m.plan->devices.begin(), m.plan->devices.end(),
-                  [&](const DeviceEntry& e) { return e.id == id; })) {
+                  [&](const DeviceEntry& e) { return e.id == id || e.volume == request.name; })) {
     return absl::AlreadyExistsError(absl::StrCat(
         m.label, ": ", what, ": ", request.name.empty() ? "a name is required"
                                                         : "the VM has a device of that name"));
   }
+  absl::StatusOr<std::string> address = hostdev::CanonicalPciAddress(request.pci_address);
+  if (!address.ok()) return m.Error(what, address.status());
   if (m.plan->free_root_ports.empty()) {
     return absl::ResourceExhaustedError(
         absl::StrCat(m.label, ": ", what, ": no free pcie-root-port left for hotplug"));
@@ -122,29 +128,42 @@ absl::StatusOr<HotplugResult> Machine::AddHostDevice(const HostDeviceHotplug& re
   RETURN_IF_ERROR(m.BeginOperation(what));
   absl::Cleanup end = [&m] { m.EndOperation(); };
 
-  absl::StatusOr<DeviceEntry> entry = VfioHotplugDevice(
-      request.name, request.pci_address, m.plan->free_root_ports.front(), *m.facts);
-  if (!entry.ok()) return m.Error(what, entry.status());
+  const StandaloneConfig config = StandaloneConfigFromEnvironment();
+  // The other functions of its slot in its IOMMU group, as cold plug finds
+  // them (GatherHostDeviceFacts); they share the group, so one group device
+  // serves them all.
+  std::vector<std::string> companions;
+  if (request.with_companions) {
+    absl::StatusOr<hostdev::HostDevices> host = hostdev::DiscoverHostDevices(config.sysfs_root);
+    if (!host.ok()) return m.Error(what, host.status());
+    companions = hostdev::CompanionFunctions(*host, *address);
+  }
+  absl::StatusOr<std::vector<DeviceEntry>> entries = VfioHotplugDevices(
+      request.name, *address, companions, m.plan->free_root_ports.front(), *m.facts);
+  if (!entries.ok()) return m.Error(what, entries.status());
   hostdev::PrepareOptions options;
-  options.sysfs_root = StandaloneConfigFromEnvironment().sysfs_root;
+  options.sysfs_root = config.sysfs_root;
+  options.dev_root = config.dev_root;
   options.bind = false;  // binding is the operator's (vmctl hostdev prepare)
   if (m.qemu_credentials) {
     options.qemu_uid = m.qemu_credentials->uid;
     options.qemu_gid = m.qemu_credentials->gid;
   }
   absl::StatusOr<hostdev::PreparedDevice> prepared =
-      hostdev::PrepareVfioDevice(request.pci_address, options);
+      hostdev::PrepareVfioDevice(*address, options);
   if (!prepared.ok()) return m.Error(what, prepared.status());
   absl::Status st = RaiseMemlock(m.process->pid(),
                                  m.plan->guest_memory_bytes + (int64_t{1} << 30));
-  if (st.ok()) st = ops::AddEntries(*m.qmp, {*entry});
+  if (st.ok()) {
+    st = ops::AddMultifunctionDevice(*m.loop, *m.qmp, *entries, HotplugOptions{}.guest_wait);
+  }
   if (!st.ok()) {
     (void)hostdev::ReleaseVfioDevice(*prepared, options);
     return m.Error(what, st);
   }
   m.prepared_host_devices.push_back(*std::move(prepared));
-  m.hotplugged.push_back(*entry);
-  if (absl::Status added = AddHotpluggedDevices({*entry}, *m.plan); !added.ok()) {
+  m.hotplugged.insert(m.hotplugged.end(), entries->begin(), entries->end());
+  if (absl::Status added = AddHotpluggedDevices(*entries, *m.plan); !added.ok()) {
     return m.Error(what, added);
   }
   ops::LiveMigratability verdict;
@@ -152,7 +171,11 @@ absl::StatusOr<HotplugResult> Machine::AddHostDevice(const HostDeviceHotplug& re
   verdict.reason = ops::live_migratable_reason::kHostDeviceNotLiveMigratable;
   verdict.message = absl::StrCat("host device ", request.name, " is not live migratable");
   m.Apply(LiveMigratableUpdate{ops::LiveMigratableCondition(verdict)});
-  return HotplugResult{HotplugOutcome::kDone, id, ""};
+  return HotplugResult{HotplugOutcome::kDone, id,
+                       entries->size() > 1
+                           ? absl::StrCat("with ", entries->size() - 1, " companion function",
+                                          entries->size() > 2 ? "s" : "")
+                           : ""};
 }
 
 absl::StatusOr<HotplugResult> Machine::RemoveHostDevice(const std::string& name,
@@ -161,10 +184,16 @@ absl::StatusOr<HotplugResult> Machine::RemoveHostDevice(const std::string& name,
   const std::string what = absl::StrCat("unplug of host device ", name);
   RETURN_IF_ERROR(m.RequireRunning(what));
   const std::string id = "ua-" + name;
-  const auto hot = std::find_if(m.hotplugged.begin(), m.hotplugged.end(), [&](const DeviceEntry& e) {
-    return e.id == id && e.json.find("\"vfio-pci\"") != std::string::npos;
-  });
-  if (hot == m.hotplugged.end()) {
+  // Its functions: function 0 ("ua-<name>") and its companions.
+  std::vector<DeviceEntry> functions;
+  for (const DeviceEntry& e : m.hotplugged) {
+    if (e.volume == name && e.kind == DeviceEntry::Kind::kDevice &&
+        e.json.find("\"vfio-pci\"") != std::string::npos) {
+      functions.push_back(e);
+    }
+  }
+  if (std::none_of(functions.begin(), functions.end(),
+                   [&](const DeviceEntry& e) { return e.id == id; })) {
     return absl::NotFoundError(
         absl::StrCat(m.label, ": ", what, ": no hot-plugged host device of that name"));
   }
@@ -174,19 +203,30 @@ absl::StatusOr<HotplugResult> Machine::RemoveHostDevice(const std::string& name,
   }
   RETURN_IF_ERROR(m.BeginOperation(what));
   absl::Cleanup end = [&m] { m.EndOperation(); };
-  const DeviceEntry entry = *hot;
-  rapidjson::Document doc;
-  doc.Parse(entry.json.c_str());
-  const std::string address =
-      doc.IsObject() && doc.HasMember("host") && doc["host"].IsString() ? doc["host"].GetString()
-                                                                         : "";
+  std::string address;
+  std::vector<std::string> other_functions;
+  for (const DeviceEntry& e : functions) {
+    if (e.id != id) {
+      other_functions.push_back(e.id);
+      continue;
+    }
+    rapidjson::Document doc;
+    doc.Parse(e.json.c_str());
+    if (doc.IsObject() && doc.HasMember("host") && doc["host"].IsString()) {
+      address = doc["host"].GetString();
+    }
+  }
   Impl* impl = &m;
-  auto finish = [impl, entry, address](const absl::Status&) {
-    impl->unplugging.erase(entry.id);
-    std::erase_if(impl->hotplugged, [&](const DeviceEntry& e) { return e.id == entry.id; });
-    RemovePlannedDevices({entry}, *impl->plan);
+  auto finish = [impl, functions, id, address](const absl::Status&) {
+    impl->unplugging.erase(id);
+    for (const DeviceEntry& f : functions) {
+      std::erase_if(impl->hotplugged, [&](const DeviceEntry& e) { return e.id == f.id; });
+    }
+    RemovePlannedDevices(functions, *impl->plan);
     hostdev::PrepareOptions release;
-    release.sysfs_root = StandaloneConfigFromEnvironment().sysfs_root;
+    const StandaloneConfig config = StandaloneConfigFromEnvironment();
+    release.sysfs_root = config.sysfs_root;
+    release.dev_root = config.dev_root;
     for (auto it = impl->prepared_host_devices.begin(); it != impl->prepared_host_devices.end();
          ++it) {
       if (it->address != address) continue;
@@ -196,7 +236,10 @@ absl::StatusOr<HotplugResult> Machine::RemoveHostDevice(const std::string& name,
     }
     if (impl->vmi) impl->ApplyLiveMigratable(*impl->vmi);
   };
-  absl::StatusOr<HotplugOutcome> outcome = m.SendUnplug(id, {}, options.guest_wait, finish);
+  // device_del of function 0 takes the whole slot; every function's
+  // DEVICE_DELETED is awaited.
+  absl::StatusOr<HotplugOutcome> outcome =
+      m.SendUnplug(id, {}, options.guest_wait, finish, other_functions);
   if (!outcome.ok()) return m.Error(what, outcome.status());
   if (*outcome == HotplugOutcome::kPending) {
     m.unplugging[id] = name;

@@ -132,9 +132,11 @@ absl::StatusOr<HotplugResult> Machine::AddVolume(const VolumeHotplug& request) {
 
 absl::StatusOr<HotplugOutcome> Machine::Impl::SendUnplug(
     const std::string& device_id, const std::vector<DeviceEntry>& backends,
-    absl::Duration guest_wait, std::function<void(const absl::Status&)> finish) {
+    absl::Duration guest_wait, std::function<void(const absl::Status&)> finish,
+    const std::vector<std::string>& other_functions) {
   ops::UnplugRequest unplug;
   unplug.device_id = device_id;
+  unplug.other_functions = other_functions;
   unplug.backends = backends;
   unplug.guest_wait = guest_wait;
   std::weak_ptr<bool> weak = alive;

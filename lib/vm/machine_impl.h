@@ -103,11 +103,13 @@ struct Machine::Impl {
   std::map<std::string, std::string> unplugging;
   // device_del of device_id (then blockdev-del/netdev_del of backends);
   // `finish` runs once the device is gone: now (kDone) or, while this
-  // Machine lives, on its DEVICE_DELETED (kPending).
+  // Machine lives, on its DEVICE_DELETED (kPending). other_functions: the
+  // rest of a multifunction device's slot, gone with it (each awaited).
   absl::StatusOr<HotplugOutcome> SendUnplug(const std::string& device_id,
                                             const std::vector<DeviceEntry>& backends,
                                             absl::Duration guest_wait,
-                                            std::function<void(const absl::Status&)> finish);
+                                            std::function<void(const absl::Status&)> finish,
+                                            const std::vector<std::string>& other_functions = {});
   // status.volumeStatus of the hot-plugged volumes.
   std::vector<VmiVolumeStatus> volume_status;
   // virtio-mem's requested-size (bytes beyond the boot memory).

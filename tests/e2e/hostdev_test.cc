@@ -1,9 +1,11 @@
 // VFIO against the real QEMU 7.2, without VFIO hardware (none exists on our
 // machines): every vfio-pci property the planner writes exists in the
 // binary, and hot-plugging a host device that does not exist into a running
-// test guest fails with QEMU's own error while the VM runs on unchanged.
+// test guest fails with QEMU's own error while the VM runs on unchanged; a
+// GPU + audio pair likewise, the function already added rolled back.
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -30,6 +32,7 @@
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "ops/hotplug_ops.h"
 #include "vm/host_facts.h"
 
 #ifndef QDIRECT_SOURCE_ROOT
@@ -315,6 +318,176 @@ TEST_F(HostdevMachineTest, MachineRefusesToHotplugAHostDeviceTheHostLacks) {
   EXPECT_NE(migratable->reason, "HostDeviceNotLiveMigratable");
   EXPECT_EQ((*machine)->RemoveHostDevice("missing").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// Whether this process may raise a hard RLIMIT_MEMLOCK (CAP_SYS_RESOURCE,
+// or no limit to raise), as the Machine does for QEMU before a VFIO device.
+bool CanRaiseMemlock() {
+  struct rlimit limit = {0, 0};
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) == 0 && limit.rlim_max == RLIM_INFINITY) return true;
+  std::istringstream status(ReadFile("/proc/self/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    const uint64_t caps = std::stoull(line.substr(7), nullptr, 16);
+    return (caps >> 24) & 1;  // CAP_SYS_RESOURCE
+  }
+  return false;
+}
+
+// A GPU and its HDMI audio as sysfs would show them once bound to vfio-pci
+// (a synthetic tree with its own /dev/vfio/12): viable, so the Machine
+// asks QEMU, and QEMU, on a host without them, refuses.
+class HostdevPairTest : public HostdevMachineTest {
+ protected:
+  static constexpr char kGpu[] = "0000:fe:00.0";
+  static constexpr char kAudio[] = "0000:fe:00.1";
+
+  void SetUp() override {
+    HostdevMachineTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_FALSE(std::filesystem::exists(std::string("/sys/bus/pci/devices/") + kGpu))
+        << "this host has a real " << kGpu;
+    sysfs_ = std::make_unique<hostdev_test::FakeSysfs>();
+    sysfs_->AddPci({.address = kGpu, .class_code = 0x030000, .driver = "vfio-pci", .group = 12});
+    sysfs_->AddPci({.address = kAudio, .vendor = 0x10de, .device = 0x10f8,
+                    .class_code = 0x040300, .driver = "vfio-pci", .group = 12});
+    setenv("QDIRECT_SYSFS_ROOT", sysfs_->root().c_str(), 1);
+    setenv("QDIRECT_DEV_ROOT", sysfs_->dev_root().c_str(), 1);
+  }
+  void TearDown() override {
+    unsetenv("QDIRECT_SYSFS_ROOT");
+    unsetenv("QDIRECT_DEV_ROOT");
+    sysfs_.reset();
+    HostdevMachineTest::TearDown();
+  }
+
+  // Starts the VM and waits for the guest agent: the guest has booted and
+  // its ACPI hotplug answers (an eject needs the guest).
+  std::unique_ptr<vm::Machine> Boot(const std::string& name) {
+    vmi_.metadata.name = name;
+    vm::MachineOptions options;
+    options.loop = loop_.get();
+    absl::StatusOr<std::unique_ptr<vm::Machine>> machine = vm::Machine::Start(vmi_, options);
+    EXPECT_TRUE(machine.ok()) << machine.status();
+    if (!machine.ok()) return nullptr;
+    absl::Status agent = (*machine)->WaitForCondition(
+        vmi_condition::kAgentConnected, ConditionStatus::kTrue, absl::Now() + absl::Seconds(120));
+    EXPECT_TRUE(agent.ok()) << agent;
+    return std::move(*machine);
+  }
+
+  std::unique_ptr<hostdev_test::FakeSysfs> sysfs_;
+};
+
+TEST_F(HostdevPairTest, MachineHotplugOfAGpuWithItsAudioIsRefusedAndChangesNothing) {
+  std::unique_ptr<vm::Machine> machine = Boot("hostdev-pair-machine");
+  ASSERT_NE(machine, nullptr);
+  absl::StatusOr<qmp::QmpClient*> qmp = machine->Qmp();
+  ASSERT_TRUE(qmp.ok()) << qmp.status();
+  absl::StatusOr<std::string> before = Peripherals(**qmp);
+  ASSERT_TRUE(before.ok()) << before.status();
+  absl::StatusOr<qmp::Reply> pci_before = (*qmp)->CallSync("query-pci");
+  ASSERT_TRUE(pci_before.ok()) << pci_before.status();
+
+  absl::StatusOr<HotplugResult> added =
+      machine->AddHostDevice(HostDeviceHotplug{"gpu", "fe:00.0", true});
+
+  ASSERT_FALSE(added.ok());
+  std::printf("%s\n", std::string(added.status().message()).c_str());
+  const bool can_raise_memlock = CanRaiseMemlock();
+  if (can_raise_memlock) {
+    // The audio function goes first and QEMU refuses it: its error, quoted.
+    EXPECT_THAT(std::string(added.status().message()),
+                HasSubstr("hotplug ua-gpu-fn1: qmp: device_add: GenericError: vfio "
+                          "/sys/bus/pci/devices/0000:fe:00.1: no such host device"));
+  } else {
+    // Without CAP_SYS_RESOURCE (some containers) QEMU's RLIMIT_MEMLOCK
+    // cannot reach guest RAM + 1 GiB, which VFIO would pin: refused before
+    // QEMU is asked (the ops-level test below asks QEMU).
+    std::printf("no CAP_SYS_RESOURCE here: QEMU's memlock limit cannot be raised\n");
+    EXPECT_EQ(added.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_THAT(std::string(added.status().message()), HasSubstr("prlimit RLIMIT_MEMLOCK"));
+  }
+  // Unchanged: devices, PCI layout, hot-plugged list, migratability, and the
+  // group device is back with its owner.
+  absl::StatusOr<std::string> after = Peripherals(**qmp);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, *before);
+  absl::StatusOr<qmp::Reply> pci_after = (*qmp)->CallSync("query-pci");
+  ASSERT_TRUE(pci_after.ok()) << pci_after.status();
+  EXPECT_EQ(PciLayout(pci_after->value), PciLayout(pci_before->value));
+  EXPECT_TRUE(machine->HotpluggedDevices().empty());
+  EXPECT_EQ(machine->Status().phase, VmiPhase::kRunning);
+  const VmiCondition* migratable = machine->Status().FindCondition(vmi_condition::kLiveMigratable);
+  ASSERT_NE(migratable, nullptr);
+  EXPECT_NE(migratable->reason, "HostDeviceNotLiveMigratable");
+  struct stat group {};
+  ASSERT_EQ(stat((sysfs_->dev_root() + "/vfio/12").c_str(), &group), 0);
+  EXPECT_EQ(group.st_uid, getuid());
+
+  // Without companions function 0 alone is asked for, and refused the same way.
+  absl::StatusOr<HotplugResult> alone =
+      machine->AddHostDevice(HostDeviceHotplug{"gpu", kGpu, false});
+  ASSERT_FALSE(alone.ok());
+  if (can_raise_memlock) {
+    EXPECT_THAT(std::string(alone.status().message()),
+                HasSubstr("hotplug ua-gpu: qmp: device_add: GenericError: vfio "
+                          "/sys/bus/pci/devices/0000:fe:00.0: no such host device"));
+  }
+  EXPECT_EQ(machine->RemoveHostDevice("gpu").status().code(), absl::StatusCode::kNotFound);
+}
+
+// No VFIO hardware exists here, so no vfio-pci function can be realized; an
+// emulated function (pci-testdev) stands in for the audio function at the
+// same place, so that function 0 is what QEMU refuses with a companion
+// already in the slot: the companion must be ejected again and nothing of
+// it remain.
+TEST_F(HostdevPairTest, CompanionAddedBeforeARefusedFunctionZeroIsRolledBack) {
+  std::unique_ptr<vm::Machine> machine = Boot("hostdev-pair-rollback");
+  ASSERT_NE(machine, nullptr);
+  absl::StatusOr<qmp::QmpClient*> qmp = machine->Qmp();
+  ASSERT_TRUE(qmp.ok()) << qmp.status();
+  absl::StatusOr<HostFacts> facts =
+      GatherHostFacts(vmi_, StandaloneConfigFromEnvironment(), temp_dir_ + "/plan");
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  absl::StatusOr<Plan> plan = MakePlan(vmi_, *facts);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const std::string port = plan->free_root_ports.front();
+  absl::StatusOr<std::vector<DeviceEntry>> functions =
+      VfioHotplugDevices("gpu", kGpu, {kAudio}, port, *facts);
+  ASSERT_TRUE(functions.ok()) << functions.status();
+  ASSERT_EQ(functions->size(), 2u);
+  DeviceEntry& audio = (*functions)[0];
+  const std::string vfio = R"("driver":"vfio-pci","host":"0000:fe:00.1",)";
+  ASSERT_NE(audio.json.find(vfio), std::string::npos) << audio.json;
+  audio.json.replace(audio.json.find(vfio), vfio.size(), R"("driver":"pci-testdev",)");
+  absl::StatusOr<std::string> before = Peripherals(**qmp);
+  ASSERT_TRUE(before.ok()) << before.status();
+  absl::StatusOr<qmp::Reply> pci_before = (*qmp)->CallSync("query-pci");
+  ASSERT_TRUE(pci_before.ok()) << pci_before.status();
+
+  absl::Status st =
+      ops::AddMultifunctionDevice(*loop_, **qmp, *functions, absl::Seconds(60));
+
+  ASSERT_FALSE(st.ok());
+  std::printf("%s\n", std::string(st.message()).c_str());
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("hotplug ua-gpu: qmp: device_add: GenericError: vfio "
+                        "/sys/bus/pci/devices/0000:fe:00.0: no such host device"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("(rolled back 1 added before it: ua-gpu-fn1)"));
+  EXPECT_THAT(std::string(st.message()), Not(HasSubstr("left behind")));
+  absl::StatusOr<std::string> after = Peripherals(**qmp);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, *before);
+  EXPECT_THAT(*after, Not(HasSubstr("ua-gpu")));
+  absl::StatusOr<qmp::Reply> pci_after = (*qmp)->CallSync("query-pci");
+  ASSERT_TRUE(pci_after.ok()) << pci_after.status();
+  EXPECT_EQ(PciLayout(pci_after->value), PciLayout(pci_before->value));
+  absl::StatusOr<qmp::StatusInfo> status = (*qmp)->QueryStatus();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(status->running);
+  EXPECT_EQ(machine->Status().phase, VmiPhase::kRunning);
 }
 
 }  // namespace
