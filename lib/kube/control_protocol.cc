@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "qdirect/hostdev.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/prettywriter.h"
@@ -346,6 +347,18 @@ absl::Status WriteHotplugRequest(Writer& w, const ControlRequest& request) {
   } else if (const auto* r = std::get_if<RemoveInterfaceRequest>(&request)) {
     RETURN_IF_ERROR(RequireName(r->name));
     str("name", r->name);
+  } else if (const auto* r = std::get_if<AddHostDeviceRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    if (r->pci_address.empty()) {
+      return absl::InvalidArgumentError("request.pci_address: Required value");
+    }
+    str("name", r->name);
+    str("pci_address", r->pci_address);
+    w.Key("with_companions");
+    w.Bool(r->with_companions);
+  } else if (const auto* r = std::get_if<RemoveHostDeviceRequest>(&request)) {
+    RETURN_IF_ERROR(RequireName(r->name));
+    str("name", r->name);
   } else if (const auto* r = std::get_if<SetLinkRequest>(&request)) {
     RETURN_IF_ERROR(RequireName(r->name));
     str("name", r->name);
@@ -393,13 +406,28 @@ std::optional<absl::StatusOr<ControlRequest>> ReadHotplugRequest(std::string_vie
       return r;
     }();
   }
-  if (name == "remove_volume" || name == "remove_interface") {
+  if (name == "remove_volume" || name == "remove_interface" ||
+      name == "remove_host_device") {
     return [&]() -> absl::StatusOr<ControlRequest> {
       std::string n;
       RETURN_IF_ERROR(GetString(doc, "name", "request", &n));
       RETURN_IF_ERROR(RequireName(n));
       if (name == "remove_volume") return RemoveVolumeRequest{n};
+      if (name == "remove_host_device") return RemoveHostDeviceRequest{n};
       return RemoveInterfaceRequest{n};
+    }();
+  }
+  if (name == "add_host_device") {
+    return [&]() -> absl::StatusOr<ControlRequest> {
+      AddHostDeviceRequest r;
+      RETURN_IF_ERROR(GetString(doc, "name", "request", &r.name));
+      RETURN_IF_ERROR(RequireName(r.name));
+      RETURN_IF_ERROR(GetString(doc, "pci_address", "request", &r.pci_address));
+      if (r.pci_address.empty()) {
+        return absl::InvalidArgumentError("request.pci_address: Required value");
+      }
+      RETURN_IF_ERROR(GetBool(doc, "with_companions", "request", &r.with_companions));
+      return r;
     }();
   }
   if (name == "add_interface") {
@@ -591,6 +619,15 @@ absl::StatusOr<VolumeHotplug> ToVolumeHotplug(const AddVolumeRequest& request) {
   return out;
 }
 
+absl::StatusOr<HostDeviceHotplug> ToHostDeviceHotplug(const AddHostDeviceRequest& request) {
+  absl::StatusOr<std::string> address = hostdev::CanonicalPciAddress(request.pci_address);
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("add_host_device.pci_address: ", address.status().message()));
+  }
+  return HostDeviceHotplug{request.name, *address, request.with_companions};
+}
+
 absl::StatusOr<InterfaceHotplug> ToInterfaceHotplug(const AddInterfaceRequest& request) {
   InterfaceHotplug out;
   out.iface.name = request.name;
@@ -659,6 +696,8 @@ std::string_view RequestName(const ControlRequest& request) {
         else if constexpr (std::is_same_v<T, SetLinkRequest>) return "set_link";
         else if constexpr (std::is_same_v<T, ScaleRequest>) return "scale";
         else if constexpr (std::is_same_v<T, ChangeMediaRequest>) return "change_media";
+        else if constexpr (std::is_same_v<T, AddHostDeviceRequest>) return "add_host_device";
+        else if constexpr (std::is_same_v<T, RemoveHostDeviceRequest>) return "remove_host_device";
         else if constexpr (std::is_same_v<T, MigrateRequest>) return "migrate";
         else if constexpr (std::is_same_v<T, MigrateCancelRequest>) return "migrate_cancel";
         else if constexpr (std::is_same_v<T, MigrationProgressRequest>) return "migration_progress";

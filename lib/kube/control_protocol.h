@@ -137,6 +137,20 @@ struct ChangeMediaRequest {
   bool eject = false;
   bool operator==(const ChangeMediaRequest&) const = default;
 };
+// A host PCI device passed through (vm::Machine::AddHostDevice):
+// {"request":"add_host_device","name":"gpu1","pci_address":"0000:65:00.0",
+//  "with_companions":true}. with_companions: the other functions of its slot
+// and IOMMU group come along as one multifunction device (KubeVirt's way).
+struct AddHostDeviceRequest {
+  std::string name;
+  std::string pci_address;
+  bool with_companions = true;
+  bool operator==(const AddHostDeviceRequest&) const = default;
+};
+struct RemoveHostDeviceRequest {
+  std::string name;
+  bool operator==(const RemoveHostDeviceRequest&) const = default;
+};
 // --- end of hotplug ---
 // ---- Live migration (issue 4) ----
 // Migrate the VM to a target listening on uri; the reply comes when the
@@ -164,7 +178,8 @@ using ControlRequest =
                  GuestOsInfoRequest, FsListRequest, UserListRequest,
                  ConsoleAttachRequest, AddVolumeRequest, RemoveVolumeRequest,
                  AddInterfaceRequest, RemoveInterfaceRequest, SetLinkRequest,
-                 ScaleRequest, ChangeMediaRequest, MigrateRequest,
+                 ScaleRequest, ChangeMediaRequest, AddHostDeviceRequest,
+                 RemoveHostDeviceRequest, MigrateRequest,
                  MigrateCancelRequest, MigrationProgressRequest>;
 
 // "status", "pause", ... as on the wire.
@@ -207,6 +222,10 @@ struct ControlResponse {
 absl::StatusOr<VolumeHotplug> ToVolumeHotplug(const AddVolumeRequest& request);
 absl::StatusOr<InterfaceHotplug> ToInterfaceHotplug(
     const AddInterfaceRequest& request);
+// The typed request of an add_host_device request; InvalidArgument naming
+// the field for a PCI address that is not domain:bus:slot.function.
+absl::StatusOr<HostDeviceHotplug> ToHostDeviceHotplug(
+    const AddHostDeviceRequest& request);
 // The medium of a change_media request (nullopt: eject).
 absl::StatusOr<std::optional<spec::Volume>> ToMediaVolume(
     const ChangeMediaRequest& request);

@@ -477,6 +477,11 @@ class Launcher {
       absl::Status st = machine_->ChangeMedia(r->name, *volume);
       if (!st.ok()) return st;
       result = HotplugResult{HotplugOutcome::kDone, "ua-" + r->name, ""};
+    } else if (const auto* r = std::get_if<kube::AddHostDeviceRequest>(&request)) {
+      absl::StatusOr<HostDeviceHotplug> device = kube::ToHostDeviceHotplug(*r);
+      result = device.ok() ? machine_->AddHostDevice(*device) : device.status();
+    } else if (const auto* r = std::get_if<kube::RemoveHostDeviceRequest>(&request)) {
+      result = machine_->RemoveHostDevice(r->name);
     } else if (const auto* r = std::get_if<kube::ScaleRequest>(&request)) {
       if (r->sockets) result = machine_->SetVcpus({*r->sockets});
       if (r->memory_bytes && (!r->sockets || result.ok())) {

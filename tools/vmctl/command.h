@@ -55,6 +55,8 @@ int RunRemoveInterface(const Args& args);
 int RunSetLink(const Args& args);
 int RunScale(const Args& args);
 int RunChangeMedia(const Args& args);
+int RunAddHostdev(const Args& args);
+int RunRemoveHostdev(const Args& args);
 // Live migration (migrate_command.cc).
 int RunMigrate(const Args& args);
 int RunMigrateCancel(const Args& args);

@@ -1,5 +1,5 @@
 // vmctl addvolume|removevolume|addinterface|removeinterface|setlink|scale|
-// changemedia:
+// changemedia|addhostdev|removehostdev:
 // hotplug into a background VM through its launcher (lib/kube's hotplug
 // requests, vm::Machine's hotplug methods). NAME comes first; each prints
 // one line: what was done, or that it is pending and why.
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/numbers.h"
+#include "qdirect/hostdev.h"
 #include "qdirect/spec.h"
 #include "tools/vmctl/command.h"
 #include "tools/vmctl/control_client.h"
@@ -22,6 +23,9 @@ constexpr char kAddVolumeUsage[] =
 constexpr char kAddInterfaceUsage[] =
     "usage: vmctl addinterface NAME --name N [--mac M] [--model virtio|e1000|...]\n"
     "                          [--binding masquerade|bridge|slirp] [--namespace NS]\n";
+constexpr char kAddHostdevUsage[] =
+    "usage: vmctl addhostdev NAME --name DEV --pci ADDR [--with-companions|--no-companions]\n"
+    "                        [--namespace NS]\n";
 constexpr char kScaleUsage[] =
     "usage: vmctl scale NAME (--sockets N | --memory QUANTITY) [--namespace NS]\n";
 
@@ -118,6 +122,40 @@ int RunAddInterface(const Args& args) {
 
 int RunRemoveInterface(const Args& args) {
   return RunRemove<kube::RemoveInterfaceRequest>("removeinterface", "INTERFACE", args);
+}
+
+int RunAddHostdev(const Args& args) {
+  VmArgs parsed;
+  if (std::optional<int> code = ParseVmArgs("addhostdev", args, &parsed)) return *code;
+  kube::AddHostDeviceRequest request;
+  int companion_flags = 0;
+  const Args& rest = parsed.rest;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (FlagValue(rest, i, "--name", &request.name) ||
+        FlagValue(rest, i, "--pci", &request.pci_address)) {
+      continue;
+    }
+    if (rest[i] == "--with-companions" || rest[i] == "--no-companions") {
+      request.with_companions = rest[i] == "--with-companions";
+      ++companion_flags;
+      continue;
+    }
+    return Usage(kAddHostdevUsage);
+  }
+  if (request.name.empty() || request.pci_address.empty() || companion_flags > 1) {
+    return Usage(kAddHostdevUsage);
+  }
+  absl::StatusOr<std::string> address = hostdev::CanonicalPciAddress(request.pci_address);
+  if (!address.ok()) {
+    return ReportError(absl::InvalidArgumentError(
+        "addhostdev --pci: " + std::string(address.status().message())));
+  }
+  request.pci_address = *address;
+  return Report(parsed.vm, ("host device " + request.name + " hotplug").c_str(), request);
+}
+
+int RunRemoveHostdev(const Args& args) {
+  return RunRemove<kube::RemoveHostDeviceRequest>("removehostdev", "DEV", args);
 }
 
 int RunSetLink(const Args& args) {

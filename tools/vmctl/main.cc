@@ -52,6 +52,11 @@ constexpr char kUsage[] =
     "                                  (virtio-mem, up to maxGuest)\n"
     "  changemedia VM DISK (--disk PATH | --claim CLAIM | --eject)\n"
     "                                  swap or eject a cdrom's medium\n"
+    "  addhostdev VM --name DEV --pci ADDR [--with-companions|--no-companions]\n"
+    "                                  pass a host PCI device through (vfio-pci; bound to\n"
+    "                                  vfio-pci first: hostdev prepare); by default with the\n"
+    "                                  other functions of its slot and IOMMU group (HDMI audio)\n"
+    "  removehostdev VM DEV            unplug it, companions included (waits for the guest)\n"
     "  migrate VM [--to URI] [--parallel N] [--bandwidth MIB_PER_S] [--allow-postcopy]\n"
     "            [--allow-auto-converge] [--max-downtime MS] [--progress-timeout S]\n"
     "            [--completion-timeout-per-gib S] [--tls-dir DIR [--tls-hostname H]]\n"
@@ -104,6 +109,8 @@ constexpr Command kCommands[] = {
     {"setlink", RunSetLink},
     {"scale", RunScale},
     {"changemedia", RunChangeMedia},
+    {"addhostdev", RunAddHostdev},
+    {"removehostdev", RunRemoveHostdev},
     {"migrate", RunMigrate},
     {"migrate-cancel", RunMigrateCancel},
     {"receive", RunReceive},

@@ -1,6 +1,7 @@
 #include "kube/control_protocol.h"
 
 #include <string>
+#include <variant>
 
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -318,6 +319,59 @@ TEST(ToInterfaceHotplug, RefusesBindingsHotplugCannotServe) {
   absl::StatusOr<InterfaceHotplug> hp = ToInterfaceHotplug(request);
   ASSERT_TRUE(hp.ok());
   EXPECT_EQ(hp->network.name, "n");
+}
+
+TEST(ControlRequest, HostDeviceRequestsRoundTripWithAndWithoutCompanions) {
+  const ControlRequest requests[] = {
+      AddHostDeviceRequest{"gpu1", "0000:65:00.0", true},
+      AddHostDeviceRequest{"nic1", "0000:66:00.1", false},
+      RemoveHostDeviceRequest{"gpu1"},
+  };
+  for (const ControlRequest& request : requests) {
+    EXPECT_EQ(RoundTrip(request), request) << RequestName(request);
+  }
+  EXPECT_EQ(*EncodeRequest(AddHostDeviceRequest{"gpu1", "0000:65:00.0", false}),
+            R"({"request":"add_host_device","name":"gpu1","pci_address":"0000:65:00.0",)"
+            R"("with_companions":false})"
+            "\n");
+  EXPECT_EQ(*EncodeRequest(RemoveHostDeviceRequest{"gpu1"}),
+            R"({"request":"remove_host_device","name":"gpu1"})"
+            "\n");
+}
+
+TEST(ControlRequest, HostDeviceRequestsWithoutWhatTheyNeedAreRefused) {
+  // Companions are the default, as KubeVirt passes a GPU's functions.
+  absl::StatusOr<ControlRequest> plain = DecodeRequest(
+      R"({"request":"add_host_device","name":"g","pci_address":"65:00.0"})");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(std::get<AddHostDeviceRequest>(*plain).with_companions);
+  EXPECT_THAT(DecodeRequest(R"({"request":"add_host_device","name":"g"})").status().message(),
+              HasSubstr("request.pci_address: Required value"));
+  EXPECT_THAT(
+      DecodeRequest(R"({"request":"add_host_device","pci_address":"65:00.0"})").status().message(),
+      HasSubstr("request.name: Required value"));
+  EXPECT_THAT(DecodeRequest(R"({"request":"add_host_device","name":"g",)"
+                            R"("pci_address":"65:00.0","with_companions":"yes"})")
+                  .status()
+                  .message(),
+              HasSubstr("request.with_companions: expected a boolean"));
+  EXPECT_THAT(DecodeRequest(R"({"request":"remove_host_device"})").status().message(),
+              HasSubstr("request.name: Required value"));
+  EXPECT_EQ(EncodeRequest(AddHostDeviceRequest{"g", "", true}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ToHostDeviceHotplug, CanonicalisesTheAddressAndRefusesAMalformedOne) {
+  absl::StatusOr<HostDeviceHotplug> hp =
+      ToHostDeviceHotplug(AddHostDeviceRequest{"gpu1", "65:00.0", false});
+  ASSERT_TRUE(hp.ok()) << hp.status();
+  EXPECT_EQ(hp->name, "gpu1");
+  EXPECT_EQ(hp->pci_address, "0000:65:00.0");
+  EXPECT_FALSE(hp->with_companions);
+  absl::StatusOr<HostDeviceHotplug> bad =
+      ToHostDeviceHotplug(AddHostDeviceRequest{"gpu1", "65:00", true});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("add_host_device.pci_address: PCI address"));
 }
 
 // ---- Live migration

@@ -168,6 +168,53 @@ class HostdevCli(unittest.TestCase):
         self.assertIn("/nonexistent-root/bus/pci/devices", r.stderr)
 
 
+class HostdevHotplugCli(unittest.TestCase):
+    """vmctl addhostdev / removehostdev: what is refused before any VM is asked."""
+
+    def setUp(self):
+        self.run_dir = tempfile.mkdtemp(prefix="qdirect-vmctl-hostdev-run-")
+        self.env = dict(os.environ, QDIRECT_RUNTIME_DIR=self.run_dir)
+
+    def tearDown(self):
+        shutil.rmtree(self.run_dir)
+
+    def test_missing_or_conflicting_flags_are_usage(self):
+        for args in (["addhostdev"],
+                     ["addhostdev", "vm1"],
+                     ["addhostdev", "vm1", "--name", "gpu1"],
+                     ["addhostdev", "vm1", "--pci", "0000:65:00.0"],
+                     ["addhostdev", "vm1", "--name", "gpu1", "--pci"],
+                     ["addhostdev", "vm1", "--name", "gpu1", "--pci", "0000:65:00.0",
+                      "--with-companions", "--no-companions"],
+                     ["addhostdev", "vm1", "--name", "gpu1", "--pci", "0000:65:00.0",
+                      "--companions"],
+                     ["removehostdev", "vm1"],
+                     ["removehostdev", "vm1", "--name"]):
+            r = vmctl(*args, env=self.env)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("usage: vmctl " + args[0], r.stderr, args)
+
+    def test_malformed_pci_address_is_invalid_and_names_it(self):
+        r = vmctl("addhostdev", "vm1", "--name", "gpu1", "--pci", "65:00", env=self.env)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn('addhostdev --pci: PCI address "65:00"', r.stderr)
+
+    def test_vm_that_does_not_run_is_not_found(self):
+        r = vmctl("addhostdev", "vm1", "--name", "gpu1", "--pci", "65:00.0",
+                  "--no-companions", env=self.env)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("vm1", r.stderr)
+        r = vmctl("removehostdev", "vm1", "gpu1", env=self.env)
+        self.assertEqual(r.returncode, 3, r.stderr)
+
+    def test_usage_text_lists_the_commands(self):
+        r = vmctl("--help")
+        text = r.stdout + r.stderr
+        self.assertIn("addhostdev VM --name DEV --pci ADDR [--with-companions|--no-companions]",
+                      text)
+        self.assertIn("removehostdev VM DEV", text)
+
+
 class HostdevRender(unittest.TestCase):
     """The standalone path: permittedHostDevices config + sysfs -> the
     device-plugin variable -> vfio-pci in the argv `vmctl render` prints."""
