@@ -142,7 +142,6 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
     return Error("qmp", st);
   }
   start_times.qmp_ready = absl::Now();
-  EnableBalloonStats();
 
   // Connect the console before `cont`: QEMU drops output nobody reads.
   if (!plan->console_socket.empty()) {
@@ -173,16 +172,27 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
         [this](bool connected) { OnAgentStatus(connected); });
   }
 
-  if (incoming) return StartIncoming();
+  if (incoming) {
+    EnableBalloonStats();
+    return StartIncoming();
+  }
   if (vmi.start_strategy == "Paused") {
+    // QEMU was started with -S and nothing resumed it: still prelaunch.
     Apply(StartPausedRequested{});
   } else if (absl::Status st = qmp->Cont(); !st.ok()) {
     return Error("cont", st);
   }
   start_times.running = absl::Now();
-  if (absl::Status st = RefreshRunstate(); !st.ok()) {
-    return Error("query-status", st);
+  // QEMU sends RESUME before cont's reply; only when the tracker has not seen
+  // it (or any later event moved it on) is the runstate asked for.
+  const bool resumed = tracker.status().qdirect.qemu_runstate == "running";
+  if (vmi.start_strategy != "Paused" && !resumed) {
+    if (absl::Status st = RefreshRunstate(); !st.ok()) {
+      return Error("query-status", st);
+    }
   }
+  // Queued behind cont, so it never delays the guest's start.
+  EnableBalloonStats();
   if (tracker.status().phase != VmiPhase::kRunning) {
     return absl::FailedPreconditionError(absl::StrCat(
         label, ": start: phase is ", AV(VmiPhaseName(tracker.status().phase)),

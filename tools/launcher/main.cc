@@ -709,18 +709,22 @@ int Main(int argc, char** argv) {
       (*loop)->Unwatch(*signal_watch);
       return Fail(ready.get(), st);
     }
-    // The VM runs: what only starting it needed (decoder, planner, file
-    // writers) leaves the resident set, before vmctl hears of it. A target
-    // does this once the guest has arrived.
-    if (!options.incoming) Launcher::ReleasePages();
+    // A started VM answers control requests as soon as vmctl hears "ok"; a
+    // target's control socket comes after the stream (below).
+    if (!options.incoming) {
+      if (absl::Status st = launcher.Listen(); !st.ok()) {
+        (*loop)->Unwatch(*signal_watch);
+        return Fail(ready.get(), st);
+      }
+    }
     if (ready) {
       WriteLine(ready.get(), "ok\n");
       ready.reset();
     }
     if (options.incoming) {
-      // The control socket comes after the stream: until then the VM's
-      // name belongs to the source's launcher. A failed stream ends QEMU,
-      // and with it this launcher; a stop signal ends the wait.
+      // Until the stream completes the VM's name belongs to the source's
+      // launcher. A failed stream ends QEMU, and with it this launcher; a
+      // stop signal ends the wait.
       absl::Status st;
       do {
         st = (*machine)->WaitIncoming(absl::Now() + kIncomingPoll);
@@ -732,12 +736,15 @@ int Main(int argc, char** argv) {
         (*loop)->Unwatch(*signal_watch);
         return 1;
       }
-      Launcher::ReleasePages();
+      if (absl::Status st = launcher.Listen(); !st.ok()) {
+        (*loop)->Unwatch(*signal_watch);
+        return Fail(ready.get(), st);
+      }
     }
-    if (absl::Status st = launcher.Listen(); !st.ok()) {
-      (*loop)->Unwatch(*signal_watch);
-      return Fail(ready.get(), st);
-    }
+    // The VM runs (a target's guest has arrived): what only starting it
+    // needed (decoder, planner, file writers) leaves the resident set. After
+    // "ok", so vmctl does not wait for it.
+    Launcher::ReleasePages();
     launcher.Serve(&signalled);
     code = (*machine)->Status().phase == VmiPhase::kSucceeded ? 0 : 1;
     // The runtime dir (and the socket file) go first, then the connections
