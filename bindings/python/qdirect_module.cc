@@ -372,6 +372,16 @@ class PyMachine {
     options.guest_wait = Seconds(guest_wait);
     return Hotplug([&](vm::Machine& m) { return m.RemoveInterface(name, options); });
   }
+  py::dict AddHostDevice(const std::string& name, const std::string& pci_address,
+                         bool with_companions) {
+    HostDeviceHotplug request{name, pci_address, with_companions};
+    return Hotplug([&](vm::Machine& m) { return m.AddHostDevice(request); });
+  }
+  py::dict RemoveHostDevice(const std::string& name, double guest_wait) {
+    HotplugOptions options;
+    options.guest_wait = Seconds(guest_wait);
+    return Hotplug([&](vm::Machine& m) { return m.RemoveHostDevice(name, options); });
+  }
   py::dict SetVcpus(uint32_t sockets) {
     return Hotplug([&](vm::Machine& m) { return m.SetVcpus({sockets}); });
   }
@@ -794,6 +804,10 @@ PYBIND11_MODULE(_qdirect, m) {
       .def("add_interface", &PyMachine::AddInterface, py::arg("name"), py::arg("mac") = "",
            py::arg("model") = "virtio")
       .def("remove_interface", &PyMachine::RemoveInterface, py::arg("name"),
+           py::arg("guest_wait") = 10.0)
+      .def("add_host_device", &PyMachine::AddHostDevice, py::arg("name"),
+           py::arg("pci_address"), py::arg("with_companions") = true)
+      .def("remove_host_device", &PyMachine::RemoveHostDevice, py::arg("name"),
            py::arg("guest_wait") = 10.0)
       .def("set_vcpus", &PyMachine::SetVcpus, py::arg("sockets"))
       .def("set_guest_memory", &PyMachine::SetGuestMemory, py::arg("bytes"),

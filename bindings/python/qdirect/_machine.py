@@ -403,6 +403,19 @@ class Machine:
         """Unplugs a hot-plugged NIC."""
         return self._handle_or_raise().remove_interface(name, guest_wait)
 
+    def add_host_device(self, name: str, pci_address: str, *,
+                        with_companions: bool = True) -> Dict[str, str]:
+        """Hot-plugs the host's PCI device at ``pci_address`` ("0000:65:00.0")
+        through VFIO, with the other functions of its slot that share its
+        IOMMU group (a GPU's HDMI audio) unless ``with_companions`` is False.
+        The device must be bound to vfio-pci and its group viable
+        (``qdirect.host_devices()``); a refusal leaves the VM as it was."""
+        return self._handle_or_raise().add_host_device(name, pci_address, with_companions)
+
+    def remove_host_device(self, name: str, *, guest_wait: float = 10.0) -> Dict[str, str]:
+        """Unplugs a hot-plugged host device (every function of its slot)."""
+        return self._handle_or_raise().remove_host_device(name, guest_wait)
+
     def set_vcpus(self, sockets: int) -> Dict[str, str]:
         """Plugs CPUs up to ``sockets`` (spec.domain.cpu.maxSockets)."""
         return self._handle_or_raise().set_vcpus(sockets)

@@ -268,6 +268,26 @@ def test_add_volume_and_remove_volume(environment, monkeypatch):
         assert not m.status().get("volumeStatus")
 
 
+
+def test_add_host_device_the_host_lacks_leaves_the_vm_as_it_was():
+    """No VFIO hardware here: a PCI address this host does not have is
+    refused (checked against sysfs before QEMU is asked) naming it, and the
+    VM keeps its devices, its LiveMigratable reason and its running guest."""
+    with qdirect.Machine(named_vmi("py-hostdev")) as m:
+        m.console.expect(MARKER, timeout=BOOT_TIMEOUT)
+        before = m.qmp("qom-list", path="/machine/peripheral")
+        with pytest.raises(qdirect.Error) as refused:
+            m.add_host_device("gpu", "0000:ff:1f.7")
+        assert "0000:ff:1f.7" in str(refused.value)
+        assert m.qmp("qom-list", path="/machine/peripheral") == before
+        assert m.phase == "Running"
+        migratable = [c for c in m.status().get("conditions", [])
+                      if c["type"] == "LiveMigratable"]
+        assert migratable and migratable[0].get("reason") != "HostDeviceNotLiveMigratable"
+        with pytest.raises(qdirect.NotFound):
+            m.remove_host_device("gpu")
+        m.console.expect(r"heartbeat \d+", timeout=60)
+
 CONFIG_VOLUMES_YAML = """
       disks:
       - name: app-config
