@@ -3,12 +3,16 @@
 // storage admitters), reported as Kubernetes field errors. Every rule runs;
 // every finding is returned.
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "qdirect/spec.h"
@@ -17,6 +21,33 @@ namespace qdirect::spec {
 namespace {
 
 constexpr uint32_t kMaxVcpus = 512;
+
+// Names seen so far, as views of the VMI's own strings (which outlive the
+// check). A scan of a few is cheaper than a tree's allocations; past
+// kLinearNames they move to a hash set, so a hostile list stays linear.
+class NameSet {
+ public:
+  // False when `name` was there already.
+  bool Insert(std::string_view name) {
+    if (Contains(name)) return false;
+    if (!hashed_.empty() || small_.size() == kLinearNames) {
+      if (hashed_.empty()) hashed_.insert(small_.begin(), small_.end());
+      hashed_.insert(name);
+    } else {
+      small_.push_back(name);
+    }
+    return true;
+  }
+  bool Contains(std::string_view name) const {
+    if (!hashed_.empty()) return hashed_.count(name) != 0;
+    return std::find(small_.begin(), small_.end(), name) != small_.end();
+  }
+
+ private:
+  static constexpr size_t kLinearNames = 32;
+  absl::InlinedVector<std::string_view, 8> small_;
+  std::unordered_set<std::string_view> hashed_;
+};
 
 class Checker {
  public:
@@ -317,16 +348,16 @@ class Checker {
     const auto& disks = vmi_.domain.devices.disks;
     std::string base = P("domain.devices.disks");
     TooMany(base, disks.size(), limits_.max_disks);
-    std::set<std::string> volumes;
-    for (const Volume& v : vmi_.volumes) volumes.insert(v.name);
-    std::set<std::string> names;
+    NameSet volumes;
+    for (const Volume& v : vmi_.volumes) volumes.Insert(v.name);
+    NameSet names;
     for (size_t i = 0; i < disks.size(); ++i) {
       const Disk& d = disks[i];
       std::string dp = absl::StrCat(base, "[", i, "]");
       if (Name(dp + ".name", d.name)) {
-        if (!names.insert(d.name).second) {
+        if (!names.Insert(d.name)) {
           Add(FieldError::Type::kDuplicate, dp + ".name", d.name, "");
-        } else if (volumes.count(d.name) == 0) {
+        } else if (!volumes.Contains(d.name)) {
           Add(FieldError::Type::kNotFound, dp + ".name", d.name,
               absl::StrCat("no volume of that name in ", P("volumes")));
         }
@@ -380,11 +411,11 @@ class Checker {
   void Volumes() {
     std::string base = P("volumes");
     TooMany(base, vmi_.volumes.size(), limits_.max_volumes);
-    std::set<std::string> names;
+    NameSet names;
     for (size_t i = 0; i < vmi_.volumes.size(); ++i) {
       const Volume& v = vmi_.volumes[i];
       std::string vp = absl::StrCat(base, "[", i, "]");
-      if (Name(vp + ".name", v.name) && !names.insert(v.name).second) {
+      if (Name(vp + ".name", v.name) && !names.Insert(v.name)) {
         Add(FieldError::Type::kDuplicate, vp + ".name", v.name, "");
       }
       if (const auto* c = std::get_if<ContainerDiskSource>(&v.source)) {
@@ -426,7 +457,7 @@ class Checker {
     TooMany(base, ifaces.size(), limits_.max_interfaces);
     std::map<std::string, const Network*> networks;
     for (const Network& n : vmi_.networks) networks.emplace(n.name, &n);
-    std::set<std::string> names;
+    NameSet names;
     for (size_t i = 0; i < ifaces.size(); ++i) {
       const Interface& iface = ifaces[i];
       std::string ip = absl::StrCat(base, "[", i, "]");
@@ -434,7 +465,7 @@ class Checker {
       std::string binding_path =
           absl::StrCat(ip, ".", absl::string_view(binding.data(), binding.size()));
       if (Name(ip + ".name", iface.name)) {
-        if (!names.insert(iface.name).second) {
+        if (!names.Insert(iface.name)) {
           Add(FieldError::Type::kDuplicate, ip + ".name", iface.name, "");
         } else if (auto it = networks.find(iface.name); it == networks.end()) {
           Add(FieldError::Type::kNotFound, ip + ".name", iface.name,
@@ -497,17 +528,17 @@ class Checker {
   void Networks() {
     std::string base = P("networks");
     TooMany(base, vmi_.networks.size(), limits_.max_interfaces);
-    std::set<std::string> ifaces;
-    for (const Interface& i : vmi_.domain.devices.interfaces) ifaces.insert(i.name);
-    std::set<std::string> names;
+    NameSet ifaces;
+    for (const Interface& i : vmi_.domain.devices.interfaces) ifaces.Insert(i.name);
+    NameSet names;
     size_t pods = 0, default_multus = 0;
     for (size_t i = 0; i < vmi_.networks.size(); ++i) {
       const Network& n = vmi_.networks[i];
       std::string np = absl::StrCat(base, "[", i, "]");
       if (Name(np + ".name", n.name)) {
-        if (!names.insert(n.name).second) {
+        if (!names.Insert(n.name)) {
           Add(FieldError::Type::kDuplicate, np + ".name", n.name, "");
-        } else if (ifaces.count(n.name) == 0) {
+        } else if (!ifaces.Contains(n.name)) {
           Add(FieldError::Type::kNotFound, np + ".name", n.name,
               absl::StrCat("no interface of that name in ", P("domain.devices.interfaces")));
         }
@@ -530,10 +561,10 @@ class Checker {
     const Devices& d = vmi_.domain.devices;
     TooMany(P("domain.devices.hostDevices"), d.gpus.size() + d.host_devices.size(),
             limits_.max_host_devices);
-    std::set<std::string> names;
+    NameSet names;
     auto check = [&](const std::string& dp, const std::string& name,
                      const std::string& device_name) {
-      if (Name(dp + ".name", name) && !names.insert(name).second) {
+      if (Name(dp + ".name", name) && !names.Insert(name)) {
         Add(FieldError::Type::kDuplicate, dp + ".name", name, "");
       }
       if (device_name.empty()) Required(dp + ".deviceName");
