@@ -26,25 +26,28 @@ namespace qdirect {
 // What one QEMU binary can do, probed once (QMP, -S, no guest) and cached on
 // disk keyed by the binary's path, size and mtime.
 struct QemuCapabilities {
+  // Ordered (the cache file and errors list them in order) and looked up by
+  // string_view without building a std::string.
+  using Names = std::set<std::string, std::less<>>;
+
   std::string binary;   // absolute path
   std::string version;  // "7.2.22"
   int major = 0, minor = 0, micro = 0;
-  std::set<std::string> machine_types;  // incl. aliases ("q35", "pc-q35-7.2")
-  std::set<std::string> accelerators;   // "kvm", "tcg" compiled in
-  std::set<std::string> device_types;   // qom-list-types implements=device
-  std::set<std::string> object_types;   // user-creatable objects
+  Names machine_types;  // incl. aliases ("q35", "pc-q35-7.2")
+  Names accelerators;   // "kvm", "tcg" compiled in
+  Names device_types;   // qom-list-types implements=device
+  Names object_types;   // user-creatable objects
   // Properties of the device types the planner uses (device-list-properties).
-  std::map<std::string, std::set<std::string>> device_properties;
-  std::set<std::string> commands;  // QMP commands
-  std::set<std::string> events;    // QMP events
-  std::set<std::string> cpu_models;
+  std::map<std::string, Names, std::less<>> device_properties;
+  Names commands;  // QMP commands
+  Names events;    // QMP events
+  Names cpu_models;
   bool operator==(const QemuCapabilities&) const = default;
 
-  bool HasDevice(const std::string& type) const {
-    return device_types.count(type) != 0;
+  bool HasDevice(std::string_view type) const {
+    return device_types.find(type) != device_types.end();
   }
-  bool HasDeviceProperty(const std::string& type,
-                         const std::string& property) const;
+  bool HasDeviceProperty(std::string_view type, std::string_view property) const;
 };
 
 // Runs `binary` once to probe it, or reads the cache in cache_dir (empty:

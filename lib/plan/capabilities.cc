@@ -2,10 +2,10 @@
 
 namespace qdirect {
 
-bool QemuCapabilities::HasDeviceProperty(const std::string& type,
-                                         const std::string& property) const {
+bool QemuCapabilities::HasDeviceProperty(std::string_view type,
+                                         std::string_view property) const {
   auto it = device_properties.find(type);
-  return it != device_properties.end() && it->second.count(property) != 0;
+  return it != device_properties.end() && it->second.find(property) != it->second.end();
 }
 
 }  // namespace qdirect

@@ -13,7 +13,7 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void WriteSet(Writer& w, const char* key, const std::set<std::string>& set) {
+void WriteSet(Writer& w, const char* key, const QemuCapabilities::Names& set) {
   w.Key(key);
   w.StartArray();
   for (const std::string& s : set) w.String(s.data(), s.size());
@@ -21,7 +21,7 @@ void WriteSet(Writer& w, const char* key, const std::set<std::string>& set) {
 }
 
 absl::Status ReadSet(const rapidjson::Value& obj, const char* key,
-                     std::set<std::string>& out) {
+                     QemuCapabilities::Names& out) {
   auto it = obj.FindMember(key);
   if (it == obj.MemberEnd() || !it->value.IsArray()) {
     return absl::InvalidArgumentError(
@@ -137,7 +137,7 @@ absl::StatusOr<QemuCapabilities> CapabilitiesFromJson(std::string_view json,
   }
   for (const auto& member : props->value.GetObject()) {
     std::string type(member.name.GetString(), member.name.GetStringLength());
-    std::set<std::string>& set = caps.device_properties[type];
+    QemuCapabilities::Names& set = caps.device_properties[type];
     absl::Status st = ReadSet(props->value, type.c_str(), set);
     if (!st.ok()) return st;
   }

@@ -97,15 +97,13 @@ struct PlanContext {
   }
 
   void NeedDevice(std::string_view driver, const std::string& path) {
-    const std::string name(driver);
-    if (!host.qemu.HasDevice(name) && !missing_devices.contains(name)) {
-      missing_devices.emplace(name, path);
+    if (!host.qemu.HasDevice(driver) && !missing_devices.contains(driver)) {
+      missing_devices.emplace(driver, path);
     }
   }
   void NeedObject(std::string_view type, const std::string& path) {
-    const std::string name(type);
-    if (host.qemu.object_types.count(name) == 0 && !missing_objects.contains(name)) {
-      missing_objects.emplace(name, path);
+    if (!host.qemu.object_types.contains(type) && !missing_objects.contains(type)) {
+      missing_objects.emplace(type, path);
     }
   }
 

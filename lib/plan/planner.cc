@@ -249,7 +249,7 @@ void PlanContext::CheckProperties(const JsonObject& props, std::string_view path
   if (!property_error.ok()) return;  // the first failure is the one reported
   const std::string_view driver = props.GetStr("driver");
   // Looked up on the first property not checked before for this driver.
-  const std::set<std::string>* known = nullptr;
+  const QemuCapabilities::Names* known = nullptr;
   std::string_view known_driver;
   for (size_t i = 0; i < props.size(); ++i) {
     const std::string_view key = props.KeyAt(i);
@@ -263,12 +263,12 @@ void PlanContext::CheckProperties(const JsonObject& props, std::string_view path
     }
     if (seen) continue;
     if (known == nullptr) {
-      auto it = host.qemu.device_properties.find(std::string(driver));
+      auto it = host.qemu.device_properties.find(driver);
       if (it == host.qemu.device_properties.end()) return;  // not probed
       known = &it->second;
       known_driver = it->first;
     }
-    auto found = known->find(std::string(key));
+    auto found = known->find(key);
     if (found == known->end()) {
       property_error = absl::FailedPreconditionError(absl::StrCat(
           QemuId(host.qemu), ": device \"", std::string(driver), "\" has no property \"",

@@ -130,7 +130,7 @@ struct Command {
 };
 
 void AddNames(const rapidjson::Value& list, const char* key,
-              std::set<std::string>& out) {
+              QemuCapabilities::Names& out) {
   if (!list.IsArray()) return;
   for (const rapidjson::Value& item : list.GetArray()) {
     if (!item.IsObject()) continue;
@@ -232,7 +232,7 @@ absl::StatusOr<QemuCapabilities> Exchange(const std::string& binary,
         AddNames(ret, "name", caps.object_types);
         break;
       case 5: {
-        std::set<std::string> accels;
+        QemuCapabilities::Names accels;
         AddNames(ret, "name", accels);
         for (std::string name : accels) {
           constexpr std::string_view kSuffix = "-accel";
