@@ -50,6 +50,9 @@ constexpr char kReceiveUsage[] =
 constexpr absl::Duration kProgressInterval = absl::Milliseconds(500);
 // How long the source launcher may take to exit after the migration.
 constexpr absl::Duration kSourceExit = absl::Seconds(30);
+// How long a failed migration's target may take to end by itself, and then
+// after SIGTERM (it polls for signals every second while it waits).
+constexpr absl::Duration kTargetGrace = absl::Seconds(5);
 // Inside the target's runtime dir, in a subdirectory QEMU may write.
 constexpr char kMigrationSocket[] = "migration/migration.sock";
 
@@ -269,10 +272,17 @@ int RunMigrate(const Args& args) {
                target->process.pid(), request.uri.c_str());
   absl::StatusOr<kube::ControlResponse> done = RunMigration(vm, request);
   if (!done.ok()) {
-    // The guest stays on the source; the target must not linger (a target
-    // whose stream broke ends by itself, one never reached does not).
-    (void)target->process.Kill(SIGKILL);
-    (void)target->process.Wait(absl::Seconds(30));
+    // The guest stays on the source; the target must not linger. One whose
+    // stream broke ends by itself, one never reached is told to (SIGTERM);
+    // either way it removes its runtime dir. SIGKILL, which leaves the dir
+    // behind, only for a target that does neither.
+    if (!target->process.Wait(kTargetGrace).ok()) {
+      (void)target->process.Kill(SIGTERM);
+      if (!target->process.Wait(kTargetGrace).ok()) {
+        (void)target->process.Kill(SIGKILL);
+        (void)target->process.Wait(absl::Seconds(30));
+      }
+    }
     return ReportError(done.status());
   }
   // The target serves the name once it has taken the stream in.
