@@ -31,6 +31,14 @@ absl::StatusOr<rapidjson::Document> EntryArgs(const DeviceEntry& entry) {
   return doc;
 }
 
+// Sends entry's add command (device_add, blockdev-add, ...) and waits for
+// the reply.
+absl::Status AddEntry(qmp::QmpClient& qmp, const DeviceEntry& entry) {
+  absl::StatusOr<rapidjson::Document> args = EntryArgs(entry);
+  if (!args.ok()) return args.status();
+  return qmp.CallSync(AddCommand(entry.kind), &*args).status();
+}
+
 // Removes entries[begin..end) newest first, asynchronously, then calls done
 // with the first error.
 void RemoveAsync(qmp::QmpClient* qmp, std::shared_ptr<std::vector<DeviceEntry>> entries,
@@ -98,13 +106,7 @@ rapidjson::Document RemoveArgs(const DeviceEntry& entry) {
 absl::Status AddEntries(qmp::QmpClient& qmp, const std::vector<DeviceEntry>& entries) {
   for (size_t i = 0; i < entries.size(); ++i) {
     const DeviceEntry& e = entries[i];
-    absl::Status st;
-    absl::StatusOr<rapidjson::Document> args = EntryArgs(e);
-    if (args.ok()) {
-      st = qmp.CallSync(AddCommand(e.kind), &*args).status();
-    } else {
-      st = args.status();
-    }
+    absl::Status st = AddEntry(qmp, e);
     if (st.ok()) continue;
     std::string message = absl::StrCat("hotplug ", e.id, ": ", st.message());
     std::vector<DeviceEntry> added(entries.begin(), entries.begin() + i);
@@ -191,13 +193,7 @@ absl::Status AddMultifunctionDevice(EventLoop& loop, qmp::QmpClient& qmp,
                                     absl::Duration guest_wait) {
   for (size_t i = 0; i < functions.size(); ++i) {
     const DeviceEntry& e = functions[i];
-    absl::Status st;
-    absl::StatusOr<rapidjson::Document> args = EntryArgs(e);
-    if (args.ok()) {
-      st = qmp.CallSync("device_add", &*args).status();
-    } else {
-      st = args.status();
-    }
+    absl::Status st = AddEntry(qmp, e);
     if (st.ok()) continue;
     std::string message = absl::StrCat("hotplug ", e.id, ": ", st.message());
     if (i == 0) return absl::Status(st.code(), message);
