@@ -18,19 +18,30 @@
 
 namespace qdirect::vm {
 
-absl::Status Machine::Impl::PrepareHostDevices(
-    const std::optional<launch::Credentials>& qemu) {
-  hostdev::PrepareOptions options;
+namespace {
+
+// How a VM prepares and releases its host devices: sysfs and /dev as the
+// environment says; no binding, an operator's decision (vmctl hostdev
+// prepare): a VM only checks the group and, when QEMU runs as `qemu`, gives
+// it the group device.
+hostdev::PrepareOptions VmHostdevOptions(const std::optional<launch::Credentials>& qemu) {
   const StandaloneConfig config = StandaloneConfigFromEnvironment();
+  hostdev::PrepareOptions options;
   options.sysfs_root = config.sysfs_root;
   options.dev_root = config.dev_root;
-  // Binding is an operator's decision (vmctl hostdev prepare); a VM only
-  // checks the group and takes the group device for QEMU.
   options.bind = false;
   if (qemu) {
     options.qemu_uid = qemu->uid;
     options.qemu_gid = qemu->gid;
   }
+  return options;
+}
+
+}  // namespace
+
+absl::Status Machine::Impl::PrepareHostDevices(
+    const std::optional<launch::Credentials>& qemu) {
+  const hostdev::PrepareOptions options = VmHostdevOptions(qemu);
   for (const DeviceEntry& entry : plan->devices) {
     if (entry.kind != DeviceEntry::Kind::kDevice ||
         entry.json.find("\"vfio-pci") == std::string::npos) {
@@ -60,10 +71,7 @@ absl::Status Machine::Impl::PrepareHostDevices(
 }
 
 void Machine::Impl::ReleaseHostDevices() {
-  hostdev::PrepareOptions options;
-  const StandaloneConfig config = StandaloneConfigFromEnvironment();
-  options.sysfs_root = config.sysfs_root;
-  options.dev_root = config.dev_root;
+  const hostdev::PrepareOptions options = VmHostdevOptions(std::nullopt);
   // Reverse order: a group shared by two devices ends with its first owner.
   for (auto it = prepared_host_devices.rbegin(); it != prepared_host_devices.rend();
        ++it) {
@@ -128,27 +136,19 @@ absl::StatusOr<HotplugResult> Machine::AddHostDevice(const HostDeviceHotplug& re
   RETURN_IF_ERROR(m.BeginOperation(what));
   absl::Cleanup end = [&m] { m.EndOperation(); };
 
-  const StandaloneConfig config = StandaloneConfigFromEnvironment();
+  const hostdev::PrepareOptions options = VmHostdevOptions(m.qemu_credentials);
   // The other functions of its slot in its IOMMU group, as cold plug finds
   // them (GatherHostDeviceFacts); they share the group, so one group device
   // serves them all.
   std::vector<std::string> companions;
   if (request.with_companions) {
-    absl::StatusOr<hostdev::HostDevices> host = hostdev::DiscoverHostDevices(config.sysfs_root);
+    absl::StatusOr<hostdev::HostDevices> host = hostdev::DiscoverHostDevices(options.sysfs_root);
     if (!host.ok()) return m.Error(what, host.status());
     companions = hostdev::CompanionFunctions(*host, *address);
   }
   absl::StatusOr<std::vector<DeviceEntry>> entries = VfioHotplugDevices(
       request.name, *address, companions, m.plan->free_root_ports.front(), *m.facts);
   if (!entries.ok()) return m.Error(what, entries.status());
-  hostdev::PrepareOptions options;
-  options.sysfs_root = config.sysfs_root;
-  options.dev_root = config.dev_root;
-  options.bind = false;  // binding is the operator's (vmctl hostdev prepare)
-  if (m.qemu_credentials) {
-    options.qemu_uid = m.qemu_credentials->uid;
-    options.qemu_gid = m.qemu_credentials->gid;
-  }
   absl::StatusOr<hostdev::PreparedDevice> prepared =
       hostdev::PrepareVfioDevice(*address, options);
   if (!prepared.ok()) return m.Error(what, prepared.status());
@@ -223,10 +223,7 @@ absl::StatusOr<HotplugResult> Machine::RemoveHostDevice(const std::string& name,
       std::erase_if(impl->hotplugged, [&](const DeviceEntry& e) { return e.id == f.id; });
     }
     RemovePlannedDevices(functions, *impl->plan);
-    hostdev::PrepareOptions release;
-    const StandaloneConfig config = StandaloneConfigFromEnvironment();
-    release.sysfs_root = config.sysfs_root;
-    release.dev_root = config.dev_root;
+    const hostdev::PrepareOptions release = VmHostdevOptions(std::nullopt);
     for (auto it = impl->prepared_host_devices.begin(); it != impl->prepared_host_devices.end();
          ++it) {
       if (it->address != address) continue;
