@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "base/key_bit.h"
 
 namespace qdirect::plan {
 
@@ -70,12 +71,8 @@ class JsonObject {
   // point at them: Set moves those of escaped texts to raw_).
   Member& Append(std::string_view key, std::string_view value, bool is_string);
 
-  // One bit per key, chosen by its length and first character: most keys
-  // set are new, and their bit is usually clear.
-  static uint64_t KeyBit(std::string_view key) {
-    const unsigned first = key.empty() ? 0 : static_cast<unsigned char>(key[0]);
-    return uint64_t{1} << ((key.size() * 7 + first) & 63);
-  }
+  // KeyBit (base/key_bit.h) of every key: most keys set are new, and their
+  // bit is usually clear.
   uint64_t key_bits_ = 0;
 
   std::string json_;  // "{...}"; empty until the first member

@@ -116,8 +116,7 @@ void ObjectReader::Init(const rapidjson::Value* value) {
   value_ = value;
   if (value->MemberCount() > 64) used_more_.assign(value->MemberCount() - 64, false);
   for (const auto& m : value->GetObject()) {
-    const size_t size = m.name.GetStringLength();
-    present_ |= KeyBit(size, size == 0 ? '\0' : m.name.GetString()[0]);
+    present_ |= KeyBit(std::string_view(m.name.GetString(), m.name.GetStringLength()));
   }
 }
 
@@ -171,7 +170,7 @@ std::string ObjectReader::PathOf(std::string_view key) const {
 const rapidjson::Value* ObjectReader::Field(std::string_view key) {
   if (value_ == nullptr) return nullptr;
   // Most keys asked for are absent: their bit is usually clear.
-  if ((present_ & KeyBit(key.size(), key.empty() ? '\0' : key[0])) == 0) return nullptr;
+  if ((present_ & KeyBit(key)) == 0) return nullptr;
   // Lengths and first characters rule out most members before a memcmp
   // (keys are unique, see stream.cc).
   const auto begin = value_->MemberBegin();

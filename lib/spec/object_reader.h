@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/key_bit.h"
 #include "qdirect/spec.h"
 #include "rapidjson/document.h"
 #include "spec/stream.h"
@@ -114,11 +115,8 @@ class ObjectReader {
   }
   uint64_t used_ = 0;
   std::vector<bool> used_more_;
-  // One bit per member, chosen by its name's length and first character:
-  // Field answers most absent keys without a scan.
-  static uint64_t KeyBit(size_t size, char first) {
-    return uint64_t{1} << ((size * 7 + static_cast<unsigned char>(first)) & 63);
-  }
+  // KeyBit (base/key_bit.h) of every member's name: Field answers most
+  // absent keys without a scan.
   uint64_t present_ = 0;
 };
 
