@@ -176,7 +176,8 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
     EnableBalloonStats();
     return StartIncoming();
   }
-  if (vmi.start_strategy == "Paused") {
+  const bool start_paused = vmi.start_strategy == "Paused";
+  if (start_paused) {
     // QEMU was started with -S and nothing resumed it: still prelaunch.
     Apply(StartPausedRequested{});
   } else if (absl::Status st = qmp->Cont(); !st.ok()) {
@@ -185,8 +186,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   start_times.running = absl::Now();
   // QEMU sends RESUME before cont's reply; only when the tracker has not seen
   // it (or any later event moved it on) is the runstate asked for.
-  const bool resumed = tracker.status().qdirect.qemu_runstate == "running";
-  if (vmi.start_strategy != "Paused" && !resumed) {
+  if (!start_paused && tracker.status().qdirect.qemu_runstate != "running") {
     if (absl::Status st = RefreshRunstate(); !st.ok()) {
       return Error("query-status", st);
     }
