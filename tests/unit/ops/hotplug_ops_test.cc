@@ -62,6 +62,26 @@ class HotplugOpsTest : public ::testing::Test {
               FakeQmp::Id(cmd) + "\"}\n");
   }
 
+  // Unplugs with a short guest wait while the fake holds the device back:
+  // the answer is kPending and nothing has completed; once `release` lets
+  // the fake go on, the completion comes, OK, and the fake's script ends.
+  void ExpectPendingThenCompleted(UnplugRequest request, std::atomic<bool>& release) {
+    request.guest_wait = absl::Milliseconds(100);
+    std::optional<absl::Status> completed;
+    absl::StatusOr<HotplugOutcome> out = UnplugDevice(
+        *loop_, *client_, request, [&](absl::Status st) { completed = st; });
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(*out, HotplugOutcome::kPending);
+    EXPECT_FALSE(completed.has_value());
+
+    release = true;
+    ASSERT_TRUE(loop_->RunUntil([&] { return completed.has_value(); },
+                                absl::Now() + absl::Seconds(5))
+                    .ok());
+    server_.join();
+    EXPECT_TRUE(completed->ok()) << *completed;
+  }
+
   static std::string Command(const rapidjson::Document& cmd) {
     return cmd.HasMember("execute") ? cmd["execute"].GetString() : "";
   }
@@ -180,20 +200,7 @@ TEST_F(HotplugOpsTest, UnplugIsPendingWhileTheGuestHoldsTheDeviceAndCompletesOnT
   UnplugRequest request;
   request.device_id = "ua-data";
   request.backends = {DiskEntries()[1]};
-  request.guest_wait = absl::Milliseconds(100);
-  std::optional<absl::Status> completed;
-  absl::StatusOr<HotplugOutcome> out = UnplugDevice(
-      *loop_, *client_, request, [&](absl::Status st) { completed = st; });
-  ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ(*out, HotplugOutcome::kPending);
-  EXPECT_FALSE(completed.has_value());
-
-  release = true;
-  ASSERT_TRUE(loop_->RunUntil([&] { return completed.has_value(); },
-                              absl::Now() + absl::Seconds(5))
-                  .ok());
-  server_.join();
-  EXPECT_TRUE(completed->ok()) << *completed;
+  ASSERT_NO_FATAL_FAILURE(ExpectPendingThenCompleted(request, release));
   EXPECT_THAT(later, ::testing::ElementsAre("blockdev-del hp0-fmt"));
 }
 
@@ -304,21 +311,8 @@ TEST_F(HotplugOpsTest, UnplugOfFunctionZeroWaitsForEveryFunctionOfTheSlot) {
   UnplugRequest request;
   request.device_id = "ua-gpu";
   request.other_functions = {"ua-gpu-fn1"};
-  request.guest_wait = absl::Milliseconds(100);
-  std::optional<absl::Status> completed;
-  absl::StatusOr<HotplugOutcome> out = UnplugDevice(
-      *loop_, *client_, request, [&](absl::Status st) { completed = st; });
-  ASSERT_TRUE(out.ok()) << out.status();
   // Function 0 alone is not the slot.
-  EXPECT_EQ(*out, HotplugOutcome::kPending);
-  EXPECT_FALSE(completed.has_value());
-
-  release = true;
-  ASSERT_TRUE(loop_->RunUntil([&] { return completed.has_value(); },
-                              absl::Now() + absl::Seconds(5))
-                  .ok());
-  server_.join();
-  EXPECT_TRUE(completed->ok()) << *completed;
+  ASSERT_NO_FATAL_FAILURE(ExpectPendingThenCompleted(request, release));
   EXPECT_THAT(seen, ::testing::ElementsAre("device_del ua-gpu", ""));
 }
 
