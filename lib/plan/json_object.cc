@@ -143,9 +143,11 @@ JsonObject::Member& JsonObject::Append(std::string_view key, std::string_view va
 
 JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value,
                                     bool is_string) {
-  if (const Member* found = Find(key)) {
-    const size_t i = static_cast<size_t>(found - members_.data());
+  const uint64_t key_bit = KeyBit(key);
+  // A key whose bit is clear is new: no scan.
+  for (size_t i = 0; (key_bits_ & key_bit) != 0 && i < members_.size(); ++i) {
     Member& m = members_[i];
+    if (m.key.size != key.size() || Text(m.key) != key) continue;
     // Replaced in place; the members after it move by the difference.
     std::string encoded;
     if (is_string) {
@@ -173,7 +175,7 @@ JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value
     }
     return m;
   }
-  key_bits_ |= KeyBit(key);
+  key_bits_ |= key_bit;
   const bool escape_key = NeedsEscape(key);
   const bool escape_value = is_string && NeedsEscape(value);
   if (!escape_key && !escape_value) return Append(key, value, is_string);
