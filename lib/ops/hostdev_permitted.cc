@@ -18,17 +18,16 @@
 namespace qdirect::hostdev {
 namespace {
 
-using rapidjson::Value;
+using spec::Node;
 
-const Value* Member(const Value& object, const char* name) {
+const Node* Member(const Node& object, const char* name) {
   if (!object.IsObject()) return nullptr;
-  auto it = object.FindMember(name);
-  return it == object.MemberEnd() ? nullptr : &it->value;
+  return object.FindMember(name);
 }
 
-absl::Status StringField(const Value& item, const std::string& path,
+absl::Status StringField(const Node& item, const std::string& path,
                          const char* name, bool required, std::string* out) {
-  const Value* v = Member(item, name);
+  const Node* v = Member(item, name);
   if (v == nullptr) {
     if (!required) return absl::OkStatus();
     return absl::InvalidArgumentError(
@@ -38,7 +37,7 @@ absl::Status StringField(const Value& item, const std::string& path,
     return absl::InvalidArgumentError(
         absl::StrCat(path, ".", name, ": Invalid value: must be a string"));
   }
-  *out = std::string(v->GetString(), v->GetStringLength());
+  *out = std::string(v->GetString());
   if (required && out->empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ".", name, ": Required value"));
@@ -46,9 +45,9 @@ absl::Status StringField(const Value& item, const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status BoolField(const Value& item, const std::string& path,
+absl::Status BoolField(const Node& item, const std::string& path,
                        const char* name, bool* out) {
-  const Value* v = Member(item, name);
+  const Node* v = Member(item, name);
   if (v == nullptr) return absl::OkStatus();
   if (!v->IsBool()) {
     return absl::InvalidArgumentError(
@@ -58,10 +57,10 @@ absl::Status BoolField(const Value& item, const std::string& path,
   return absl::OkStatus();
 }
 
-absl::StatusOr<const Value*> ArrayField(const Value& object,
+absl::StatusOr<const Node*> ArrayField(const Node& object,
                                         const std::string& path,
                                         const char* name) {
-  const Value* v = Member(object, name);
+  const Node* v = Member(object, name);
   if (v == nullptr || v->IsNull()) return nullptr;
   if (!v->IsArray()) {
     return absl::InvalidArgumentError(
@@ -105,13 +104,13 @@ absl::StatusOr<PermittedHostDevices> ParsePermittedHostDevices(
         "permittedHostDevices: expected one document, found ",
         stream.documents.size()));
   }
-  const Value& root = *stream.documents[0].value;
+  const Node& root = *stream.documents[0].value;
   // KubeVirt CR (spec.configuration.permittedHostDevices) or the bare part.
-  const Value* config = Member(root, "permittedHostDevices");
+  const Node* config = Member(root, "permittedHostDevices");
   std::string path = "permittedHostDevices";
   if (config == nullptr) {
-    const Value* spec = Member(root, "spec");
-    const Value* configuration = spec ? Member(*spec, "configuration") : nullptr;
+    const Node* spec = Member(root, "spec");
+    const Node* configuration = spec ? Member(*spec, "configuration") : nullptr;
     config = configuration ? Member(*configuration, "permittedHostDevices")
                            : nullptr;
     path = "spec.configuration.permittedHostDevices";
@@ -123,9 +122,9 @@ absl::StatusOr<PermittedHostDevices> ParsePermittedHostDevices(
   }
 
   PermittedHostDevices permitted;
-  ASSIGN_OR_RETURN(const Value* pci, ArrayField(*config, path, "pciHostDevices"));
+  ASSIGN_OR_RETURN(const Node* pci, ArrayField(*config, path, "pciHostDevices"));
   for (size_t i = 0; pci != nullptr && i < pci->Size(); ++i) {
-    const Value& item = (*pci)[i];
+    const Node& item = (*pci)[i];
     const std::string item_path = absl::StrCat(path, ".pciHostDevices[", i, "]");
     PciHostDeviceSelector s;
     std::string selector;
@@ -138,9 +137,9 @@ absl::StatusOr<PermittedHostDevices> ParsePermittedHostDevices(
     RETURN_IF_ERROR(StringField(item, item_path, "romFile", false, &s.rom_file));
     permitted.pci_host_devices.push_back(std::move(s));
   }
-  ASSIGN_OR_RETURN(const Value* mdev, ArrayField(*config, path, "mediatedDevices"));
+  ASSIGN_OR_RETURN(const Node* mdev, ArrayField(*config, path, "mediatedDevices"));
   for (size_t i = 0; mdev != nullptr && i < mdev->Size(); ++i) {
-    const Value& item = (*mdev)[i];
+    const Node& item = (*mdev)[i];
     const std::string item_path = absl::StrCat(path, ".mediatedDevices[", i, "]");
     MediatedDeviceSelector s;
     RETURN_IF_ERROR(StringField(item, item_path, "mdevNameSelector", true,

@@ -14,21 +14,20 @@
 namespace qdirect::spec {
 namespace {
 
-using rapidjson::Value;
 
 constexpr char kApiVersion[] = "kubevirt.io/v1";
 constexpr char kOldApiVersion[] = "kubevirt.io/v1alpha3";
 
-std::string MemberString(const Value& v, const char* key) {
-  auto it = v.FindMember(key);
-  if (it == v.MemberEnd() || !it->value.IsString()) return "";
-  return std::string(it->value.GetString(), it->value.GetStringLength());
+std::string MemberString(const Node& v, std::string_view key) {
+  const Node* m = v.FindMember(key);
+  if (m == nullptr || !m->IsString()) return "";
+  return std::string(m->GetString());
 }
 
-std::string MetadataName(const Value& doc) {
-  auto meta = doc.FindMember("metadata");
-  if (meta == doc.MemberEnd() || !meta->value.IsObject()) return "";
-  return MemberString(meta->value, "name");
+std::string MetadataName(const Node& doc) {
+  const Node* meta = doc.FindMember("metadata");
+  if (meta == nullptr || !meta->IsObject()) return "";
+  return MemberString(*meta, "name");
 }
 
 // Checks apiVersion; returns false when the document cannot be read.
@@ -193,7 +192,7 @@ DecodeResult Decode(std::string_view text, const DecodeOptions& options) {
   result.errors = std::move(stream.errors);
   for (size_t i = 0; i < stream.documents.size(); ++i) {
     const StreamDocument& sd = stream.documents[i];
-    const Value& v = *sd.value;
+    const Node& v = *sd.value;
     std::string where = absl::StrCat("document ", i + 1);
     if (!v.IsObject()) {
       result.errors.push_back(StreamFinding(FieldError::Type::kInvalid, where,

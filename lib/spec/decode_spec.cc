@@ -23,7 +23,6 @@
 namespace qdirect::spec {
 namespace {
 
-using rapidjson::Value;
 
 // Reports value as unsupported among the options.
 void Unsupported(Findings* f, std::string path, std::string value,
@@ -56,9 +55,9 @@ void DecodeResources(ObjectReader& r, ResourceRequirements* out) {
     ObjectReader list(r, r.Field(key), key);
     if (!list.present()) continue;
     auto* target = key == "requests" ? &out->requests : &out->limits;
-    const Value* v = r.Field(key);
-    for (const auto& m : v->GetObject()) {
-      std::string name(m.name.GetString(), m.name.GetStringLength());
+    const Node* v = r.Field(key);
+    for (const Node& m : *v) {
+      std::string name(m.key());
       Quantity q;
       if (list.Quantity(name, &q)) (*target)[name] = std::move(q);
     }
@@ -75,7 +74,7 @@ void DecodeCpu(ObjectReader& r, Cpu* cpu) {
   r.Bool("dedicatedCpuPlacement", &cpu->dedicated_cpu_placement);
   r.Bool("isolateEmulatorThread", &cpu->isolate_emulator_thread);
   r.Forbid({"numa", "realtime"});
-  if (const Value* features = r.Array("features")) {
+  if (const Node* features = r.Array("features")) {
     for (size_t i = 0; i < features->Size(); ++i) {
       ObjectReader fr(r, &(*features)[i], "features", i);
       CpuFeature f;
@@ -316,7 +315,7 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
     if (t.String("bus", &text)) {
       size_t before = f->errors.size();
       ParseBus(f, r.PathOf("bus"), text, &d->bus);
-      if (f->errors.size() > before) f->PlaceAt(&f->errors.back(), t.PathOf("bus"));
+      if (f->errors.size() > before) Findings::PlaceAt(&f->errors.back(), t.PositionOf("bus"));
     }
     t.Bool("readonly", &d->readonly);
     if (type == Disk::Type::kDisk) t.String("pciAddress", &d->pci_address);
@@ -334,6 +333,7 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
       w.type = FieldError::Type::kUnknown;
       w.path = path;
       w.detail = absl::StrCat("misplaced field: KubeVirt expects ", r.PathOf(misplaced));
+      Findings::PlaceAt(&w, t.PositionOf(misplaced));
       f->Warn(std::move(w));
       if (misplaced == "cache" && !cache_set) ParseCache(f, path, text, &d->cache);
       if (misplaced == "io" && !io_set) ParseIo(f, path, text, &d->io);
@@ -389,7 +389,7 @@ void DecodeInterface(ObjectReader& r, Interface* iface) {
       f->Error(std::move(e));
     }
   }
-  if (const Value* ports = r.Array("ports")) {
+  if (const Node* ports = r.Array("ports")) {
     for (size_t i = 0; i < ports->Size(); ++i) {
       ObjectReader p(r, &(*ports)[i], "ports", i);
       Port port;
@@ -421,7 +421,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
     f->Error(std::move(e));
     return true;
   };
-  if (const Value* disks = r.Array("disks"); disks && !too_many("disks", disks->Size(), limits.max_disks)) {
+  if (const Node* disks = r.Array("disks"); disks && !too_many("disks", disks->Size(), limits.max_disks)) {
     d->disks.reserve(disks->Size());
     for (size_t i = 0; i < disks->Size(); ++i) {
       ObjectReader dr(r, &(*disks)[i], "disks", i);
@@ -430,7 +430,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
       d->disks.push_back(std::move(disk));
     }
   }
-  if (const Value* ifaces = r.Array("interfaces");
+  if (const Node* ifaces = r.Array("interfaces");
       ifaces && !too_many("interfaces", ifaces->Size(), limits.max_interfaces)) {
     d->interfaces.reserve(ifaces->Size());
     for (size_t i = 0; i < ifaces->Size(); ++i) {
@@ -440,8 +440,8 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
       d->interfaces.push_back(std::move(iface));
     }
   }
-  const Value* gpus = r.Array("gpus");
-  const Value* host_devices = r.Array("hostDevices");
+  const Node* gpus = r.Array("gpus");
+  const Node* host_devices = r.Array("hostDevices");
   size_t host_count = (gpus ? gpus->Size() : 0) + (host_devices ? host_devices->Size() : 0);
   if (!too_many(gpus ? "gpus" : "hostDevices", host_count, limits.max_host_devices)) {
     for (size_t i = 0; gpus && i < gpus->Size(); ++i) {
@@ -470,7 +470,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
       d->host_devices.push_back(std::move(dev));
     }
   }
-  if (const Value* inputs = r.Array("inputs")) {
+  if (const Node* inputs = r.Array("inputs")) {
     for (size_t i = 0; i < inputs->Size() && i < limits.max_disks; ++i) {
       ObjectReader in(r, &(*inputs)[i], "inputs", i);
       Input input;
@@ -745,7 +745,7 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
     }
     DecodeDomain(domain, limits, &vmi->domain);
   }
-  if (const Value* volumes = r.Array("volumes")) {
+  if (const Node* volumes = r.Array("volumes")) {
     if (volumes->Size() > limits.max_volumes) {
       FieldError e;
       e.type = FieldError::Type::kTooMany;
@@ -763,7 +763,7 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
       }
     }
   }
-  if (const Value* networks = r.Array("networks")) {
+  if (const Node* networks = r.Array("networks")) {
     if (networks->Size() > limits.max_interfaces) {
       FieldError e;
       e.type = FieldError::Type::kTooMany;

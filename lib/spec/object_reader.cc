@@ -6,8 +6,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
 
 namespace qdirect::spec {
 
@@ -18,11 +16,9 @@ void Findings::Place(FieldError* e) const {
   e->column = p.column;
 }
 
-void Findings::PlaceAt(FieldError* e, const std::string& source_path) const {
-  if (doc_ == nullptr) return;
-  SourcePosition p = FindPosition(*doc_, source_path);
-  e->line = p.line;
-  e->column = p.column;
+void Findings::PlaceAt(FieldError* e, SourcePosition pos) {
+  e->line = pos.line;
+  e->column = pos.column;
 }
 
 void Findings::Error(FieldError e) {
@@ -35,8 +31,10 @@ void Findings::Warn(FieldError e) {
   (strict_ ? errors : warnings).push_back(std::move(e));
 }
 
-void Findings::Invalid(std::string path, std::string value, std::string detail) {
+void Findings::Invalid(std::string path, std::string value, std::string detail,
+                       const Node* at) {
   FieldError e;
+  if (at != nullptr) PlaceAt(&e, at->position());
   e.type = FieldError::Type::kInvalid;
   e.path = std::move(path);
   e.value = std::move(value);
@@ -44,38 +42,13 @@ void Findings::Invalid(std::string path, std::string value, std::string detail) 
   Error(std::move(e));
 }
 
-void Findings::Forbidden(std::string path, std::string detail) {
+void Findings::Forbidden(std::string path, std::string detail, const Node* at) {
   FieldError e;
+  if (at != nullptr) PlaceAt(&e, at->position());
   e.type = FieldError::Type::kForbidden;
   e.path = std::move(path);
   e.detail = std::move(detail);
   Error(std::move(e));
-}
-
-std::optional<std::string_view> Findings::PlainText(const std::string& path) const {
-  if (doc_ == nullptr || !doc_->positions) return std::nullopt;
-  PositionTable::Found found;
-  if (!doc_->positions->Find(doc_->path_prefix + path, &found)) return std::nullopt;
-  return found.plain_text;
-}
-
-std::string JsonTypeName(const rapidjson::Value& v) {
-  if (v.IsObject()) return "object";
-  if (v.IsArray()) return "array";
-  if (v.IsString()) return "string";
-  if (v.IsBool()) return "boolean";
-  if (v.IsNumber()) return "number";
-  return "null";
-}
-
-std::string Describe(const rapidjson::Value& v) {
-  if (v.IsObject()) return "{...}";
-  if (v.IsArray()) return "[...]";
-  if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  v.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
 }
 
 std::string IndexPath(const std::string& path, size_t index) {
@@ -89,35 +62,33 @@ std::string IndexPath(const std::string& path, size_t index) {
   return out;
 }
 
-ObjectReader::ObjectReader(Findings* findings, const rapidjson::Value* value, std::string path)
+ObjectReader::ObjectReader(Findings* findings, const Node* value, std::string path)
     : findings_(findings), path_(std::move(path)) {
   Init(value);
 }
 
-ObjectReader::ObjectReader(const ObjectReader& parent, const rapidjson::Value* value,
+ObjectReader::ObjectReader(const ObjectReader& parent, const Node* value,
                            std::string_view key)
     : findings_(parent.findings_), parent_(&parent), key_(key) {
   Init(value);
 }
 
-ObjectReader::ObjectReader(const ObjectReader& parent, const rapidjson::Value* value,
+ObjectReader::ObjectReader(const ObjectReader& parent, const Node* value,
                            std::string_view key, size_t index)
     : findings_(parent.findings_), parent_(&parent), key_(key), index_(index) {
   Init(value);
 }
 
-void ObjectReader::Init(const rapidjson::Value* value) {
+void ObjectReader::Init(const Node* value) {
   if (value == nullptr || value->IsNull()) return;
   if (!value->IsObject()) {
     findings_->Invalid(path(), Describe(*value),
-                       absl::StrCat("must be an object, not ", JsonTypeName(*value)));
+                       absl::StrCat("must be an object, not ", JsonTypeName(*value)), value);
     return;
   }
   value_ = value;
-  if (value->MemberCount() > 64) used_more_.assign(value->MemberCount() - 64, false);
-  for (const auto& m : value->GetObject()) {
-    present_ |= KeyBit(std::string_view(m.name.GetString(), m.name.GetStringLength()));
-  }
+  if (value->Size() > 64) used_more_.assign(value->Size() - 64, false);
+  for (const Node& m : *value) present_ |= KeyBit(m.key());
 }
 
 void ObjectReader::AppendPath(std::string* out) const {
@@ -148,11 +119,12 @@ std::string ObjectReader::path() const {
 ObjectReader::~ObjectReader() {
   if (value_ == nullptr) return;
   size_t i = 0;
-  for (const auto& m : value_->GetObject()) {
+  for (const Node& m : *value_) {
     if (!Used(i++)) {
       FieldError e;
       e.type = FieldError::Type::kUnknown;
-      e.path = PathOf(std::string_view(m.name.GetString(), m.name.GetStringLength()));
+      e.path = PathOf(m.key());
+      Findings::PlaceAt(&e, m.position());
       findings_->Warn(std::move(e));
     }
   }
@@ -167,26 +139,32 @@ std::string ObjectReader::PathOf(std::string_view key) const {
   return out;
 }
 
-const rapidjson::Value* ObjectReader::Field(std::string_view key) {
+const Node* ObjectReader::Field(std::string_view key) {
   if (value_ == nullptr) return nullptr;
   // Most keys asked for are absent: their bit is usually clear.
   if ((present_ & KeyBit(key)) == 0) return nullptr;
   // Lengths and first characters rule out most members before a memcmp
   // (keys are unique, see stream.cc).
-  const auto begin = value_->MemberBegin();
-  const auto end = value_->MemberEnd();
-  for (auto it = begin; it != end; ++it) {
-    const rapidjson::Value& name = it->name;
-    if (name.GetStringLength() != key.size()) continue;
-    const char* text = name.GetString();
-    if (!key.empty() && (text[0] != key[0] || std::memcmp(text, key.data(), key.size()) != 0)) {
+  const Node* begin = value_->begin();
+  const Node* end = value_->end();
+  for (const Node* it = begin; it != end; ++it) {
+    std::string_view name = it->key();
+    if (name.size() != key.size()) continue;
+    if (!key.empty() &&
+        (name[0] != key[0] || std::memcmp(name.data(), key.data(), key.size()) != 0)) {
       continue;
     }
     MarkUsed(static_cast<size_t>(it - begin));
-    if (it->value.IsNull()) return nullptr;
-    return &it->value;
+    if (it->IsNull()) return nullptr;
+    return it;
   }
   return nullptr;
+}
+
+SourcePosition ObjectReader::PositionOf(std::string_view key) const {
+  if (value_ == nullptr) return {};
+  const Node* m = value_->FindMember(key);
+  return m == nullptr ? SourcePosition{} : m->position();
 }
 
 void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
@@ -195,44 +173,44 @@ void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
 
 void ObjectReader::Forbid(std::initializer_list<std::string_view> keys) {
   for (std::string_view k : keys) {
-    if (Field(k) != nullptr) findings_->Forbidden(PathOf(k), "not supported by qdirect yet");
+    if (const Node* v = Field(k)) findings_->Forbidden(PathOf(k), "not supported by qdirect yet", v);
   }
 }
 
-const rapidjson::Value* ObjectReader::Array(std::string_view key) {
-  const rapidjson::Value* v = Field(key);
+const Node* ObjectReader::Array(std::string_view key) {
+  const Node* v = Field(key);
   if (v == nullptr) return nullptr;
   if (!v->IsArray()) {
     findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be an array, not ", JsonTypeName(*v)));
+                       absl::StrCat("must be an array, not ", JsonTypeName(*v)), v);
     return nullptr;
   }
   return v;
 }
 
 bool ObjectReader::String(std::string_view key, std::string* out) {
-  const rapidjson::Value* v = Field(key);
+  const Node* v = Field(key);
   if (v == nullptr) return false;
   if (v->IsString()) {
-    out->assign(v->GetString(), v->GetStringLength());
+    out->assign(v->GetString());
     return true;
   }
   // `name: 1234` in YAML: Kubernetes' typed decoding keeps the text.
-  if (std::optional<std::string_view> text = findings_->PlainText(PathOf(key))) {
+  if (std::optional<std::string_view> text = v->plain_text()) {
     out->assign(*text);
     return true;
   }
   findings_->Invalid(PathOf(key), Describe(*v),
-                     absl::StrCat("must be a string, not ", JsonTypeName(*v)));
+                     absl::StrCat("must be a string, not ", JsonTypeName(*v)), v);
   return false;
 }
 
 bool ObjectReader::Bool(std::string_view key, bool* out) {
-  const rapidjson::Value* v = Field(key);
+  const Node* v = Field(key);
   if (v == nullptr) return false;
   if (!v->IsBool()) {
     findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be a boolean, not ", JsonTypeName(*v)));
+                       absl::StrCat("must be a boolean, not ", JsonTypeName(*v)), v);
     return false;
   }
   *out = v->GetBool();
@@ -242,7 +220,7 @@ bool ObjectReader::Bool(std::string_view key, bool* out) {
 namespace {
 
 // An integral JSON number (1, or 1.0 as JSON writers sometimes emit).
-bool AsInt64(const rapidjson::Value& v, int64_t* out) {
+bool AsInt64(const Node& v, int64_t* out) {
   if (v.IsInt64()) {
     *out = v.GetInt64();
     return true;
@@ -260,22 +238,22 @@ bool AsInt64(const rapidjson::Value& v, int64_t* out) {
 }  // namespace
 
 bool ObjectReader::Int64(std::string_view key, int64_t* out) {
-  const rapidjson::Value* v = Field(key);
+  const Node* v = Field(key);
   if (v == nullptr) return false;
   if (!AsInt64(*v, out)) {
-    findings_->Invalid(PathOf(key), Describe(*v), "must be an integer");
+    findings_->Invalid(PathOf(key), Describe(*v), "must be an integer", v);
     return false;
   }
   return true;
 }
 
 bool ObjectReader::Uint32(std::string_view key, uint32_t* out) {
-  const rapidjson::Value* v = Field(key);
+  const Node* v = Field(key);
   if (v == nullptr) return false;
   int64_t i = 0;
   if (!AsInt64(*v, &i) || i < 0 || i > UINT32_MAX) {
     findings_->Invalid(PathOf(key), Describe(*v),
-                       "must be an integer between 0 and 4294967295");
+                       "must be an integer between 0 and 4294967295", v);
     return false;
   }
   *out = static_cast<uint32_t>(i);
@@ -290,18 +268,18 @@ bool ObjectReader::Uint32(std::string_view key, std::optional<uint32_t>* out) {
 }
 
 bool ObjectReader::Quantity(std::string_view key, spec::Quantity* out) {
-  const rapidjson::Value* v = Field(key);
+  const Node* v = Field(key);
   if (v == nullptr) return false;
   std::string text;
   if (v->IsString()) {
-    text.assign(v->GetString(), v->GetStringLength());
-  } else if (std::optional<std::string_view> plain = findings_->PlainText(PathOf(key))) {
+    text.assign(v->GetString());
+  } else if (std::optional<std::string_view> plain = v->plain_text()) {
     text.assign(*plain);
   } else if (v->IsNumber()) {
     text = Describe(*v);
   } else {
     findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be a quantity, not ", JsonTypeName(*v)));
+                       absl::StrCat("must be a quantity, not ", JsonTypeName(*v)), v);
     return false;
   }
   absl::StatusOr<spec::Quantity> q = ParseQuantity(text);
@@ -311,7 +289,7 @@ bool ObjectReader::Quantity(std::string_view key, spec::Quantity* out) {
     if (size_t colon = detail.find("\": "); colon != std::string::npos) {
       detail = detail.substr(colon + 3);
     }
-    findings_->Invalid(PathOf(key), text, detail);
+    findings_->Invalid(PathOf(key), text, detail, v);
     return false;
   }
   *out = std::move(*q);
@@ -319,24 +297,22 @@ bool ObjectReader::Quantity(std::string_view key, spec::Quantity* out) {
 }
 
 bool ObjectReader::StringMap(std::string_view key, std::map<std::string, std::string>* out) {
-  const rapidjson::Value* v = Field(key);
+  const Node* v = Field(key);
   if (v == nullptr) return false;
   if (!v->IsObject()) {
     findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be an object, not ", JsonTypeName(*v)));
+                       absl::StrCat("must be an object, not ", JsonTypeName(*v)), v);
     return false;
   }
-  std::string base = PathOf(key);
-  for (const auto& m : v->GetObject()) {
-    std::string name(m.name.GetString(), m.name.GetStringLength());
-    if (m.value.IsString()) {
-      (*out)[name].assign(m.value.GetString(), m.value.GetStringLength());
-    } else if (std::optional<std::string_view> plain =
-                   findings_->PlainText(absl::StrCat(base, ".", name))) {
+  for (const Node& m : *v) {
+    std::string name(m.key());
+    if (m.IsString()) {
+      (*out)[name].assign(m.GetString());
+    } else if (std::optional<std::string_view> plain = m.plain_text()) {
       (*out)[name].assign(*plain);
     } else {
-      findings_->Invalid(absl::StrCat(base, ".", name), Describe(m.value),
-                         absl::StrCat("must be a string, not ", JsonTypeName(m.value)));
+      findings_->Invalid(absl::StrCat(PathOf(key), ".", name), Describe(m),
+                         absl::StrCat("must be a string, not ", JsonTypeName(m)), &m);
     }
   }
   return true;

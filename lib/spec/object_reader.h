@@ -14,7 +14,6 @@
 
 #include "base/key_bit.h"
 #include "qdirect/spec.h"
-#include "rapidjson/document.h"
 #include "spec/stream.h"
 
 namespace qdirect::spec {
@@ -27,15 +26,15 @@ class Findings {
   void Error(FieldError e);
   // Unknown and misplaced fields: errors when strict.
   void Warn(FieldError e);
-  void Invalid(std::string path, std::string value, std::string detail);
-  void Forbidden(std::string path, std::string detail);
+  // `at` (may be null) is the node the finding is about: its position
+  // saves a search by path.
+  void Invalid(std::string path, std::string value, std::string detail,
+               const Node* at = nullptr);
+  void Forbidden(std::string path, std::string detail, const Node* at = nullptr);
 
-  // Sets e's line and column from the value at source_path, for findings
-  // reported under another path than where the YAML holds the value.
-  void PlaceAt(FieldError* e, const std::string& source_path) const;
-
-  // The source text of a plain scalar at path (see stream.h), if any.
-  std::optional<std::string_view> PlainText(const std::string& path) const;
+  // Sets e's line and column to pos, for findings reported under another
+  // path than where the YAML holds the value.
+  static void PlaceAt(FieldError* e, SourcePosition pos);
 
   std::vector<FieldError> errors;
   std::vector<FieldError> warnings;
@@ -50,14 +49,14 @@ class ObjectReader {
  public:
   // value may be null (the field is absent). A value that is not an object
   // is reported and read as absent.
-  ObjectReader(Findings* findings, const rapidjson::Value* value, std::string path);
+  ObjectReader(Findings* findings, const Node* value, std::string path);
   // Member `key` of parent (read with parent.Field). A reader's path is
   // spelled only when a finding needs it: parent and key (a literal, or
   // text that outlives the reader) must outlive it.
-  ObjectReader(const ObjectReader& parent, const rapidjson::Value* value,
+  ObjectReader(const ObjectReader& parent, const Node* value,
                std::string_view key);
   // Item `index` of parent's array member `key`.
-  ObjectReader(const ObjectReader& parent, const rapidjson::Value* value,
+  ObjectReader(const ObjectReader& parent, const Node* value,
                std::string_view key, size_t index);
   ~ObjectReader();
   ObjectReader(const ObjectReader&) = delete;
@@ -69,14 +68,16 @@ class ObjectReader {
   Findings* findings() const { return findings_; }
 
   // The member, marked as read; nullptr when absent or null.
-  const rapidjson::Value* Field(std::string_view key);
+  const Node* Field(std::string_view key);
+  // Where member key starts ({} when absent, or the input was JSON).
+  SourcePosition PositionOf(std::string_view key) const;
   // Members accepted and ignored (tolerated Kubernetes fields).
   void Ignore(std::initializer_list<std::string_view> keys);
   // Members KubeVirt knows and qdirect does not support yet.
   void Forbid(std::initializer_list<std::string_view> keys);
 
   // An array member; nullptr (reported) when it is not an array.
-  const rapidjson::Value* Array(std::string_view key);
+  const Node* Array(std::string_view key);
 
   // Typed members: each returns true when present and well typed.
   bool String(std::string_view key, std::string* out);
@@ -90,12 +91,12 @@ class ObjectReader {
  private:
   static constexpr size_t kNoIndex = SIZE_MAX;
   // Takes value, reporting one that is not an object.
-  void Init(const rapidjson::Value* value);
+  void Init(const Node* value);
   // Appends the path to *out, in one buffer however deep the reader is.
   void AppendPath(std::string* out) const;
 
   Findings* findings_;
-  const rapidjson::Value* value_ = nullptr;
+  const Node* value_ = nullptr;
   // The path: parent_'s member key_ (item index_ of it), or path_.
   const ObjectReader* parent_ = nullptr;
   std::string_view key_;
@@ -119,10 +120,6 @@ class ObjectReader {
   // absent keys without a scan.
   uint64_t present_ = 0;
 };
-
-// A JSON value as it would be shown in an error ("12", "true", "{...}").
-std::string Describe(const rapidjson::Value& v);
-std::string JsonTypeName(const rapidjson::Value& v);
 
 // Joins a path and an index: "spec.volumes" + 2 -> "spec.volumes[2]".
 std::string IndexPath(const std::string& path, size_t index);

@@ -1,11 +1,11 @@
-// YAML and JSON streams into RapidJSON documents.
+// YAML and JSON streams into node trees (node.h).
 //
-// YAML is read as libyaml events built straight into RapidJSON values (no
-// intermediate tree). Plain scalars resolve as Kubernetes' YAML (go-yaml
+// YAML is read as events (the fast scanner's, or libyaml's) built straight
+// into the tree. Plain scalars resolve as Kubernetes' YAML (go-yaml
 // v2, YAML 1.1) does: null/~/empty, true/false/yes/no/on/off, integers
 // (decimal, 0x, 0o, leading-0 octal, '_' separators), floats; quoted and
 // block scalars are strings. The source text of a plain scalar that did not
-// resolve to a string is kept in the position table, so a string field can
+// resolve to a string is kept in its node, so a string field can
 // take `name: 1234` as "1234" as Kubernetes' typed decoding does.
 //
 // Aliases are refused (anchors alone are harmless and ignored): expanding
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 #include "spec/yaml_fast.h"
 
@@ -34,6 +35,7 @@ namespace qdirect::spec {
 namespace {
 
 using rapidjson::Value;
+using B = NodeTreeBuilder;
 
 FieldError SyntaxError(SourcePosition pos, std::string detail) {
   FieldError e;
@@ -70,7 +72,7 @@ bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) 
 
 // Integers as go-yaml v2 reads them (strconv.ParseInt with base 0 after
 // removing '_').
-bool ResolveInt(std::string_view s, Value* out) {
+bool ResolveInt(std::string_view s, SourcePosition pos, Node* out) {
   std::string clean;
   for (char c : s) {
     if (c != '_') clean.push_back(c);
@@ -101,25 +103,21 @@ bool ResolveInt(std::string_view s, Value* out) {
   if (ptr != t.data() + t.size()) return false;
   if (ec == std::errc::result_out_of_range) {
     if (base != 10) return false;
-    out->SetDouble(std::strtod(std::string(s).c_str(), nullptr));
+    *out = B::Double(std::strtod(std::string(s).c_str(), nullptr), pos);
     return true;
   }
   if (ec != std::errc()) return false;
   if (!negative) {
-    if (magnitude <= static_cast<uint64_t>(INT64_MAX)) {
-      out->SetInt64(static_cast<int64_t>(magnitude));
-    } else {
-      out->SetUint64(magnitude);
-    }
+    *out = B::Uint(magnitude, pos);
   } else if (magnitude <= static_cast<uint64_t>(INT64_MAX) + 1) {
-    out->SetInt64(static_cast<int64_t>(0 - magnitude));
+    *out = B::Int(static_cast<int64_t>(0 - magnitude), pos);
   } else {
-    out->SetDouble(-static_cast<double>(magnitude));
+    *out = B::Double(-static_cast<double>(magnitude), pos);
   }
   return true;
 }
 
-bool ResolveFloat(std::string_view s, Value* out) {
+bool ResolveFloat(std::string_view s, SourcePosition pos, Node* out) {
   // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
   size_t i = 0;
   if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
@@ -140,73 +138,31 @@ bool ResolveFloat(std::string_view s, Value* out) {
   if (i != s.size()) return false;
   double d = std::strtod(std::string(s).c_str(), nullptr);
   if (d - d != 0) return false;  // inf: JSON cannot hold it, keep the text
-  out->SetDouble(d);
+  *out = B::Double(d, pos);
   return true;
 }
 
 // Resolves a plain scalar; returns false when it is a string.
-bool ResolvePlain(std::string_view s, Value* out) {
+bool ResolvePlain(std::string_view s, SourcePosition pos, Node* out) {
   // The null and boolean words are five characters at most.
   if (s.size() <= 5) {
     if (OneOf(s, {"", "~", "null", "Null", "NULL"})) {
-      out->SetNull();
+      *out = B::Null(pos);
       return true;
     }
     if (OneOf(s, {"true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})) {
-      out->SetBool(true);
+      *out = B::Bool(true, pos);
       return true;
     }
     if (OneOf(s, {"false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})) {
-      out->SetBool(false);
+      *out = B::Bool(false, pos);
       return true;
     }
   }
   if (s.size() > 64) return false;
   char c = s[0];
   if (!(c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9'))) return false;
-  return ResolveInt(s, out) || ResolveFloat(s, out);
-}
-
-// Paths are built for every node: plain appends, no formatting.
-std::string ChildPath(const std::string& parent, std::string_view key) {
-  std::string path;
-  if (parent.empty()) {
-    path.assign(key);
-    return path;
-  }
-  path.reserve(parent.size() + 1 + key.size());
-  path.append(parent).push_back('.');
-  path.append(key);
-  return path;
-}
-
-std::string ItemPath(const std::string& parent, size_t index) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), index);
-  (void)ec;  // 24 digits hold any size_t
-  std::string path;
-  path.reserve(parent.size() + 2 + static_cast<size_t>(end - digits));
-  path.append(parent).push_back('[');
-  path.append(digits, end).push_back(']');
-  return path;
-}
-
-// A document whose allocator's first chunk lives beside it: a manifest's
-// values fit, where rapidjson's default allocator would take 64 KiB of heap
-// (and hand it back, with a heap consolidation) per document.
-struct InlineDocument {
-  // User-provided: make_shared must not zero the chunk.
-  InlineDocument() {}
-  static constexpr size_t kFirstChunk = 16 * 1024;
-  alignas(16) char first_chunk[kFirstChunk];
-  rapidjson::MemoryPoolAllocator<> allocator{first_chunk, kFirstChunk, kFirstChunk};
-  rapidjson::Document document{&allocator};
-};
-
-std::shared_ptr<rapidjson::Document> NewDocument() {
-  auto holder = std::make_shared<InlineDocument>();
-  rapidjson::Document* document = &holder->document;
-  return std::shared_ptr<rapidjson::Document>(std::move(holder), document);
+  return ResolveInt(s, pos, out) || ResolveFloat(s, pos, out);
 }
 
 // Mappings with fewer keys than this find duplicates by scanning their
@@ -216,7 +172,11 @@ constexpr size_t kLinearKeyLimit = 32;
 class YamlReader {
  public:
   YamlReader(std::string_view text, const DecodeLimits& limits, Stream* out)
-      : text_(text), limits_(limits), out_(out) {}
+      : limits_(limits), out_(out), tree_(std::make_shared<NodeTree>()), builder_(tree_.get()) {
+    // The tree keeps its own copy: nodes view it, whoever owns text.
+    tree_->source.assign(text);
+    text_ = tree_->source;
+  }
 
   void Run(bool allow_fast, bool* used_fast) {
     if (used_fast) *used_fast = false;
@@ -224,11 +184,16 @@ class YamlReader {
       YamlEvents fast;
       if (FastYamlEvents(text_, limits_, &fast)) {
         if (used_fast) *used_fast = true;
+        // Escaped and literal texts move with their strings' blocks.
+        tree_->owned = std::move(fast.owned);
+        // A node per event at most.
+        tree_->nodes.reserve(fast.events.size());
         // The input is no longer than one document may be, so the size
         // check in Handle cannot fire: offsets are left 0.
         for (const YamlEvent& e : fast.events) {
           if (!Handle(e, 0, 0)) break;
         }
+        Finish();
         return;
       }
     }
@@ -252,19 +217,26 @@ class YamlReader {
       yaml_event_delete(&event);
     }
     yaml_parser_delete(&parser);
+    Finish();
   }
 
  private:
+  // How a collection hangs in its parent, for error paths.
+  struct Link {
+    std::string_view key;
+    size_t index = 0;
+    bool is_item = false;
+    bool is_root = true;
+  };
+  // An open collection (the builder holds its node and children).
   struct Frame {
-    Value value;
-    uint32_t node = 0;  // in positions_
+    Link link;
     bool is_map = false;
     bool have_key = false;
-    std::string key;
+    std::string_view key;
     SourcePosition key_pos;
-    // Made only past kLinearKeyLimit members (see DuplicateKey): frames
-    // move on every nesting level.
-    std::unique_ptr<std::unordered_set<std::string>> keys;
+    // Made only past kLinearKeyLimit members (see DuplicateKey).
+    std::unique_ptr<std::unordered_set<std::string_view>> keys;
     size_t index = 0;
   };
 
@@ -304,8 +276,9 @@ class YamlReader {
         break;
       case YAML_SCALAR_EVENT: {
         e.type = YamlEvent::Type::kScalar;
-        e.text = std::string_view(reinterpret_cast<const char*>(event.data.scalar.value),
-                                  event.data.scalar.length);
+        // libyaml frees the event's text: the tree keeps a copy.
+        e.text = tree_->owned.emplace_back(reinterpret_cast<const char*>(event.data.scalar.value),
+                                           event.data.scalar.length);
         std::string_view tag =
             event.data.scalar.tag ? reinterpret_cast<const char*>(event.data.scalar.tag) : "";
         // A !!str tag makes a plain scalar a string.
@@ -339,33 +312,24 @@ class YamlReader {
         in_document_ = true;
         doc_start_index_ = start_index;
         doc_start_ = pos;
-        doc_ = NewDocument();
-        positions_ = std::make_shared<PositionTable>();
-        root_.SetNull();
         have_root_ = false;
+        root_is_null_ = true;
         frames_.clear();
-        frames_.reserve(16);
+        builder_.Reset();
         return true;
-      case YamlEvent::Type::kDocumentEnd: {
+      case YamlEvent::Type::kDocumentEnd:
         in_document_ = false;
-        if (!have_root_ || root_.IsNull()) return true;  // empty document
-        static_cast<Value&>(*doc_).Swap(root_);
-        StreamDocument d;
-        d.owner = doc_;
-        d.value = doc_.get();
-        d.positions = positions_;
-        d.start = doc_start_;
-        out_->documents.push_back(std::move(d));
+        if (!have_root_ || root_is_null_) return true;  // empty document
+        roots_.push_back({root_, doc_start_});
         return true;
-      }
       case YamlEvent::Type::kScalar:
         return Scalar(event, pos);
       case YamlEvent::Type::kSequenceStart:
       case YamlEvent::Type::kMappingStart: {
-        uint32_t node = 0;
-        if (!BeginNode(pos, &node)) return false;
+        Link link;
+        if (!LinkHere(pos, &link)) return false;
         if (frames_.size() >= limits_.max_depth) {
-          std::string path = positions_->PathOf(node);
+          std::string path = PathTo(&link);
           out_->errors.push_back(LimitError(
               FieldError::Type::kTooMany, path.empty() ? "document" : path,
               std::to_string(frames_.size() + 1),
@@ -374,45 +338,56 @@ class YamlReader {
           return false;
         }
         Frame f;
+        f.link = link;
         f.is_map = event.type == YamlEvent::Type::kMappingStart;
-        if (f.is_map) {
-          f.value.SetObject();
-        } else {
-          f.value.SetArray();
-        }
-        f.node = node;
         frames_.push_back(std::move(f));
+        builder_.Begin(frames_.back().is_map ? Node::Type::kObject : Node::Type::kArray, pos);
         return true;
       }
       case YamlEvent::Type::kSequenceEnd:
-      case YamlEvent::Type::kMappingEnd: {
-        Frame f = std::move(frames_.back());
+      case YamlEvent::Type::kMappingEnd:
         frames_.pop_back();
-        Attach(std::move(f.value));
+        Attach(builder_.End());
         return true;
-      }
     }
     return true;
   }
 
-  // Records the position of a value that starts at pos under the node it
-  // belongs to; refuses a key that is not a scalar.
-  bool BeginNode(SourcePosition pos, uint32_t* node) {
-    if (frames_.empty()) {
-      *node = positions_->AddRoot(pos);
-      return true;
-    }
-    Frame& top = frames_.back();
+  // How a collection starting at pos hangs in the open one; refuses a key
+  // that is not a scalar.
+  bool LinkHere(SourcePosition pos, Link* link) {
+    if (frames_.empty()) return true;
+    const Frame& top = frames_.back();
+    link->is_root = false;
     if (top.is_map) {
       if (!top.have_key) {
         out_->errors.push_back(SyntaxError(pos, "mapping keys must be scalars"));
         return false;
       }
-      *node = positions_->AddMember(top.node, top.key, top.key_pos);
+      link->key = top.key;
     } else {
-      *node = positions_->AddItem(top.node, top.index, pos);
+      link->is_item = true;
+      link->index = top.index;
     }
     return true;
+  }
+
+  // The field path of the open collections, then of `last` under them when
+  // given: for error messages only.
+  std::string PathTo(const Link* last) const {
+    std::string path;
+    auto append = [&path](const Link& l) {
+      if (l.is_root) return;
+      if (l.is_item) {
+        absl::StrAppend(&path, "[", l.index, "]");
+      } else {
+        if (!path.empty()) path.push_back('.');
+        path.append(l.key);
+      }
+    };
+    for (const Frame& f : frames_) append(f.link);
+    if (last != nullptr) append(*last);
+    return path;
   }
 
   bool Scalar(const YamlEvent& event, SourcePosition pos) {
@@ -421,67 +396,62 @@ class YamlReader {
     if (!frames_.empty() && frames_.back().is_map && !frames_.back().have_key) {
       Frame& top = frames_.back();
       if (text.size() > limits_.max_string_bytes) {
-        std::string path = positions_->PathOf(top.node);
+        std::string path = PathTo(nullptr);
         out_->errors.push_back(LimitError(
             FieldError::Type::kTooLong, path.empty() ? "document" : path, "",
             absl::StrCat("a key must have at most ", limits_.max_string_bytes, " bytes"),
             pos));
         return false;
       }
-      top.key.assign(text);
+      top.key = text;
       top.key_pos = pos;
       top.have_key = true;
       return true;
     }
-    uint32_t node = 0;
-    if (!BeginNode(pos, &node)) return false;
-    Value v;
-    if (event.plain && ResolvePlain(text, &v)) {
-      if (!v.IsNull()) positions_->SetPlainText(node, text);
+    Node n;
+    if (event.plain && ResolvePlain(text, pos, &n)) {
+      if (!n.IsNull()) B::SetPlainText(&n, text);
     } else if (text.size() > limits_.max_string_bytes) {
-      std::string path = positions_->PathOf(node);
+      Link link;
+      LinkHere(pos, &link);
+      std::string path = PathTo(&link);
       out_->errors.push_back(LimitError(
           FieldError::Type::kTooLong, path.empty() ? "document" : path, "",
           absl::StrCat("must have at most ", limits_.max_string_bytes, " bytes"), pos));
-      v.SetString("", 0);
+      n = B::String("", pos);
     } else {
-      v.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()),
-                  doc_->GetAllocator());
+      n = B::String(text, pos);
     }
-    Attach(std::move(v));
+    Attach(std::move(n));
     return true;
   }
 
   // True when top.key is already a member of top's mapping.
-  static bool DuplicateKey(Frame& top) {
-    const Value& obj = top.value;
-    if (obj.MemberCount() < kLinearKeyLimit) {
-      for (const auto& m : obj.GetObject()) {
-        if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == top.key) {
-          return true;
-        }
+  bool DuplicateKey(Frame& top) const {
+    const size_t count = builder_.ChildCount();
+    if (count < kLinearKeyLimit) {
+      for (size_t i = 0; i < count; ++i) {
+        if (builder_.Child(i).key() == top.key) return true;
       }
       return false;
     }
     if (top.keys == nullptr) {
-      top.keys = std::make_unique<std::unordered_set<std::string>>();
-      for (const auto& m : obj.GetObject()) {
-        top.keys->emplace(m.name.GetString(), m.name.GetStringLength());
-      }
+      top.keys = std::make_unique<std::unordered_set<std::string_view>>();
+      for (size_t i = 0; i < count; ++i) top.keys->insert(builder_.Child(i).key());
     }
     return !top.keys->insert(top.key).second;
   }
 
-  void Attach(Value&& v) {
+  void Attach(Node&& n) {
     if (frames_.empty()) {
-      root_ = std::move(v);
+      root_is_null_ = n.IsNull();
+      root_ = builder_.Add(std::move(n));
       have_root_ = true;
       return;
     }
     Frame& top = frames_.back();
-    auto& alloc = doc_->GetAllocator();
     if (!top.is_map) {
-      top.value.PushBack(v, alloc);
+      builder_.Add(std::move(n));
       ++top.index;
       return;
     }
@@ -489,24 +459,38 @@ class YamlReader {
     if (DuplicateKey(top)) {
       // Kubernetes refuses duplicate keys; keep the first.
       out_->errors.push_back(SyntaxError(
-          top.key_pos, absl::StrCat("mapping key \"", top.key, "\" already defined")));
+          top.key_pos, absl::StrCat("mapping key \"", std::string(top.key), "\" already defined")));
       return;
     }
-    Value key(top.key.data(), static_cast<rapidjson::SizeType>(top.key.size()), alloc);
-    top.value.AddMember(key, v, alloc);
+    B::SetKey(&n, top.key, top.key_pos);
+    builder_.Add(std::move(n));
+  }
+
+  // Hands the documents out, once every node is in place.
+  void Finish() {
+    B::Finish(tree_.get());
+    for (const auto& [root, start] : roots_) {
+      StreamDocument d;
+      d.tree = tree_;
+      d.value = &tree_->nodes[root];
+      d.start = start;
+      out_->documents.push_back(std::move(d));
+    }
   }
 
   std::string_view text_;
   const DecodeLimits& limits_;
   Stream* out_;
+  std::shared_ptr<NodeTree> tree_;
+  NodeTreeBuilder builder_;
   bool in_document_ = false;
   size_t doc_count_ = 0;
   size_t doc_start_index_ = 0;
   SourcePosition doc_start_;
-  std::shared_ptr<rapidjson::Document> doc_;
-  std::shared_ptr<PositionTable> positions_;
-  Value root_;
+  uint32_t root_ = 0;
   bool have_root_ = false;
+  bool root_is_null_ = true;
+  std::vector<std::pair<uint32_t, SourcePosition>> roots_;
   std::vector<Frame> frames_;
 };
 
@@ -561,6 +545,35 @@ SourcePosition OffsetToPosition(std::string_view text, size_t offset) {
   return p;
 }
 
+std::string_view View(const Value& s) {
+  return std::string_view(s.GetString(), s.GetStringLength());
+}
+
+// A parsed JSON value as nodes (depth already checked, so recursion is
+// bounded); strings view the document.
+Node Convert(const Value& v, NodeTreeBuilder* b) {
+  if (v.IsObject()) {
+    b->Begin(Node::Type::kObject, {});
+    for (const auto& m : v.GetObject()) {
+      Node child = Convert(m.value, b);
+      B::SetKey(&child, View(m.name), {});
+      b->Add(std::move(child));
+    }
+    return b->End();
+  }
+  if (v.IsArray()) {
+    b->Begin(Node::Type::kArray, {});
+    for (const Value& item : v.GetArray()) b->Add(Convert(item, b));
+    return b->End();
+  }
+  if (v.IsString()) return B::String(View(v), {});
+  if (v.IsBool()) return B::Bool(v.GetBool(), {});
+  if (v.IsInt64()) return B::Int(v.GetInt64(), {});
+  if (v.IsUint64()) return B::Uint(v.GetUint64(), {});
+  if (v.IsNumber()) return B::Double(v.GetDouble(), {});
+  return B::Null({});
+}
+
 void ReadJson(std::string_view text, const DecodeLimits& limits, Stream* out) {
   auto doc = std::make_shared<rapidjson::Document>();
   // Iterative parsing: deep nesting must not exhaust the stack.
@@ -572,33 +585,36 @@ void ReadJson(std::string_view text, const DecodeLimits& limits, Stream* out) {
   }
   CheckJsonLimits(*doc, limits, out);
   if (!out->errors.empty()) return;
+  auto tree = std::make_shared<NodeTree>();
+  tree->has_positions = false;
+  NodeTreeBuilder builder(tree.get());
+  uint32_t root = builder.Add(Convert(*doc, &builder));
+  B::Finish(tree.get());
+  tree->keep_alive = std::move(doc);
   StreamDocument d;
-  d.owner = doc;
-  d.value = doc.get();
-  d.positions = std::make_shared<PositionTable>();
+  d.value = &tree->nodes[root];
+  d.tree = std::move(tree);
   d.start = {1, 1};
   out->documents.push_back(std::move(d));
 }
 
-bool IsList(const Value& v) {
-  if (!v.IsObject()) return false;
-  auto kind = v.FindMember("kind");
-  auto items = v.FindMember("items");
-  return kind != v.MemberEnd() && kind->value.IsString() &&
-         std::string_view(kind->value.GetString()) == "List" && items != v.MemberEnd() &&
-         items->value.IsArray();
+bool IsList(const Node& v) {
+  const Node* kind = v.FindMember("kind");
+  const Node* items = v.FindMember("items");
+  return kind != nullptr && kind->IsString() && kind->GetString() == "List" &&
+         items != nullptr && items->IsArray();
 }
 
 // Replaces each list (a top-level array, or `kind: List`) by its items.
 void ExpandLists(const DecodeLimits& limits, Stream* out) {
   std::vector<StreamDocument> expanded;
   for (StreamDocument& d : out->documents) {
-    const Value* items = nullptr;
+    const Node* items = nullptr;
     std::string prefix;
     if (d.value->IsArray()) {
       items = d.value;
     } else if (IsList(*d.value)) {
-      items = &(*d.value)["items"];
+      items = d.value->FindMember("items");
       prefix = "items";
     }
     if (items == nullptr) {
@@ -606,7 +622,7 @@ void ExpandLists(const DecodeLimits& limits, Stream* out) {
       continue;
     }
     size_t i = 0;
-    for (const Value& item : items->GetArray()) {
+    for (const Node& item : *items) {
       if (expanded.size() >= limits.max_documents) {
         out->errors.push_back(LimitError(
             FieldError::Type::kTooMany, "documents", std::to_string(items->Size()),
@@ -658,185 +674,15 @@ Stream ReadStreamForTest(std::string_view text, const DecodeLimits& limits, bool
   return out;
 }
 
-namespace {
-
-// FNV-1a, which extends a path's hash by a suffix without the path.
-constexpr uint64_t kFnvOffset = 14695981039346656037u;
-constexpr uint64_t kFnvPrime = 1099511628211u;
-
-uint64_t ExtendHash(uint64_t hash, std::string_view suffix) {
-  for (char c : suffix) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= kFnvPrime;
-  }
-  return hash;
-}
-
-// "[index]", in buf.
-std::string_view IndexSuffix(size_t index, char (&buf)[24]) {
-  buf[0] = '[';
-  auto [end, ec] = std::to_chars(buf + 1, buf + sizeof(buf) - 1, index);
-  (void)ec;  // 22 digits hold any size_t
-  *end++ = ']';
-  return std::string_view(buf, static_cast<size_t>(end - buf));
-}
-
-}  // namespace
-
-uint32_t PositionTable::Add(Node node, std::string_view separator, std::string_view suffix) {
-  if (nodes_.empty()) {
-    // A manifest's worth: a few growth steps at most.
-    nodes_.reserve(128);
-    text_.reserve(1024);
-  }
-  entries_.clear();
-  sorted_.clear();
-  const uint64_t parent_hash =
-      node.parent == kNoParent ? kFnvOffset : nodes_[node.parent].path_hash;
-  node.path_hash = ExtendHash(ExtendHash(parent_hash, separator), suffix);
-  nodes_.push_back(std::move(node));
-  return static_cast<uint32_t>(nodes_.size() - 1);
-}
-
-uint32_t PositionTable::AddRoot(SourcePosition pos) {
-  Node node;
-  node.position = pos;
-  return Add(std::move(node), "", "");
-}
-
-uint32_t PositionTable::AddMember(uint32_t parent, std::string_view key, SourcePosition pos) {
-  const bool parent_path_empty = nodes_[parent].path_empty;
-  Node node;
-  node.parent = parent;
-  node.key_offset = static_cast<uint32_t>(text_.size());
-  node.key_size = static_cast<uint32_t>(key.size());
-  node.path_empty = parent_path_empty && key.empty();
-  node.position = pos;
-  text_.append(key);
-  return Add(std::move(node), parent_path_empty ? "" : ".", key);
-}
-
-uint32_t PositionTable::AddItem(uint32_t parent, size_t index, SourcePosition pos) {
-  Node node;
-  node.parent = parent;
-  node.key_offset = static_cast<uint32_t>(index);
-  node.is_item = true;
-  node.path_empty = false;
-  node.position = pos;
-  char buf[24];
-  return Add(std::move(node), "", IndexSuffix(index, buf));
-}
-
-void PositionTable::SetPlainText(uint32_t node, std::string_view text) {
-  nodes_[node].plain_offset = static_cast<uint32_t>(text_.size());
-  nodes_[node].plain_size = static_cast<uint32_t>(text.size());
-  text_.append(text);
-  entries_.clear();
-}
-
-std::string PositionTable::PathOf(uint32_t node) const {
-  const Node& n = nodes_[node];
-  if (n.parent == kNoParent) return "";
-  std::string parent = PathOf(n.parent);
-  if (n.is_item) return ItemPath(parent, n.key_offset);
-  return ChildPath(parent, std::string_view(text_).substr(n.key_offset, n.key_size));
-}
-
-bool PositionTable::PathIs(uint32_t node, std::string_view path) const {
-  // PathOf(node) is PathOf(parent) followed by "[index]", ".key", or just
-  // "key" when the parent's path is empty.
-  while (nodes_[node].parent != kNoParent) {
-    const Node& n = nodes_[node];
-    if (n.is_item) {
-      char buf[24];
-      std::string_view suffix = IndexSuffix(n.key_offset, buf);
-      if (!path.ends_with(suffix)) return false;
-      path.remove_suffix(suffix.size());
-    } else {
-      std::string_view key = std::string_view(text_).substr(n.key_offset, n.key_size);
-      if (!path.ends_with(key)) return false;
-      path.remove_suffix(key.size());
-      if (!nodes_[n.parent].path_empty) {
-        if (!path.ends_with('.')) return false;
-        path.remove_suffix(1);
-      }
-    }
-    node = n.parent;
-  }
-  return path.empty();
-}
-
-const std::vector<std::pair<std::string, SourceEntry>>& PositionTable::entries() const {
-  if (entries_.size() == nodes_.size()) return entries_;
-  entries_.clear();
-  entries_.reserve(nodes_.size());
-  for (const Node& n : nodes_) {
-    std::string path;
-    if (n.parent != kNoParent) {
-      const std::string& parent = entries_[n.parent].first;
-      path = n.is_item ? ItemPath(parent, n.key_offset)
-                       : ChildPath(parent, std::string_view(text_).substr(n.key_offset, n.key_size));
-    }
-    entries_.emplace_back(
-        std::move(path),
-        SourceEntry{n.position, text_.substr(n.plain_offset, n.plain_size)});
-  }
-  return entries_;
-}
-
-bool PositionTable::Find(std::string_view path, Found* found) const {
-  // Matches are visited latest first.
-  bool any = false;
-  auto visit = [&](const Node& n) {
-    if (!any) found->position = n.position;
-    any = true;
-    if (!found->plain_text && n.plain_size != 0) {
-      found->plain_text = std::string_view(text_).substr(n.plain_offset, n.plain_size);
-    }
-  };
-  found->plain_text.reset();
-  // A manifest has a few hundred nodes at most and few findings: a scan
-  // beats building any index.
-  constexpr size_t kScanLimit = 256;
-  if (nodes_.size() <= kScanLimit) {
-    const uint64_t hash = ExtendHash(kFnvOffset, path);
-    for (size_t i = nodes_.size(); i-- > 0;) {
-      if (nodes_[i].path_hash == hash && PathIs(static_cast<uint32_t>(i), path)) {
-        visit(nodes_[i]);
-      }
-    }
-    return any;
-  }
-  const auto& entries = this->entries();
-  if (sorted_.empty()) {
-    sorted_.resize(entries.size());
-    for (size_t i = 0; i < sorted_.size(); ++i) sorted_[i] = static_cast<uint32_t>(i);
-    std::stable_sort(sorted_.begin(), sorted_.end(), [&entries](uint32_t a, uint32_t b) {
-      return entries[a].first < entries[b].first;
-    });
-  }
-  auto first = std::lower_bound(
-      sorted_.begin(), sorted_.end(), path,
-      [&entries](uint32_t i, std::string_view p) { return entries[i].first < p; });
-  auto last = first;
-  while (last != sorted_.end() && entries[*last].first == path) ++last;
-  while (last != first) visit(nodes_[*--last]);
-  return any;
-}
-
 SourcePosition FindPosition(const StreamDocument& doc, std::string_view path) {
-  if (!doc.positions) return {};
-  // Spelled out only under a list's prefix; parents are prefixes of it.
-  std::string joined;
-  if (!doc.path_prefix.empty()) joined = doc.path_prefix + std::string(path);
-  std::string_view full = doc.path_prefix.empty() ? path : std::string_view(joined);
-  if (!full.empty() && full.back() == '.') full.remove_suffix(1);
+  if (doc.value == nullptr || doc.tree == nullptr) return {};
+  if (!doc.tree->has_positions) return doc.start;
+  if (!path.empty() && path.back() == '.') path.remove_suffix(1);
   while (true) {
-    PositionTable::Found found;
-    if (doc.positions->Find(full, &found)) return found.position;
-    if (full.empty()) return doc.start;
-    size_t cut = full.find_last_of(".[");
-    full = cut == std::string_view::npos ? std::string_view() : full.substr(0, cut);
+    if (const Node* n = FindNode(*doc.value, path)) return n->position();
+    if (path.empty()) return doc.start;
+    size_t cut = path.find_last_of(".[");
+    path = cut == std::string_view::npos ? std::string_view() : path.substr(0, cut);
   }
 }
 

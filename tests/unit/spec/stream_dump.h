@@ -1,29 +1,34 @@
 #pragma once
 
-// A text dump of a decoded Stream — every document's JSON, start, position
-// table entry and plain text, and every error — so two decodes can be
-// compared as strings. Shared by the fast-path differential test and fuzzer.
+// A text dump of a decoded Stream — every document's nodes with their keys,
+// values, positions and plain texts, and every error — so two decodes can
+// be compared as strings. Shared by the fast-path differential test and
+// fuzzer.
 
 #include <string>
 
-#include "rapidjson/stringbuffer.h"
-#include "rapidjson/writer.h"
+#include "spec/node.h"
 #include "spec/stream.h"
 
 namespace qdirect::spec {
 
+inline void DumpNode(const Node& n, int depth, std::string* out) {
+  out->append(static_cast<size_t>(2 * depth), ' ');
+  *out += "[" + std::string(n.key()) + "] " + JsonTypeName(n) + " " + Describe(n) + " @" +
+          std::to_string(n.position().line) + ":" + std::to_string(n.position().column);
+  if (auto plain = n.plain_text()) *out += " plain[" + std::string(*plain) + "]";
+  *out += "\n";
+  if (n.IsArray() || n.IsObject()) {
+    for (const Node& child : n) DumpNode(child, depth + 1, out);
+  }
+}
+
 inline std::string DumpStream(const Stream& s) {
   std::string out;
   for (const StreamDocument& d : s.documents) {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    d.value->Accept(w);
     out += "doc " + d.path_prefix + " @" + std::to_string(d.start.line) + ":" +
-           std::to_string(d.start.column) + " " + buf.GetString() + "\n";
-    for (const auto& [path, e] : d.positions->entries()) {
-      out += "  " + path + " @" + std::to_string(e.position.line) + ":" +
-             std::to_string(e.position.column) + " [" + e.plain_text + "]\n";
-    }
+           std::to_string(d.start.column) + "\n";
+    DumpNode(*d.value, 1, &out);
   }
   for (const FieldError& e : s.errors) {
     out += "error " + std::to_string(static_cast<int>(e.type)) + " " + e.path + " | " +

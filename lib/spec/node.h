@@ -1,0 +1,153 @@
+#pragma once
+
+// The value tree a manifest decodes from: one flat vector of nodes per
+// stream, each knowing where it starts in the source. YAML builds it
+// straight from scanner events, with texts viewing the stream's own copy of
+// the input; JSON converts a parsed RapidJSON document (the slow path).
+//
+// One structure carries values, line and column, and the plain text of a
+// YAML scalar that resolved to a number or bool, so a finding needs no side
+// table and a string field can take `name: 1234` as "1234" the way
+// Kubernetes' typed decoding does.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qdirect::spec {
+
+// 1-based line and column of a value in the source text (0 when unknown).
+struct SourcePosition {
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
+// One value. The children of an array or object are contiguous nodes; an
+// object's children carry their member key. Read-only once its tree is
+// built.
+class Node {
+ public:
+  enum class Type : uint8_t { kNull, kBool, kInt, kUint, kDouble, kString, kArray, kObject };
+
+  Type type() const { return type_; }
+  bool IsNull() const { return type_ == Type::kNull; }
+  bool IsBool() const { return type_ == Type::kBool; }
+  bool IsString() const { return type_ == Type::kString; }
+  bool IsArray() const { return type_ == Type::kArray; }
+  bool IsObject() const { return type_ == Type::kObject; }
+  bool IsNumber() const {
+    return type_ == Type::kInt || type_ == Type::kUint || type_ == Type::kDouble;
+  }
+  // A number that fits int64 (kUint holds only those beyond INT64_MAX).
+  bool IsInt64() const { return type_ == Type::kInt; }
+  bool IsDouble() const { return type_ == Type::kDouble; }
+
+  bool GetBool() const { return int_ != 0; }
+  int64_t GetInt64() const { return int_; }
+  uint64_t GetUint64() const { return static_cast<uint64_t>(int_); }
+  double GetDouble() const { return double_; }
+  std::string_view GetString() const { return text_; }
+
+  // The source text of a plain YAML scalar that resolved to a bool or a
+  // number; nullopt for every other node.
+  std::optional<std::string_view> plain_text() const {
+    if (plain_) return text_;
+    return std::nullopt;
+  }
+  // The member key of an object's child ("" for other nodes).
+  std::string_view key() const { return key_; }
+  // Where the value starts; for an object's member, where its key starts.
+  SourcePosition position() const { return {line_, column_}; }
+
+  // Children of an array or object.
+  size_t Size() const { return count_; }
+  const Node& operator[](size_t i) const { return children_[i]; }
+  const Node* begin() const { return children_; }
+  const Node* end() const { return children_ + count_; }
+  // The member named key of an object (the first, if JSON repeats a key),
+  // or null.
+  const Node* FindMember(std::string_view key) const;
+
+ private:
+  friend class NodeTreeBuilder;
+
+  Type type_ = Type::kNull;
+  bool plain_ = false;  // text_ is a resolved plain scalar's source text
+  uint32_t line_ = 0;
+  uint32_t column_ = 0;
+  uint32_t first_ = 0;  // children: nodes [first_, first_ + count_) of the tree
+  uint32_t count_ = 0;
+  const Node* children_ = nullptr;  // set when the tree is finished
+  std::string_view key_;
+  std::string_view text_;
+  int64_t int_ = 0;  // kBool (0/1), kInt, kUint (bit pattern)
+  double double_ = 0;
+};
+
+// The nodes of one stream and the texts they view.
+struct NodeTree {
+  std::vector<Node> nodes;
+  std::string source;             // the input, for texts that are slices of it
+  std::deque<std::string> owned;  // texts that are not (escapes, libyaml's)
+  std::shared_ptr<const void> keep_alive;  // a parsed JSON document's strings
+  bool has_positions = true;               // false for JSON input
+};
+
+// Builds a NodeTree: the events of a stream, values bottom-up. A
+// collection's children gather on a stack and move into the tree, side by
+// side, when it ends.
+class NodeTreeBuilder {
+ public:
+  explicit NodeTreeBuilder(NodeTree* tree) : tree_(tree) {}
+
+  static Node Null(SourcePosition pos);
+  static Node Bool(bool b, SourcePosition pos);
+  static Node Int(int64_t i, SourcePosition pos);
+  static Node Uint(uint64_t u, SourcePosition pos);
+  static Node Double(double d, SourcePosition pos);
+  static Node String(std::string_view text, SourcePosition pos);
+  // Marks a resolved plain scalar's source text.
+  static void SetPlainText(Node* n, std::string_view text);
+  static void SetKey(Node* n, std::string_view key, SourcePosition key_pos);
+
+  // Opens an array or object; its children are the nodes Add()ed until
+  // End(). Returns the number of open collections.
+  void Begin(Node::Type type, SourcePosition pos);
+  // Adds a finished value to the open collection, or as a root when none is
+  // open; returns the root's index in the tree for a root, else 0.
+  uint32_t Add(Node&& n);
+  // Closes the innermost collection and returns it, ready for Add().
+  Node End();
+  size_t depth() const { return open_.size(); }
+  // The member keys added to the innermost open object so far.
+  size_t ChildCount() const { return pending_.size() - open_.back().mark; }
+  const Node& Child(size_t i) const { return pending_[open_.back().mark + i]; }
+  // Forgets open collections (a new document).
+  void Reset();
+
+  // Points every collection at its children: after the last Add().
+  static void Finish(NodeTree* tree);
+
+ private:
+  struct Open {
+    Node node;
+    size_t mark;  // its first child in pending_
+  };
+  NodeTree* tree_;
+  std::vector<Node> pending_;  // children of open collections
+  std::vector<Open> open_;
+};
+
+// The node at path under root ("spec.domain.devices.disks[1].bus"; keys
+// may contain dots), or null.
+const Node* FindNode(const Node& root, std::string_view path);
+
+// A value as it would be shown in an error ("12", "true", "{...}").
+std::string Describe(const Node& v);
+std::string JsonTypeName(const Node& v);
+
+}  // namespace qdirect::spec
