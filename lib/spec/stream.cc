@@ -1,12 +1,8 @@
 // YAML and JSON streams into node trees (node.h).
 //
-// YAML is read as events (the fast scanner's, or libyaml's) built straight
-// into the tree. Plain scalars resolve as Kubernetes' YAML (go-yaml
-// v2, YAML 1.1) does: null/~/empty, true/false/yes/no/on/off, integers
-// (decimal, 0x, 0o, leading-0 octal, '_' separators), floats; quoted and
-// block scalars are strings. The source text of a plain scalar that did not
-// resolve to a string is kept in its node, so a string field can
-// take `name: 1234` as "1234" as Kubernetes' typed decoding does.
+// YAML is built into the tree by the fast scanner (yaml_fast.h) when the
+// stream is inside its subset, else from libyaml's events. Plain scalars
+// resolve as yaml_plain.h says.
 //
 // Aliases are refused (anchors alone are harmless and ignored): expanding
 // them is the billion-laughs attack, and Kubernetes manifests do not need
@@ -30,6 +26,7 @@
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 #include "spec/yaml_fast.h"
+#include "spec/yaml_plain.h"
 
 namespace qdirect::spec {
 namespace {
@@ -63,107 +60,24 @@ SourcePosition Pos(const yaml_mark_t& mark) {
   return {static_cast<uint32_t>(mark.line + 1), static_cast<uint32_t>(mark.column + 1)};
 }
 
-bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
-  for (std::string_view o : options) {
-    if (s == o) return true;
-  }
-  return false;
-}
 
-// Integers as go-yaml v2 reads them (strconv.ParseInt with base 0 after
-// removing '_').
-bool ResolveInt(std::string_view s, SourcePosition pos, Node* out) {
-  std::string clean;
-  for (char c : s) {
-    if (c != '_') clean.push_back(c);
-  }
-  std::string_view t = clean;
-  bool negative = false;
-  if (!t.empty() && (t[0] == '+' || t[0] == '-')) {
-    negative = t[0] == '-';
-    t.remove_prefix(1);
-  }
-  if (t.empty()) return false;
-  int base = 10;
-  if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
-    base = 16;
-    t.remove_prefix(2);
-  } else if (t.size() > 2 && t[0] == '0' && (t[1] == 'o' || t[1] == 'O')) {
-    base = 8;
-    t.remove_prefix(2);
-  } else if (t.size() > 2 && t[0] == '0' && (t[1] == 'b' || t[1] == 'B')) {
-    base = 2;
-    t.remove_prefix(2);
-  } else if (t.size() > 1 && t[0] == '0') {
-    base = 8;
-    t.remove_prefix(1);
-  }
-  uint64_t magnitude = 0;
-  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), magnitude, base);
-  if (ptr != t.data() + t.size()) return false;
-  if (ec == std::errc::result_out_of_range) {
-    if (base != 10) return false;
-    *out = B::Double(std::strtod(std::string(s).c_str(), nullptr), pos);
-    return true;
-  }
-  if (ec != std::errc()) return false;
-  if (!negative) {
-    *out = B::Uint(magnitude, pos);
-  } else if (magnitude <= static_cast<uint64_t>(INT64_MAX) + 1) {
-    *out = B::Int(static_cast<int64_t>(0 - magnitude), pos);
-  } else {
-    *out = B::Double(-static_cast<double>(magnitude), pos);
-  }
-  return true;
-}
-
-bool ResolveFloat(std::string_view s, SourcePosition pos, Node* out) {
-  // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
-  size_t i = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-  size_t int_digits = 0, frac_digits = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++int_digits;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
-  }
-  if (int_digits + frac_digits == 0) return false;
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    size_t exp_digits = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++exp_digits;
-    if (exp_digits == 0) return false;
-  }
-  if (i != s.size()) return false;
-  double d = std::strtod(std::string(s).c_str(), nullptr);
-  if (d - d != 0) return false;  // inf: JSON cannot hold it, keep the text
-  *out = B::Double(d, pos);
-  return true;
-}
-
-// Resolves a plain scalar; returns false when it is a string.
-bool ResolvePlain(std::string_view s, SourcePosition pos, Node* out) {
-  // The null and boolean words are five characters at most.
-  if (s.size() <= 5) {
-    if (OneOf(s, {"", "~", "null", "Null", "NULL"})) {
-      *out = B::Null(pos);
-      return true;
-    }
-    if (OneOf(s, {"true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})) {
-      *out = B::Bool(true, pos);
-      return true;
-    }
-    if (OneOf(s, {"false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})) {
-      *out = B::Bool(false, pos);
-      return true;
-    }
-  }
-  if (s.size() > 64) return false;
-  char c = s[0];
-  if (!(c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9'))) return false;
-  return ResolveInt(s, pos, out) || ResolveFloat(s, pos, out);
-}
+// The subset of a libyaml event the reader reads.
+struct YamlEvent {
+  enum class Type {
+    kDocumentStart,
+    kDocumentEnd,
+    kScalar,
+    kSequenceStart,
+    kSequenceEnd,
+    kMappingStart,
+    kMappingEnd
+  };
+  Type type = Type::kScalar;
+  uint32_t line = 0;  // 1-based start
+  uint32_t column = 0;
+  std::string_view text;  // scalars
+  bool plain = false;     // plain scalar style
+};
 
 // Mappings with fewer keys than this find duplicates by scanning their
 // members; larger ones (rare in manifests) switch to a hash set.
@@ -181,21 +95,16 @@ class YamlReader {
   void Run(bool allow_fast, bool* used_fast) {
     if (used_fast) *used_fast = false;
     if (allow_fast) {
-      YamlEvents fast;
-      if (FastYamlEvents(text_, limits_, &fast)) {
+      std::vector<FastDocument> docs;
+      if (FastYamlTree(text_, limits_, tree_.get(), &docs)) {
         if (used_fast) *used_fast = true;
-        // Escaped and literal texts move with their strings' blocks.
-        tree_->owned = std::move(fast.owned);
-        // A node per event at most.
-        tree_->nodes.reserve(fast.events.size());
-        // The input is no longer than one document may be, so the size
-        // check in Handle cannot fire: offsets are left 0.
-        for (const YamlEvent& e : fast.events) {
-          if (!Handle(e, 0, 0)) break;
-        }
+        for (const FastDocument& d : docs) roots_.push_back({d.root, d.start});
         Finish();
         return;
       }
+      // Outside the subset: libyaml reads it all again.
+      tree_->nodes.clear();
+      tree_->owned.clear();
     }
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
@@ -408,10 +317,8 @@ class YamlReader {
       top.have_key = true;
       return true;
     }
-    Node n;
-    if (event.plain && ResolvePlain(text, pos, &n)) {
-      if (!n.IsNull()) B::SetPlainText(&n, text);
-    } else if (text.size() > limits_.max_string_bytes) {
+    Node n = event.plain ? PlainScalar(text, pos) : B::String(text, pos);
+    if (n.IsString() && text.size() > limits_.max_string_bytes) {
       Link link;
       LinkHere(pos, &link);
       std::string path = PathTo(&link);
@@ -419,8 +326,6 @@ class YamlReader {
           FieldError::Type::kTooLong, path.empty() ? "document" : path, "",
           absl::StrCat("must have at most ", limits_.max_string_bytes, " bytes"), pos));
       n = B::String("", pos);
-    } else {
-      n = B::String(text, pos);
     }
     Attach(std::move(n));
     return true;

@@ -2,7 +2,9 @@
 // what libyaml 0.2.5 does for the same input; where mirroring would need
 // more than a few lines (folding, escapes, flow content, empty sequence
 // items, anchors, tags...) the scanner gives up and libyaml reads the
-// stream instead.
+// stream instead. The nodes it builds are those stream.cc builds from
+// libyaml's events: a mapping's members are positioned at their key, a
+// plain scalar resolves through yaml_plain.h.
 
 #include "spec/yaml_fast.h"
 
@@ -14,10 +16,16 @@
 #include <string_view>
 #include <vector>
 
+#include "spec/yaml_plain.h"
+
 namespace qdirect::spec {
 namespace {
 
-using Type = YamlEvent::Type;
+using B = NodeTreeBuilder;
+
+SourcePosition Pos(size_t line, size_t col) {
+  return {static_cast<uint32_t>(line + 1), static_cast<uint32_t>(col + 1)};
+}
 
 // Characters that start a YAML indicator.
 constexpr std::array<bool, 256> kIndicator = [] {
@@ -36,8 +44,9 @@ constexpr std::array<bool, 256> kKeyStop = [] {
 
 class FastScanner {
  public:
-  FastScanner(std::string_view text, const DecodeLimits& limits, YamlEvents* out)
-      : t_(text), limits_(limits), out_(out) {}
+  FastScanner(std::string_view text, const DecodeLimits& limits, NodeTree* tree,
+              std::vector<FastDocument>* docs)
+      : t_(text), limits_(limits), tree_(tree), docs_(docs), builder_(tree) {}
 
   bool Run() {
     if (!SplitLines()) return false;
@@ -47,26 +56,29 @@ class FastScanner {
       int n = 0;
       if (!NextContent(&n)) return false;
       if (n == -1) {
-        if (pending) EmptyDocument(pending_line);
+        if (pending && !CountDocument()) return false;  // an empty one: no root
         if (li_ >= lines_.size()) return true;
         pending = true;
         pending_line = li_;
         ++li_;
         continue;
       }
+      SourcePosition start;
       if (pending) {
-        Emit(Type::kDocumentStart, pending_line, 0);
+        start = Pos(pending_line, 0);
       } else {
         if (started_) return false;  // cannot happen: content ends at a marker
-        Emit(Type::kDocumentStart, li_, static_cast<size_t>(n));
+        start = Pos(li_, static_cast<size_t>(n));
       }
+      if (!CountDocument()) return false;
       started_ = true;
       pending = false;
-      if (!BlockNode(static_cast<size_t>(n))) return false;
+      Node root;
+      if (!BlockNode(static_cast<size_t>(n), &root)) return false;
+      docs_->push_back({builder_.Add(std::move(root)), start});
       int after = 0;
       if (!NextContent(&after)) return false;
       if (after != -1) return false;
-      Emit(Type::kDocumentEnd, li_, 0);
     }
   }
 
@@ -116,29 +128,36 @@ class FastScanner {
       ++i;
     }
     if (begin < t_.size()) AddLine(begin, t_.size(), false);
-    // Events: a few per line.
-    out_->events.reserve(2 * lines_.size() + 8);
+    // Nodes: about one per line.
+    tree_->nodes.reserve(tree_->nodes.size() + lines_.size() + 8);
     return true;
   }
 
   size_t Indent(const Line& l) const { return l.indent; }
 
-  void Emit(Type type, size_t line, size_t col, std::string_view text = {},
-            bool plain = false) {
-    YamlEvent e;
-    e.type = type;
-    e.line = static_cast<uint32_t>(line + 1);
-    e.column = static_cast<uint32_t>(col + 1);
-    e.text = text;
-    e.plain = plain;
-    out_->events.push_back(e);
+  // The libyaml reader refuses documents past the limit: leave them to it.
+  bool CountDocument() { return ++documents_ <= limits_.max_documents; }
+
+  // Opens a collection at (line, col), unless it would nest deeper than the
+  // libyaml reader allows.
+  bool Open(Node::Type type, size_t line, size_t col) {
+    if (builder_.depth() >= limits_.max_depth) return false;
+    builder_.Begin(type, Pos(line, col));
+    return true;
   }
 
-  void EmptyDocument(size_t line) {
-    Emit(Type::kDocumentStart, line, 0);
-    Emit(Type::kScalar, line, 3, std::string_view(), true);
-    Emit(Type::kDocumentEnd, line, 3);
+  // Whether the open mapping has key already (which the libyaml reader
+  // reports); a mapping this large is left to it too.
+  bool DuplicateKey(std::string_view key) const {
+    const size_t count = builder_.ChildCount();
+    if (count >= kMaxScannedKeys) return true;
+    for (size_t i = 0; i < count; ++i) {
+      if (builder_.Child(i).key() == key) return true;
+    }
+    return false;
   }
+
+  bool TooLong(std::string_view text) const { return text.size() > limits_.max_string_bytes; }
 
   // Moves li_ to the next line with content; *indent is its indent, or -1
   // at the end or at a `---` line. False outside the subset.
@@ -199,7 +218,7 @@ class FastScanner {
       ++i;
     }
     if (escaped) {
-      *text = out_->owned.emplace_back(std::move(owned));
+      *text = tree_->owned.emplace_back(std::move(owned));
     } else {
       *text = t_.substr(p + 1, i - p - 1);
     }
@@ -245,70 +264,74 @@ class FastScanner {
   }
 
   // A collection starting at (li_, col).
-  bool BlockNode(size_t col) {
+  bool BlockNode(size_t col, Node* out) {
     if (++depth_ > limits_.max_depth) return false;
     bool ok;
     if (IsDash(li_, col)) {
-      ok = Sequence(col, false);
+      ok = Sequence(col, false, out);
     } else {
-      ok = Mapping(col);
+      ok = Mapping(col, out);
     }
     --depth_;
     return ok;
   }
 
-  bool Mapping(size_t col) {
-    Emit(Type::kMappingStart, li_, col);
+  bool Mapping(size_t col, Node* out) {
+    if (!Open(Node::Type::kObject, li_, col)) return false;
     while (true) {
       std::string_view key;
       bool plain = false;
       size_t after = 0;
       if (!Key(col, &key, &plain, &after)) return false;
-      Emit(Type::kScalar, li_, col, key, plain);
+      if (TooLong(key) || DuplicateKey(key)) return false;
+      const SourcePosition key_pos = Pos(li_, col);
       const Line& l = lines_[li_];
       size_t p = after;
       while (p < l.end && t_[p] == ' ') ++p;
+      Node value;
       if (p == l.end || t_[p] == '#') {
         ++li_;
         int n = 0;
         if (!NextContent(&n)) return false;
         if (n > static_cast<int>(col)) {
-          if (!BlockNode(static_cast<size_t>(n))) return false;
+          if (!BlockNode(static_cast<size_t>(n), &value)) return false;
         } else if (n == static_cast<int>(col) && IsDash(li_, col)) {
           if (++depth_ > limits_.max_depth) return false;
-          if (!Sequence(col, true)) return false;
+          if (!Sequence(col, true, &value)) return false;
           --depth_;
-        } else {
-          Emit(Type::kScalar, li_, col, std::string_view(), true);
         }
-      } else if (!InlineValue(p - l.begin, col)) {
+        // Else an empty value: null.
+      } else if (!InlineValue(p - l.begin, col, &value)) {
         return false;
       }
+      B::SetKey(&value, key, key_pos);
+      builder_.Add(std::move(value));
       int n = 0;
       if (!NextContent(&n)) return false;
       if (n < static_cast<int>(col)) break;
       if (n > static_cast<int>(col) || IsDash(li_, col)) return false;
     }
-    Emit(Type::kMappingEnd, li_, col);
+    *out = builder_.End();
     return true;
   }
 
-  bool Sequence(size_t col, bool indentless) {
-    Emit(Type::kSequenceStart, li_, col);
+  bool Sequence(size_t col, bool indentless, Node* out) {
+    if (!Open(Node::Type::kArray, li_, col)) return false;
     while (true) {
       const Line& l = lines_[li_];
       size_t p = l.begin + col + 1;
       while (p < l.end && t_[p] == ' ') ++p;
       size_t q = p - l.begin;
+      Node item;
       if (p == l.end || t_[p] == '#') {
         ++li_;
         int n = 0;
         if (!NextContent(&n)) return false;
         if (n <= static_cast<int>(col)) return false;  // an empty item
-        if (!BlockNode(static_cast<size_t>(n))) return false;
+        if (!BlockNode(static_cast<size_t>(n), &item)) return false;
       } else if (IsDash(li_, q)) {
         if (++depth_ > limits_.max_depth) return false;
-        if (!Sequence(q, false)) return false;
+        if (!Sequence(q, false, &item)) return false;
         --depth_;
       } else {
         std::string_view key;
@@ -316,12 +339,13 @@ class FastScanner {
         size_t after = 0;
         if (Key(q, &key, &plain, &after)) {
           if (++depth_ > limits_.max_depth) return false;
-          if (!Mapping(q)) return false;
+          if (!Mapping(q, &item)) return false;
           --depth_;
-        } else if (!InlineValue(q, col)) {
+        } else if (!InlineValue(q, col, &item)) {
           return false;
         }
       }
+      builder_.Add(std::move(item));
       int n = 0;
       if (!NextContent(&n)) return false;
       if (n < static_cast<int>(col)) break;
@@ -331,13 +355,13 @@ class FastScanner {
         return false;
       }
     }
-    Emit(Type::kSequenceEnd, li_, col);
+    *out = builder_.End();
     return true;
   }
 
   // A value after "key: " or "- " at (li_, col); indent is the enclosing
   // block's. Leaves li_ on the next line to read.
-  bool InlineValue(size_t col, size_t indent) {
+  bool InlineValue(size_t col, size_t indent, Node* out) {
     const Line& l = lines_[li_];
     size_t p = l.begin + col;
     char c = t_[p];
@@ -348,7 +372,8 @@ class FastScanner {
       if (!Quoted(l, p, &text, &end)) return false;
       if (end < l.end && t_[end] != ' ') return false;
       if (!RestIsComment(l, end)) return false;
-      Emit(Type::kScalar, line, col, text, false);
+      if (TooLong(text)) return false;
+      *out = B::String(text, Pos(line, col));
       ++li_;
       return true;
     }
@@ -356,12 +381,12 @@ class FastScanner {
       if (p + 1 >= l.end || t_[p + 1] != (c == '{' ? '}' : ']')) return false;
       if (p + 2 < l.end && t_[p + 2] != ' ') return false;
       if (!RestIsComment(l, p + 2)) return false;
-      Emit(c == '{' ? Type::kMappingStart : Type::kSequenceStart, line, col);
-      Emit(c == '{' ? Type::kMappingEnd : Type::kSequenceEnd, line, col + 1);
+      if (!Open(c == '{' ? Node::Type::kObject : Node::Type::kArray, line, col)) return false;
+      *out = builder_.End();
       ++li_;
       return true;
     }
-    if (c == '|') return Literal(col, indent);
+    if (c == '|') return Literal(col, indent, out);
     if (Indicator(c) && !(c == '-' && p + 1 < l.end && t_[p + 1] != ' ')) return false;
     size_t i = p;
     while (i < l.end) {
@@ -371,7 +396,9 @@ class FastScanner {
     }
     size_t e = i;
     while (e > p && t_[e - 1] == ' ') --e;
-    Emit(Type::kScalar, line, col, t_.substr(p, e - p), true);
+    std::string_view text = t_.substr(p, e - p);
+    *out = PlainScalar(text, Pos(line, col));
+    if (out->IsString() && TooLong(text)) return false;
     ++li_;
     // A more indented line that is not a comment would continue the scalar.
     for (size_t j = li_; j < lines_.size(); ++j) {
@@ -390,7 +417,7 @@ class FastScanner {
   }
 
   // A literal block scalar whose '|' is at (li_, col).
-  bool Literal(size_t col, size_t indent) {
+  bool Literal(size_t col, size_t indent, Node* out) {
     const Line& l = lines_[li_];
     size_t p = l.begin + col + 1;
     int chomp = 0;  // -1 strip, 0 clip, 1 keep
@@ -435,27 +462,34 @@ class FastScanner {
     }
     if (chomp >= 0 && last_break) s.push_back('\n');
     if (chomp == 1) s.append(breaks, '\n');
-    Emit(Type::kScalar, header, col, out_->owned.emplace_back(std::move(s)), false);
+    if (TooLong(s)) return false;
+    *out = B::String(tree_->owned.emplace_back(std::move(s)), Pos(header, col));
     li_ = j;
     return true;
   }
 
+  // Mappings with more keys than this (rare, and quadratic to check for
+  // duplicates here) are left to libyaml.
+  static constexpr size_t kMaxScannedKeys = 64;
+
   std::string_view t_;
   const DecodeLimits& limits_;
-  YamlEvents* out_;
+  NodeTree* tree_;
+  std::vector<FastDocument>* docs_;
+  NodeTreeBuilder builder_;
   std::vector<Line> lines_;
   size_t li_ = 0;
   size_t depth_ = 0;
+  size_t documents_ = 0;
   bool started_ = false;
 };
 
 }  // namespace
 
-bool FastYamlEvents(std::string_view text, const DecodeLimits& limits, YamlEvents* out) {
-  out->events.clear();
-  out->owned.clear();
+bool FastYamlTree(std::string_view text, const DecodeLimits& limits, NodeTree* tree,
+                  std::vector<FastDocument>* docs) {
   if (text.size() > limits.max_document_bytes) return false;
-  return FastScanner(text, limits, out).Run();
+  return FastScanner(text, limits, tree, docs).Run();
 }
 
 }  // namespace qdirect::spec

@@ -1,46 +1,33 @@
 #pragma once
 
-// A scanner for the block-YAML subset Kubernetes manifests use, producing
-// the same events libyaml would (types, start positions, scalar texts), so
-// that stream.cc builds identical documents from either. Anything outside
-// the subset makes the whole stream fall back to libyaml, which then also
-// owns every error message.
+// A scanner for the block-YAML subset Kubernetes manifests use, building
+// the node tree (node.h) straight from the text: the same nodes, positions
+// and texts the libyaml reader in stream.cc builds from libyaml's events.
+// Anything outside the subset — and anything that reader would report (a
+// broken limit, a duplicate key) — makes the whole stream fall back to
+// libyaml, which then also owns every error message.
 
-#include <cstddef>
-#include <deque>
-#include <string>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
 #include "qdirect/spec.h"
+#include "spec/node.h"
 
 namespace qdirect::spec {
 
-// The subset of a libyaml event that stream.cc reads.
-struct YamlEvent {
-  enum class Type {
-    kDocumentStart,
-    kDocumentEnd,
-    kScalar,
-    kSequenceStart,
-    kSequenceEnd,
-    kMappingStart,
-    kMappingEnd
-  };
-  Type type = Type::kScalar;
-  uint32_t line = 0;  // 1-based start
-  uint32_t column = 0;
-  std::string_view text;  // scalars
-  bool plain = false;     // plain scalar style
+// A document the scanner read: its root in the tree and where it starts.
+struct FastDocument {
+  uint32_t root = 0;
+  SourcePosition start;
 };
 
-struct YamlEvents {
-  std::vector<YamlEvent> events;
-  std::deque<std::string> owned;  // texts that are not slices of the input
-};
-
-// Fills out with the events of text and returns true, or returns false when
-// text is outside the subset (out is then unspecified).
-bool FastYamlEvents(std::string_view text, const DecodeLimits& limits, YamlEvents* out);
+// Adds the nodes of text's documents to tree (texts that are not slices of
+// text go to tree->owned) and their roots to *docs, and returns true; or
+// returns false when text is outside the subset or would be reported (tree
+// and docs are then unspecified). Empty documents add no root. The caller
+// finishes the tree (NodeTreeBuilder::Finish).
+bool FastYamlTree(std::string_view text, const DecodeLimits& limits, NodeTree* tree,
+                  std::vector<FastDocument>* docs);
 
 }  // namespace qdirect::spec

@@ -130,8 +130,9 @@ TEST(YamlFastPathTest, InsideTheSubset) {
     fast += Same(in);
     Same(in, Tight());
   }
-  // All but the few flow and "- x" values above stay on the fast path.
-  EXPECT_GE(fast, std::size(inputs) - 4);
+  // All but the few flow and "- x" values above, and the duplicate key
+  // (reported by the libyaml reader), stay on the fast path.
+  EXPECT_GE(fast, std::size(inputs) - 5);
   EXPECT_TRUE(Same("a: 1\nb:\n- c: 'x'\n  d: |\n    y\n"));
   EXPECT_TRUE(Same("a: 1\r\nb: 'x'"));
 }

@@ -1,0 +1,127 @@
+#include "spec/yaml_plain.h"
+
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
+#include <string>
+
+namespace qdirect::spec {
+namespace {
+
+using B = NodeTreeBuilder;
+
+bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
+  for (std::string_view o : options) {
+    if (s == o) return true;
+  }
+  return false;
+}
+
+// Integers as go-yaml v2 reads them (strconv.ParseInt with base 0 after
+// removing '_').
+bool ResolveInt(std::string_view s, SourcePosition pos, Node* out) {
+  std::string clean;
+  for (char c : s) {
+    if (c != '_') clean.push_back(c);
+  }
+  std::string_view t = clean;
+  bool negative = false;
+  if (!t.empty() && (t[0] == '+' || t[0] == '-')) {
+    negative = t[0] == '-';
+    t.remove_prefix(1);
+  }
+  if (t.empty()) return false;
+  int base = 10;
+  if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+    base = 16;
+    t.remove_prefix(2);
+  } else if (t.size() > 2 && t[0] == '0' && (t[1] == 'o' || t[1] == 'O')) {
+    base = 8;
+    t.remove_prefix(2);
+  } else if (t.size() > 2 && t[0] == '0' && (t[1] == 'b' || t[1] == 'B')) {
+    base = 2;
+    t.remove_prefix(2);
+  } else if (t.size() > 1 && t[0] == '0') {
+    base = 8;
+    t.remove_prefix(1);
+  }
+  uint64_t magnitude = 0;
+  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), magnitude, base);
+  if (ptr != t.data() + t.size()) return false;
+  if (ec == std::errc::result_out_of_range) {
+    if (base != 10) return false;
+    *out = B::Double(std::strtod(std::string(s).c_str(), nullptr), pos);
+    return true;
+  }
+  if (ec != std::errc()) return false;
+  if (!negative) {
+    *out = B::Uint(magnitude, pos);
+  } else if (magnitude <= static_cast<uint64_t>(INT64_MAX) + 1) {
+    *out = B::Int(static_cast<int64_t>(0 - magnitude), pos);
+  } else {
+    *out = B::Double(-static_cast<double>(magnitude), pos);
+  }
+  return true;
+}
+
+bool ResolveFloat(std::string_view s, SourcePosition pos, Node* out) {
+  // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  size_t int_digits = 0, frac_digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
+  }
+  if (int_digits + frac_digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    size_t exp_digits = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++exp_digits;
+    if (exp_digits == 0) return false;
+  }
+  if (i != s.size()) return false;
+  double d = std::strtod(std::string(s).c_str(), nullptr);
+  if (d - d != 0) return false;  // inf: JSON cannot hold it, keep the text
+  *out = B::Double(d, pos);
+  return true;
+}
+
+// Resolves a plain scalar; returns false when it is a string.
+bool ResolvePlain(std::string_view s, SourcePosition pos, Node* out) {
+  // The null and boolean words are five characters at most, and start
+  // with one of these.
+  if (s.size() <= 5 &&
+      (s.empty() || std::string_view("~nNtTfFyYoO").find(s[0]) != std::string_view::npos)) {
+    if (OneOf(s, {"", "~", "null", "Null", "NULL"})) {
+      *out = B::Null(pos);
+      return true;
+    }
+    if (OneOf(s, {"true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})) {
+      *out = B::Bool(true, pos);
+      return true;
+    }
+    if (OneOf(s, {"false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})) {
+      *out = B::Bool(false, pos);
+      return true;
+    }
+  }
+  if (s.size() > 64) return false;
+  char c = s[0];
+  if (!(c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9'))) return false;
+  return ResolveInt(s, pos, out) || ResolveFloat(s, pos, out);
+}
+
+}  // namespace
+
+Node PlainScalar(std::string_view text, SourcePosition pos) {
+  Node n;
+  if (!ResolvePlain(text, pos, &n)) return B::String(text, pos);
+  if (!n.IsNull()) B::SetPlainText(&n, text);
+  return n;
+}
+
+}  // namespace qdirect::spec
