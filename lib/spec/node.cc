@@ -74,7 +74,10 @@ void NodeTreeBuilder::SetKey(Node* n, std::string_view key, SourcePosition key_p
 void NodeTreeBuilder::Begin(Node::Type type, SourcePosition pos) {
   Node n = Null(pos);
   n.type_ = type;
-  if (pending_.capacity() == 0) pending_.reserve(64);
+  if (pending_.capacity() == 0) {
+    pending_.reserve(64);
+    open_.reserve(16);
+  }
   open_.push_back({n, pending_.size()});
 }
 

@@ -91,28 +91,55 @@ void ObjectReader::Init(const Node* value) {
   for (const Node& m : *value) present_ |= KeyBit(m.key());
 }
 
-void ObjectReader::AppendPath(std::string* out) const {
+namespace {
+
+size_t Digits(size_t n) {
+  size_t d = 1;
+  while (n >= 10) {
+    n /= 10;
+    ++d;
+  }
+  return d;
+}
+
+}  // namespace
+
+size_t ObjectReader::PathSize() const {
+  if (parent_ == nullptr) return path_.size();
+  const size_t parent = parent_->PathSize();
+  size_t n = parent + (parent != 0 ? 1 : 0) + key_.size();
+  if (index_ != kNoIndex) n += 2 + Digits(index_);
+  return n;
+}
+
+void ObjectReader::WritePath(char* out, size_t size) const {
   if (parent_ == nullptr) {
-    out->append(path_);
+    std::memcpy(out, path_.data(), size);
     return;
   }
-  const size_t start = out->size();
-  parent_->AppendPath(out);
-  if (out->size() != start) out->push_back('.');
-  out->append(key_);
+  // Backwards from the end: "[index]", the key, "." unless the parent's
+  // path is empty, then the parent's.
+  char* end = out + size;
   if (index_ != kNoIndex) {
-    char digits[24];
-    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), index_);
-    (void)ec;  // 24 digits hold any size_t
-    out->push_back('[');
-    out->append(digits, end).push_back(']');
+    *--end = ']';
+    size_t n = index_;
+    do {
+      *--end = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n != 0);
+    *--end = '[';
   }
+  end -= key_.size();
+  std::memcpy(end, key_.data(), key_.size());
+  size_t rest = static_cast<size_t>(end - out);
+  if (rest != 0) --rest;  // the '.'
+  if (rest != 0) out[rest] = '.';
+  parent_->WritePath(out, rest);
 }
 
 std::string ObjectReader::path() const {
-  std::string out;
-  out.reserve(64);
-  AppendPath(&out);
+  std::string out(PathSize(), '\0');
+  WritePath(out.data(), out.size());
   return out;
 }
 
@@ -131,11 +158,12 @@ ObjectReader::~ObjectReader() {
 }
 
 std::string ObjectReader::PathOf(std::string_view key) const {
-  std::string out;
-  out.reserve(64);
-  AppendPath(&out);
-  if (!out.empty()) out.push_back('.');
-  out.append(key);
+  // Sized once: a path is spelled for findings only, but then in full.
+  const size_t size = PathSize();
+  std::string out(size + (size != 0 ? 1 : 0) + key.size(), '\0');
+  WritePath(out.data(), size);
+  if (size != 0) out[size] = '.';
+  std::memcpy(out.data() + out.size() - key.size(), key.data(), key.size());
   return out;
 }
 

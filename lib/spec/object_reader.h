@@ -92,8 +92,10 @@ class ObjectReader {
   static constexpr size_t kNoIndex = SIZE_MAX;
   // Takes value, reporting one that is not an object.
   void Init(const Node* value);
-  // Appends the path to *out, in one buffer however deep the reader is.
-  void AppendPath(std::string* out) const;
+  // The path's length, and the path written into [out, out + size): one
+  // buffer sized once, however deep the reader is.
+  size_t PathSize() const;
+  void WritePath(char* out, size_t size) const;
 
   Findings* findings_;
   const Node* value_ = nullptr;

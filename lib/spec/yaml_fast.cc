@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -22,6 +23,9 @@ namespace qdirect::spec {
 namespace {
 
 using B = NodeTreeBuilder;
+
+// The word-at-a-time scans below read the lowest address as the lowest byte.
+static_assert(std::endian::native == std::endian::little);
 
 SourcePosition Pos(size_t line, size_t col) {
   return {static_cast<uint32_t>(line + 1), static_cast<uint32_t>(col + 1)};
@@ -91,6 +95,17 @@ class FastScanner {
 
   void AddLine(size_t begin, size_t end, bool terminated) {
     size_t i = begin;
+    // Indents are spaces only: eight at a time, then to the first other.
+    while (i + 8 <= end) {
+      uint64_t x;
+      std::memcpy(&x, t_.data() + i, 8);
+      const uint64_t other = x ^ 0x2020202020202020u;
+      if (other != 0) {
+        i += static_cast<size_t>(std::countr_zero(other)) / 8;
+        break;
+      }
+      i += 8;
+    }
     while (i < end && t_[i] == ' ') ++i;
     lines_.push_back({begin, end, terminated, i - begin});
   }
@@ -104,14 +119,17 @@ class FastScanner {
     while (i < t_.size()) {
       // Eight printable ASCII bytes (no break, tab or control among them)
       // at a time: a byte below 0x20 or above 0x7e sets its high bit in
-      // one of the two tests, exact as a whole.
+      // one of the two tests. Borrows and carries only run upwards from a
+      // byte that is flagged itself, so the lowest flag is exact: skip to it.
       if (i + 8 <= t_.size()) {
         uint64_t x;
         std::memcpy(&x, t_.data() + i, 8);
-        if (((((x - kOnes * 0x20) & ~x) | ((x + kOnes) | x)) & kHigh) == 0) {
+        const uint64_t special = (((x - kOnes * 0x20) & ~x) | ((x + kOnes) | x)) & kHigh;
+        if (special == 0) {
           i += 8;
           continue;
         }
+        i += static_cast<size_t>(std::countr_zero(special)) / 8;
       }
       unsigned char c = static_cast<unsigned char>(t_[i]);
       if (c == '\n') {
