@@ -4,6 +4,8 @@
 // every finding is returned.
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -49,6 +51,53 @@ class NameSet {
   std::unordered_set<std::string_view> hashed_;
 };
 
+// A field path spelled only when a finding needs it: the keys and indices
+// from the root, kept by value (a copy per step is cheaper than a string,
+// and nothing points at a temporary). Keys view literals or the VMI's own
+// strings, which outlive the check.
+class FieldPath {
+ public:
+  FieldPath(std::string_view root) { Push(root, kNoIndex); }  // NOLINT: literals convert
+  FieldPath(const char* root) : FieldPath(std::string_view(root)) {}  // NOLINT
+  FieldPath Key(std::string_view key) const {
+    FieldPath p = *this;
+    p.Push(key, kNoIndex);
+    return p;
+  }
+  FieldPath Item(size_t index) const {
+    FieldPath p = *this;
+    p.Push({}, index);
+    return p;
+  }
+  std::string Str() const {
+    std::string out;
+    for (size_t i = 0; i < size_; ++i) {
+      const Piece& piece = pieces_[i];
+      if (piece.index != kNoIndex) {
+        absl::StrAppend(&out, "[", piece.index, "]");
+      } else if (!piece.key.empty()) {
+        if (!out.empty()) out.push_back('.');
+        out.append(piece.key);
+      }
+    }
+    return out;
+  }
+
+ private:
+  static constexpr size_t kNoIndex = SIZE_MAX;
+  // The deepest path checked: spec, a list, an item, a target, a field.
+  static constexpr size_t kMaxPieces = 8;
+  struct Piece {
+    std::string_view key;
+    size_t index = kNoIndex;
+  };
+  void Push(std::string_view key, size_t index) {
+    if (size_ < kMaxPieces) pieces_[size_++] = {key, index};
+  }
+  std::array<Piece, kMaxPieces> pieces_;
+  size_t size_ = 0;
+};
+
 class Checker {
  public:
   explicit Checker(const Vmi& vmi, const DecodeLimits& limits)
@@ -72,48 +121,46 @@ class Checker {
   }
 
  private:
-  std::string P(std::string_view rel) const {
-    return absl::StrCat(spec_, ".", absl::string_view(rel.data(), rel.size()));
-  }
+  FieldPath P(std::string_view rel) const { return FieldPath(spec_).Key(rel); }
 
-  void Add(FieldError::Type type, std::string path, std::string value, std::string detail) {
+  void Add(FieldError::Type type, const FieldPath& path, std::string value, std::string detail) {
     FieldError e;
     e.type = type;
-    e.path = std::move(path);
+    e.path = path.Str();
     e.value = std::move(value);
     e.detail = std::move(detail);
     errors_.push_back(std::move(e));
   }
-  void Required(std::string path, std::string detail = "") {
-    Add(FieldError::Type::kRequired, std::move(path), "", std::move(detail));
+  void Required(const FieldPath& path, std::string detail = "") {
+    Add(FieldError::Type::kRequired, path, "", std::move(detail));
   }
-  void Invalid(std::string path, std::string value, std::string detail) {
-    Add(FieldError::Type::kInvalid, std::move(path), std::move(value), std::move(detail));
+  void Invalid(const FieldPath& path, std::string value, std::string detail) {
+    Add(FieldError::Type::kInvalid, path, std::move(value), std::move(detail));
   }
-  void Forbidden(std::string path, std::string detail) {
-    Add(FieldError::Type::kForbidden, std::move(path), "", std::move(detail));
+  void Forbidden(const FieldPath& path, std::string detail) {
+    Add(FieldError::Type::kForbidden, path, "", std::move(detail));
   }
-  void Unsupported(std::string path, std::string value,
+  void Unsupported(const FieldPath& path, std::string value,
                    std::initializer_list<std::string_view> options) {
     std::vector<std::string> quoted;
     for (std::string_view o : options) quoted.push_back("\"" + std::string(o) + "\"");
-    Add(FieldError::Type::kUnsupported, std::move(path), std::move(value),
+    Add(FieldError::Type::kUnsupported, path, std::move(value),
         absl::StrCat("supported values: ", absl::StrJoin(quoted, ", ")));
   }
-  void OneOf(std::string path, const std::string& value,
+  void OneOf(const FieldPath& path, const std::string& value,
              std::initializer_list<std::string_view> options) {
     for (std::string_view o : options) {
       if (value == o) return;
     }
-    Unsupported(std::move(path), value, options);
+    Unsupported(path, value, options);
   }
-  void TooMany(std::string path, size_t n, size_t max) {
+  void TooMany(const FieldPath& path, size_t n, size_t max) {
     if (n <= max) return;
-    Add(FieldError::Type::kTooMany, std::move(path), std::to_string(n),
+    Add(FieldError::Type::kTooMany, path, std::to_string(n),
         absl::StrCat("must have at most ", max, " items"));
   }
   // Returns false when the length was reported.
-  bool Length(const std::string& path, const std::string& value, size_t max) {
+  bool Length(const FieldPath& path, const std::string& value, size_t max) {
     if (value.size() <= max) return true;
     Add(FieldError::Type::kTooLong, path, "", absl::StrCat("must have at most ", max, " bytes"));
     return false;
@@ -122,7 +169,7 @@ class Checker {
   static bool IsAlnumLower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
   // An RFC 1123 label, as k8s.io/apimachinery IsDNS1123Label.
-  void Dns1123Label(const std::string& path, const std::string& value) {
+  void Dns1123Label(const FieldPath& path, const std::string& value) {
     if (!Length(path, value, 63)) return;
     bool ok = !value.empty() && IsAlnumLower(value.front()) && IsAlnumLower(value.back());
     for (char c : value) ok &= IsAlnumLower(c) || c == '-';
@@ -135,7 +182,7 @@ class Checker {
   }
 
   // A device or volume name: required, bounded.
-  bool Name(const std::string& path, const std::string& name) {
+  bool Name(const FieldPath& path, const std::string& name) {
     if (name.empty()) {
       Required(path);
       return false;
@@ -148,7 +195,7 @@ class Checker {
   }
 
   // dddd:bb:ss.f, slot 00..1f, function 0..7.
-  void PciAddress(const std::string& path, const std::string& a) {
+  void PciAddress(const FieldPath& path, const std::string& a) {
     bool ok = a.size() == 12 && a[4] == ':' && a[7] == ':' && a[10] == '.';
     for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) ok = ok && IsHex(a[i]);
     ok = ok && (a[8] == '0' || a[8] == '1') && a[11] >= '0' && a[11] <= '7';
@@ -158,7 +205,7 @@ class Checker {
   }
 
   // The serial characters KubeVirt allows.
-  void Serial(const std::string& path, const std::string& s) {
+  void Serial(const FieldPath& path, const std::string& s) {
     bool ok = true;
     for (char c : s) {
       ok &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -181,13 +228,13 @@ class Checker {
 
   void Cpu() {
     const spec::Cpu& cpu = vmi_.domain.cpu;
-    std::string base = P("domain.cpu");
+    FieldPath base = P("domain.cpu");
     bool counts_ok = true;
     for (auto [key, n] : {std::pair<const char*, uint32_t>{"sockets", cpu.sockets},
                           {"cores", cpu.cores},
                           {"threads", cpu.threads}}) {
       if (n == 0) {
-        Invalid(absl::StrCat(base, ".", key), "0", "must be greater than 0");
+        Invalid(base.Key(key), "0", "must be greater than 0");
         counts_ok = false;
       }
     }
@@ -197,20 +244,20 @@ class Checker {
               absl::StrCat("sockets * cores * threads must be at most ", kMaxVcpus));
     }
     if (cpu.max_sockets && *cpu.max_sockets < cpu.sockets) {
-      Invalid(base + ".maxSockets", std::to_string(*cpu.max_sockets),
+      Invalid(base.Key("maxSockets"), std::to_string(*cpu.max_sockets),
               absl::StrCat("must be greater than or equal to sockets (", cpu.sockets, ")"));
     }
     for (size_t i = 0; i < cpu.features.size(); ++i) {
-      std::string fp = absl::StrCat(base, ".features[", i, "]");
-      Name(fp + ".name", cpu.features[i].name);
-      OneOf(fp + ".policy", cpu.features[i].policy,
+      FieldPath fp = base.Key("features").Item(i);
+      Name(fp.Key("name"), cpu.features[i].name);
+      OneOf(fp.Key("policy"), cpu.features[i].policy,
             {"disable", "forbid", "force", "optional", "require"});
     }
     for (const auto* list : {&vmi_.domain.resources.requests, &vmi_.domain.resources.limits}) {
-      std::string which = list == &vmi_.domain.resources.requests ? "requests" : "limits";
+      std::string_view which = list == &vmi_.domain.resources.requests ? "requests" : "limits";
       for (const auto& [name, q] : *list) {
         if (q.milli < 0) {
-          Invalid(absl::StrCat(P("domain.resources."), which, ".", name), q.text,
+          Invalid(P("domain.resources").Key(which).Key(name), q.text,
                   "must be greater than or equal to 0");
         }
       }
@@ -220,7 +267,7 @@ class Checker {
     for (const char* name : {"cpu", "memory"}) {
       auto r = req.find(name), l = lim.find(name);
       if (r != req.end() && l != lim.end() && r->second.milli > l->second.milli) {
-        Invalid(absl::StrCat(P("domain.resources.requests."), name), r->second.text,
+        Invalid(P("domain.resources.requests").Key(name), r->second.text,
                 absl::StrCat("must be less than or equal to ", name, " limit"));
       }
     }
@@ -228,33 +275,33 @@ class Checker {
 
   void Memory() {
     const spec::Memory& m = vmi_.domain.memory;
-    std::string base = P("domain.memory");
+    FieldPath base = P("domain.memory");
     if (!m.guest) {
       Required(P("domain.resources.requests.memory"),
                "set domain.memory.guest or domain.resources.requests.memory");
     } else if (m.guest->value <= 0) {
-      Invalid(base + ".guest", m.guest->text, "must be greater than 0");
+      Invalid(base.Key("guest"), m.guest->text, "must be greater than 0");
     } else {
       auto limit = vmi_.domain.resources.limits.find("memory");
       if (limit != vmi_.domain.resources.limits.end() && limit->second.value > 0 &&
           m.guest->value > limit->second.value) {
-        Invalid(base + ".guest", m.guest->text,
+        Invalid(base.Key("guest"), m.guest->text,
                 absl::StrCat("must be less than or equal to the memory limit ",
                              limit->second.text));
       }
       if (m.max_guest && m.max_guest->value < m.guest->value) {
-        Invalid(base + ".maxGuest", m.max_guest->text,
+        Invalid(base.Key("maxGuest"), m.max_guest->text,
                 "must be greater than or equal to the guest memory");
       }
     }
     if (m.hugepages) {
       const std::string& size = m.hugepages->page_size;
       if (size != "2Mi" && size != "1Gi") {
-        Unsupported(base + ".hugepages.pageSize", size, {"1Gi", "2Mi"});
+        Unsupported(base.Key("hugepages.pageSize"), size, {"1Gi", "2Mi"});
       } else if (m.guest && m.guest->value > 0) {
         int64_t page = size == "2Mi" ? (int64_t{2} << 20) : (int64_t{1} << 30);
         if (m.guest->value % page != 0) {
-          Invalid(base + ".guest", m.guest->text,
+          Invalid(base.Key("guest"), m.guest->text,
                   absl::StrCat("must be a multiple of the hugepage size ", size));
         }
       }
@@ -263,33 +310,33 @@ class Checker {
 
   void Firmware() {
     const spec::Firmware& fw = vmi_.domain.firmware;
-    std::string base = P("domain.firmware");
+    FieldPath base = P("domain.firmware");
     if (!fw.uuid.empty()) {
       const std::string& u = fw.uuid;
       bool ok = u.size() == 36;
       for (size_t i = 0; ok && i < u.size(); ++i) {
         ok = (i == 8 || i == 13 || i == 18 || i == 23) ? u[i] == '-' : IsHex(u[i]);
       }
-      if (!ok) Invalid(base + ".uuid", u, "must be a UUID (8-4-4-4-12 hexadecimal digits)");
+      if (!ok) Invalid(base.Key("uuid"), u, "must be a UUID (8-4-4-4-12 hexadecimal digits)");
     }
-    if (!fw.serial.empty()) Serial(base + ".serial", fw.serial);
+    if (!fw.serial.empty()) Serial(base.Key("serial"), fw.serial);
     if (fw.kernel_boot) {
       const KernelBoot& kb = *fw.kernel_boot;
-      std::string kp = base + ".kernelBoot";
+      FieldPath kp = base.Key("kernelBoot");
       if (!kb.container) {
         if (!kb.kernel_args.empty()) {
-          Forbidden(kp + ".kernelArgs",
+          Forbidden(kp.Key("kernelArgs"),
                     "kernel arguments cannot be provided without an external kernel");
         }
-        Required(kp + ".container", "kernel boot needs a container with the kernel");
+        Required(kp.Key("container"), "kernel boot needs a container with the kernel");
       } else {
-        if (kb.container->image.empty()) Required(kp + ".container.image");
+        if (kb.container->image.empty()) Required(kp.Key("container.image"));
         if (kb.container->kernel_path.empty() && kb.container->initrd_path.empty()) {
-          Required(kp + ".container",
+          Required(kp.Key("container"),
                    "must be defined with at least one of kernelPath or initrdPath");
         }
         if (!kb.container->image_pull_policy.empty()) {
-          OneOf(kp + ".container.imagePullPolicy", kb.container->image_pull_policy,
+          OneOf(kp.Key("container.imagePullPolicy"), kb.container->image_pull_policy,
                 {"Always", "IfNotPresent", "Never"});
         }
       }
@@ -331,74 +378,74 @@ class Checker {
 
   void Clock() {
     const spec::Clock& c = vmi_.domain.clock;
-    std::string base = P("domain.clock.timer");
+    FieldPath base = P("domain.clock.timer");
     for (auto [key, timer] : {std::pair<const char*, const std::optional<Timer>*>{"hpet", &c.hpet},
                               {"pit", &c.pit},
                               {"rtc", &c.rtc}}) {
       if (!*timer || (*timer)->tick_policy.empty()) continue;
-      OneOf(absl::StrCat(base, ".", key, ".tickPolicy"), (*timer)->tick_policy,
+      OneOf(base.Key(key).Key("tickPolicy"), (*timer)->tick_policy,
             {"catchup", "delay", "discard", "merge"});
     }
     if (c.rtc && !c.rtc->track.empty()) {
-      OneOf(base + ".rtc.track", c.rtc->track, {"guest", "wall"});
+      OneOf(base.Key("rtc.track"), c.rtc->track, {"guest", "wall"});
     }
   }
 
   void Disks() {
     const auto& disks = vmi_.domain.devices.disks;
-    std::string base = P("domain.devices.disks");
+    FieldPath base = P("domain.devices.disks");
     TooMany(base, disks.size(), limits_.max_disks);
     NameSet volumes;
     for (const Volume& v : vmi_.volumes) volumes.Insert(v.name);
     NameSet names;
     for (size_t i = 0; i < disks.size(); ++i) {
       const Disk& d = disks[i];
-      std::string dp = absl::StrCat(base, "[", i, "]");
-      if (Name(dp + ".name", d.name)) {
+      FieldPath dp = base.Item(i);
+      if (Name(dp.Key("name"), d.name)) {
         if (!names.Insert(d.name)) {
-          Add(FieldError::Type::kDuplicate, dp + ".name", d.name, "");
+          Add(FieldError::Type::kDuplicate, dp.Key("name"), d.name, "");
         } else if (!volumes.Contains(d.name)) {
-          Add(FieldError::Type::kNotFound, dp + ".name", d.name,
-              absl::StrCat("no volume of that name in ", P("volumes")));
+          Add(FieldError::Type::kNotFound, dp.Key("name"), d.name,
+              absl::StrCat("no volume of that name in ", P("volumes").Str()));
         }
       }
       const std::string_view type = ToString(d.type);
-      std::string target = absl::StrCat(dp, ".", absl::string_view(type.data(), type.size()));
+      FieldPath target = dp.Key(type);
       std::string bus(ToString(d.bus));
       switch (d.type) {
         case Disk::Type::kDisk:
           break;
         case Disk::Type::kCdrom:
-          OneOf(dp + ".bus", bus, {"sata", "scsi"});
+          OneOf(dp.Key("bus"), bus, {"sata", "scsi"});
           break;
         case Disk::Type::kLun:
-          OneOf(dp + ".bus", bus, {"scsi"});
+          OneOf(dp.Key("bus"), bus, {"scsi"});
           break;
       }
       if (!d.pci_address.empty()) {
-        PciAddress(target + ".pciAddress", d.pci_address);
+        PciAddress(target.Key("pciAddress"), d.pci_address);
         if (d.bus != DiskBus::kVirtio) {
-          Forbidden(target + ".pciAddress", "a PCI address needs the virtio bus");
+          Forbidden(target.Key("pciAddress"), "a PCI address needs the virtio bus");
         }
       }
       if (d.io == DiskIo::kNative && d.cache != DiskCache::kNone &&
           d.cache != DiskCache::kDefault) {
-        Invalid(dp + ".io", "native",
+        Invalid(dp.Key("io"), "native",
                 absl::StrCat("io native requires cache \"none\", not \"", std::string(ToString(d.cache)), "\""));
       }
       if (d.shareable && d.cache != DiskCache::kNone && d.cache != DiskCache::kDefault) {
-        Invalid(dp + ".cache", std::string(ToString(d.cache)),
+        Invalid(dp.Key("cache"), std::string(ToString(d.cache)),
                 "a shareable disk requires cache \"none\"");
       }
       if (d.dedicated_io_thread && d.bus != DiskBus::kVirtio) {
-        Forbidden(dp + ".dedicatedIOThread", "a dedicated IO thread needs the virtio bus");
+        Forbidden(dp.Key("dedicatedIOThread"), "a dedicated IO thread needs the virtio bus");
       }
-      if (!d.serial.empty()) Serial(dp + ".serial", d.serial);
-      if (d.boot_order) BootOrder(dp + ".bootOrder", *d.boot_order);
+      if (!d.serial.empty()) Serial(dp.Key("serial"), d.serial);
+      if (d.boot_order) BootOrder(dp.Key("bootOrder"), *d.boot_order);
     }
   }
 
-  void BootOrder(const std::string& path, uint32_t order) {
+  void BootOrder(const FieldPath& path, uint32_t order) {
     if (order == 0) {
       Invalid(path, "0", "must be greater than 0");
       return;
@@ -409,67 +456,66 @@ class Checker {
   }
 
   void Volumes() {
-    std::string base = P("volumes");
+    FieldPath base = P("volumes");
     TooMany(base, vmi_.volumes.size(), limits_.max_volumes);
     NameSet names;
     for (size_t i = 0; i < vmi_.volumes.size(); ++i) {
       const Volume& v = vmi_.volumes[i];
-      std::string vp = absl::StrCat(base, "[", i, "]");
-      if (Name(vp + ".name", v.name) && !names.Insert(v.name)) {
-        Add(FieldError::Type::kDuplicate, vp + ".name", v.name, "");
+      FieldPath vp = base.Item(i);
+      if (Name(vp.Key("name"), v.name) && !names.Insert(v.name)) {
+        Add(FieldError::Type::kDuplicate, vp.Key("name"), v.name, "");
       }
       if (const auto* c = std::get_if<ContainerDiskSource>(&v.source)) {
-        if (c->image.empty()) Required(vp + ".containerDisk.image");
+        if (c->image.empty()) Required(vp.Key("containerDisk.image"));
         if (!c->image_pull_policy.empty()) {
-          OneOf(vp + ".containerDisk.imagePullPolicy", c->image_pull_policy,
+          OneOf(vp.Key("containerDisk.imagePullPolicy"), c->image_pull_policy,
                 {"Always", "IfNotPresent", "Never"});
         }
       } else if (const auto* c = std::get_if<PersistentVolumeClaimSource>(&v.source)) {
-        if (c->claim_name.empty()) Required(vp + ".persistentVolumeClaim.claimName");
+        if (c->claim_name.empty()) Required(vp.Key("persistentVolumeClaim.claimName"));
       } else if (const auto* c = std::get_if<DataVolumeSource>(&v.source)) {
-        if (c->name.empty()) Required(vp + ".dataVolume.name");
+        if (c->name.empty()) Required(vp.Key("dataVolume.name"));
       } else if (const auto* c = std::get_if<HostDiskSource>(&v.source)) {
-        if (c->path.empty()) Required(vp + ".hostDisk.path");
-        OneOf(vp + ".hostDisk.type", c->type, {"Disk", "DiskOrCreate"});
+        if (c->path.empty()) Required(vp.Key("hostDisk.path"));
+        OneOf(vp.Key("hostDisk.type"), c->type, {"Disk", "DiskOrCreate"});
         if (c->type == "DiskOrCreate" && (!c->capacity || c->capacity->value <= 0)) {
-          Required(vp + ".hostDisk.capacity", "type DiskOrCreate needs a capacity");
+          Required(vp.Key("hostDisk.capacity"), "type DiskOrCreate needs a capacity");
         }
       } else if (const auto* c = std::get_if<EmptyDiskSource>(&v.source)) {
         if (c->capacity.value <= 0 && !c->capacity.text.empty()) {
-          Invalid(vp + ".emptyDisk.capacity", c->capacity.text, "must be greater than 0");
+          Invalid(vp.Key("emptyDisk.capacity"), c->capacity.text, "must be greater than 0");
         }
       } else if (const auto* c = std::get_if<EphemeralSource>(&v.source)) {
         if (c->persistent_volume_claim.claim_name.empty()) {
-          Required(vp + ".ephemeral.persistentVolumeClaim.claimName");
+          Required(vp.Key("ephemeral.persistentVolumeClaim.claimName"));
         }
       } else if (const auto* c = std::get_if<ConfigSource>(&v.source)) {
         static constexpr const char* kKeys[] = {"configMap.name", "secret.secretName",
                                                 "serviceAccount.serviceAccountName", ""};
         const char* key = kKeys[static_cast<int>(c->kind)];
-        if (*key != '\0' && c->name.empty()) Required(absl::StrCat(vp, ".", key));
+        if (*key != '\0' && c->name.empty()) Required(vp.Key(key));
       }
     }
   }
 
   void Interfaces() {
     const auto& ifaces = vmi_.domain.devices.interfaces;
-    std::string base = P("domain.devices.interfaces");
+    FieldPath base = P("domain.devices.interfaces");
     TooMany(base, ifaces.size(), limits_.max_interfaces);
     std::map<std::string, const Network*> networks;
     for (const Network& n : vmi_.networks) networks.emplace(n.name, &n);
     NameSet names;
     for (size_t i = 0; i < ifaces.size(); ++i) {
       const Interface& iface = ifaces[i];
-      std::string ip = absl::StrCat(base, "[", i, "]");
+      FieldPath ip = base.Item(i);
       const std::string_view binding = ToString(iface.binding);
-      std::string binding_path =
-          absl::StrCat(ip, ".", absl::string_view(binding.data(), binding.size()));
-      if (Name(ip + ".name", iface.name)) {
+      FieldPath binding_path = ip.Key(binding);
+      if (Name(ip.Key("name"), iface.name)) {
         if (!names.Insert(iface.name)) {
-          Add(FieldError::Type::kDuplicate, ip + ".name", iface.name, "");
+          Add(FieldError::Type::kDuplicate, ip.Key("name"), iface.name, "");
         } else if (auto it = networks.find(iface.name); it == networks.end()) {
-          Add(FieldError::Type::kNotFound, ip + ".name", iface.name,
-              absl::StrCat("no network of that name in ", P("networks")));
+          Add(FieldError::Type::kNotFound, ip.Key("name"), iface.name,
+              absl::StrCat("no network of that name in ", P("networks").Str()));
         } else {
           bool pod = std::holds_alternative<PodNetwork>(it->second->source);
           switch (iface.binding) {
@@ -495,29 +541,29 @@ class Checker {
       }
       if (iface.binding == Interface::Binding::kSriov) {
         if (iface.model != "virtio" && !iface.model.empty()) {
-          Forbidden(ip + ".model", "an SR-IOV interface has no model");
+          Forbidden(ip.Key("model"), "an SR-IOV interface has no model");
         }
       } else {
-        OneOf(ip + ".model", iface.model,
+        OneOf(ip.Key("model"), iface.model,
               {"e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139", "virtio"});
       }
-      if (!iface.mac_address.empty()) MacAddress(ip + ".macAddress", iface.mac_address);
-      if (!iface.pci_address.empty()) PciAddress(ip + ".pciAddress", iface.pci_address);
-      if (iface.boot_order) BootOrder(ip + ".bootOrder", *iface.boot_order);
-      if (!iface.state.empty()) OneOf(ip + ".state", iface.state, {"absent", "down", "up"});
+      if (!iface.mac_address.empty()) MacAddress(ip.Key("macAddress"), iface.mac_address);
+      if (!iface.pci_address.empty()) PciAddress(ip.Key("pciAddress"), iface.pci_address);
+      if (iface.boot_order) BootOrder(ip.Key("bootOrder"), *iface.boot_order);
+      if (!iface.state.empty()) OneOf(ip.Key("state"), iface.state, {"absent", "down", "up"});
       for (size_t j = 0; j < iface.ports.size(); ++j) {
         const Port& port = iface.ports[j];
-        std::string pp = absl::StrCat(ip, ".ports[", j, "]");
+        FieldPath pp = ip.Key("ports").Item(j);
         if (port.port < 1 || port.port > 65535) {
-          Invalid(pp + ".port", std::to_string(port.port),
+          Invalid(pp.Key("port"), std::to_string(port.port),
                   "must be between 1 and 65535, inclusive");
         }
-        OneOf(pp + ".protocol", port.protocol, {"TCP", "UDP"});
+        OneOf(pp.Key("protocol"), port.protocol, {"TCP", "UDP"});
       }
     }
   }
 
-  void MacAddress(const std::string& path, const std::string& mac) {
+  void MacAddress(const FieldPath& path, const std::string& mac) {
     bool ok = mac.size() == 17;
     for (size_t i = 0; ok && i < mac.size(); ++i) {
       ok = (i % 3 == 2) ? (mac[i] == ':' || mac[i] == '-') : IsHex(mac[i]);
@@ -526,7 +572,7 @@ class Checker {
   }
 
   void Networks() {
-    std::string base = P("networks");
+    FieldPath base = P("networks");
     TooMany(base, vmi_.networks.size(), limits_.max_interfaces);
     NameSet ifaces;
     for (const Interface& i : vmi_.domain.devices.interfaces) ifaces.Insert(i.name);
@@ -534,22 +580,22 @@ class Checker {
     size_t pods = 0, default_multus = 0;
     for (size_t i = 0; i < vmi_.networks.size(); ++i) {
       const Network& n = vmi_.networks[i];
-      std::string np = absl::StrCat(base, "[", i, "]");
-      if (Name(np + ".name", n.name)) {
+      FieldPath np = base.Item(i);
+      if (Name(np.Key("name"), n.name)) {
         if (!names.Insert(n.name)) {
-          Add(FieldError::Type::kDuplicate, np + ".name", n.name, "");
+          Add(FieldError::Type::kDuplicate, np.Key("name"), n.name, "");
         } else if (!ifaces.Contains(n.name)) {
-          Add(FieldError::Type::kNotFound, np + ".name", n.name,
-              absl::StrCat("no interface of that name in ", P("domain.devices.interfaces")));
+          Add(FieldError::Type::kNotFound, np.Key("name"), n.name,
+              absl::StrCat("no interface of that name in ", P("domain.devices.interfaces").Str()));
         }
       }
       if (const auto* m = std::get_if<MultusNetwork>(&n.source)) {
-        if (m->network_name.empty()) Required(np + ".multus.networkName");
+        if (m->network_name.empty()) Required(np.Key("multus.networkName"));
         if (m->is_default && ++default_multus > 1) {
-          Forbidden(np + ".multus.default", "only one multus network may be the default");
+          Forbidden(np.Key("multus.default"), "only one multus network may be the default");
         }
       } else if (++pods > 1) {
-        Forbidden(np + ".pod", "only one pod network may be defined");
+        Forbidden(np.Key("pod"), "only one pod network may be defined");
       }
     }
     if (pods > 0 && default_multus > 0) {
@@ -562,20 +608,20 @@ class Checker {
     TooMany(P("domain.devices.hostDevices"), d.gpus.size() + d.host_devices.size(),
             limits_.max_host_devices);
     NameSet names;
-    auto check = [&](const std::string& dp, const std::string& name,
+    auto check = [&](const FieldPath& dp, const std::string& name,
                      const std::string& device_name) {
-      if (Name(dp + ".name", name) && !names.Insert(name)) {
-        Add(FieldError::Type::kDuplicate, dp + ".name", name, "");
+      if (Name(dp.Key("name"), name) && !names.Insert(name)) {
+        Add(FieldError::Type::kDuplicate, dp.Key("name"), name, "");
       }
-      if (device_name.empty()) Required(dp + ".deviceName");
-      Length(dp + ".deviceName", device_name, limits_.max_name_bytes);
+      if (device_name.empty()) Required(dp.Key("deviceName"));
+      Length(dp.Key("deviceName"), device_name, limits_.max_name_bytes);
     };
     for (size_t i = 0; i < d.gpus.size(); ++i) {
-      check(absl::StrCat(P("domain.devices.gpus"), "[", i, "]"), d.gpus[i].name,
+      check(P("domain.devices.gpus").Item(i), d.gpus[i].name,
             d.gpus[i].device_name);
     }
     for (size_t i = 0; i < d.host_devices.size(); ++i) {
-      check(absl::StrCat(P("domain.devices.hostDevices"), "[", i, "]"), d.host_devices[i].name,
+      check(P("domain.devices.hostDevices").Item(i), d.host_devices[i].name,
             d.host_devices[i].device_name);
     }
   }
@@ -583,15 +629,15 @@ class Checker {
   void OtherDevices() {
     const Devices& d = vmi_.domain.devices;
     if (d.watchdog) {
-      std::string wp = P("domain.devices.watchdog");
-      Name(wp + ".name", d.watchdog->name);
-      OneOf(wp + ".i6300esb.action", d.watchdog->action, {"poweroff", "reset", "shutdown"});
+      FieldPath wp = P("domain.devices.watchdog");
+      Name(wp.Key("name"), d.watchdog->name);
+      OneOf(wp.Key("i6300esb.action"), d.watchdog->action, {"poweroff", "reset", "shutdown"});
     }
     for (size_t i = 0; i < d.inputs.size(); ++i) {
-      std::string ip = absl::StrCat(P("domain.devices.inputs"), "[", i, "]");
-      Name(ip + ".name", d.inputs[i].name);
-      OneOf(ip + ".type", d.inputs[i].type, {"tablet"});
-      OneOf(ip + ".bus", d.inputs[i].bus, {"usb", "virtio"});
+      FieldPath ip = P("domain.devices.inputs").Item(i);
+      Name(ip.Key("name"), d.inputs[i].name);
+      OneOf(ip.Key("type"), d.inputs[i].type, {"tablet"});
+      OneOf(ip.Key("bus"), d.inputs[i].bus, {"usb", "virtio"});
     }
   }
 
@@ -608,7 +654,7 @@ class Checker {
 
   const Vmi& vmi_;
   const DecodeLimits& limits_;
-  std::string spec_;
+  std::string_view spec_;  // the VMI's own
   std::set<uint32_t> boot_orders_;
   std::vector<FieldError> errors_;
 };
