@@ -83,8 +83,9 @@ struct ObjectMeta {
 };
 
 struct ResourceRequirements {
-  std::map<std::string, Quantity> requests;  // "cpu", "memory", ...
-  std::map<std::string, Quantity> limits;
+  // Transparent: looked up by literal names without a string built.
+  std::map<std::string, Quantity, std::less<>> requests;  // "cpu", "memory", ...
+  std::map<std::string, Quantity, std::less<>> limits;
   bool overcommit_guest_overhead = false;
   bool operator==(const ResourceRequirements&) const = default;
 };

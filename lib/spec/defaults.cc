@@ -1,10 +1,11 @@
 #include "spec/defaults.h"
 
-#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "spec/name_set.h"
 
 namespace qdirect::spec {
 namespace {
@@ -101,14 +102,20 @@ void DefaultNetworkInterface(Vmi* vmi, Findings* findings) {
 
 // pkg/util SetDefaultVolumeDisk: a volume used by no disk gets a disk.
 void DefaultVolumeDisks(Vmi* vmi) {
-  std::set<std::string> names;
-  for (const Disk& d : vmi->domain.devices.disks) names.insert(d.name);
-  for (const Volume& v : vmi->volumes) {
-    if (names.insert(v.name).second) {
-      Disk d;
-      d.name = v.name;
-      vmi->domain.devices.disks.push_back(std::move(d));
+  // Views of disk names must not outlive the first push_back below: the
+  // names to add are gathered first.
+  std::vector<const std::string*> missing;
+  {
+    NameSet names;
+    for (const Disk& d : vmi->domain.devices.disks) names.Insert(d.name);
+    for (const Volume& v : vmi->volumes) {
+      if (names.Insert(v.name)) missing.push_back(&v.name);
     }
+  }
+  for (const std::string* name : missing) {
+    Disk d;
+    d.name = *name;
+    vmi->domain.devices.disks.push_back(std::move(d));
   }
 }
 
