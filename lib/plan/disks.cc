@@ -71,10 +71,18 @@ const spec::Volume* FindVolume(const spec::Vmi& vmi, const std::string& name) {
   return nullptr;
 }
 
-JsonObject CacheObject(const CacheMode& mode) {
-  JsonObject cache;
-  cache.Bool("direct", mode.direct).Bool("no-flush", false);
-  return cache;
+// A blockdev's "cache" member. Built once per mode: every node of every disk
+// takes one of the two.
+const JsonObject& CacheObject(const CacheMode& mode) {
+  auto make = [](bool direct) {
+    JsonObject cache;
+    cache.Bool("direct", direct).Bool("no-flush", false);
+    return cache;
+  };
+  // Never destroyed (static objects keep trivial destructors).
+  static const JsonObject& kDirect = *new JsonObject(make(true));
+  static const JsonObject& kCached = *new JsonObject(make(false));
+  return mode.direct ? kDirect : kCached;
 }
 
 // The file this volume asks the launcher to create, if any.
