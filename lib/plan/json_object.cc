@@ -1,5 +1,6 @@
 #include "plan/json_object.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -108,17 +109,18 @@ const JsonObject::Member* JsonObject::Find(std::string_view key) const {
   return nullptr;
 }
 
+void JsonObject::Grow(size_t size) {
+  // A typical -device or -blockdev fits in the first allocation.
+  json_.resize(std::max({size, json_.size() * 2, size_t{192}}));
+}
+
 JsonObject::Member& JsonObject::Append(std::string_view key, std::string_view value,
                                        bool is_string) {
-  // One resize, then the bytes: `,"key":value}` over the closing brace.
-  size_t at = json_.size();
-  if (at == 0) {
-    json_.reserve(192);  // a typical -device or -blockdev fits
-  } else {
-    --at;
-  }
+  // `,"key":value}` over the closing brace.
+  const size_t at = size_ == 0 ? 0 : size_ - 1;
   const size_t quotes = is_string ? 2 : 0;
-  json_.resize(at + key.size() + value.size() + quotes + 5);
+  const size_t end = at + key.size() + value.size() + quotes + 5;
+  if (end > json_.size()) Grow(end);
   char* const base = json_.data();
   char* p = base + at;
   *p++ = at == 0 ? '{' : ',';
@@ -138,49 +140,46 @@ JsonObject::Member& JsonObject::Append(std::string_view key, std::string_view va
   m.value_end = static_cast<uint32_t>(p - base);
   *p = '}';
   m.is_string = is_string;
+  size_ = static_cast<uint32_t>(end);
   return members_.emplace_back(m);
 }
 
-JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value,
-                                    bool is_string) {
-  const uint64_t key_bit = KeyBit(key);
-  // A key whose bit is clear is new: no scan.
-  for (size_t i = 0; (key_bits_ & key_bit) != 0 && i < members_.size(); ++i) {
-    Member& m = members_[i];
-    if (m.key.size != key.size() || Text(m.key) != key) continue;
-    // Replaced in place; the members after it move by the difference.
-    std::string encoded;
-    if (is_string) {
-      AppendJsonString(value, &encoded);
-    } else {
-      encoded.assign(value);
-    }
-    const uint32_t old_size = m.value_end - m.value_begin;
-    json_.replace(m.value_begin, old_size, encoded);
-    m.value_end = m.value_begin + static_cast<uint32_t>(encoded.size());
-    m.is_string = is_string;
-    if (is_string && encoded.size() == value.size() + 2) {
-      m.str = {m.value_begin + 1, static_cast<uint32_t>(value.size()), false};
-    } else if (is_string) {
-      m.str = {static_cast<uint32_t>(raw_.size()), static_cast<uint32_t>(value.size()), true};
-      raw_.append(value);
-    }
-    const uint32_t delta = static_cast<uint32_t>(encoded.size()) - old_size;  // mod 2^32
-    for (size_t j = i + 1; j < members_.size(); ++j) {
-      Member& later = members_[j];
-      if (!later.key.in_raw) later.key.begin += delta;
-      if (later.is_string && !later.str.in_raw) later.str.begin += delta;
-      later.value_begin += delta;
-      later.value_end += delta;
-    }
-    return m;
+JsonObject::Member& JsonObject::Replace(Member& m, std::string_view value, bool is_string) {
+  // In place; the members after it move by the difference.
+  std::string encoded;
+  if (is_string) {
+    AppendJsonString(value, &encoded);
+  } else {
+    encoded.assign(value);
   }
-  key_bits_ |= key_bit;
-  const bool escape_key = NeedsEscape(key);
-  const bool escape_value = is_string && NeedsEscape(value);
-  if (!escape_key && !escape_value) return Append(key, value, is_string);
+  json_.resize(size_);
+  const uint32_t old_size = m.value_end - m.value_begin;
+  json_.replace(m.value_begin, old_size, encoded);
+  size_ = static_cast<uint32_t>(json_.size());
+  m.value_end = m.value_begin + static_cast<uint32_t>(encoded.size());
+  m.is_string = is_string;
+  if (is_string && encoded.size() == value.size() + 2) {
+    m.str = {m.value_begin + 1, static_cast<uint32_t>(value.size()), false};
+  } else if (is_string) {
+    m.str = {static_cast<uint32_t>(raw_.size()), static_cast<uint32_t>(value.size()), true};
+    raw_.append(value);
+  }
+  const uint32_t delta = static_cast<uint32_t>(encoded.size()) - old_size;  // mod 2^32
+  for (Member* later = &m + 1; later != members_.data() + members_.size(); ++later) {
+    if (!later->key.in_raw) later->key.begin += delta;
+    if (later->is_string && !later->str.in_raw) later->str.begin += delta;
+    later->value_begin += delta;
+    later->value_end += delta;
+  }
+  return m;
+}
+
+JsonObject::Member& JsonObject::AppendEscaped(std::string_view key, std::string_view value,
+                                              bool is_string) {
   // Escaped texts go in json_; the plain ones are kept in raw_ for KeyAt
   // and GetStr.
+  const bool escape_key = NeedsEscape(key);
+  const bool escape_value = is_string && NeedsEscape(value);
   std::string key_json = JsonString(key);
   std::string value_json = escape_value ? JsonString(value) : std::string();
   Member& m = Append(std::string_view(key_json).substr(1, key_json.size() - 2),
@@ -196,6 +195,22 @@ JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value
     raw_.append(value);
   }
   return m;
+}
+
+JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value,
+                                    bool is_string) {
+  const uint64_t key_bit = KeyBit(key);
+  // A key whose bit is clear is new: no scan.
+  if ((key_bits_ & key_bit) != 0) {
+    for (Member& m : members_) {
+      if (m.key.size == key.size() && Text(m.key) == key) return Replace(m, value, is_string);
+    }
+  }
+  key_bits_ |= key_bit;
+  if (NeedsEscape(key) || (is_string && NeedsEscape(value))) [[unlikely]] {
+    return AppendEscaped(key, value, is_string);
+  }
+  return Append(key, value, is_string);
 }
 
 JsonObject& JsonObject::Str(std::string_view key, std::string_view value) {
@@ -222,7 +237,7 @@ JsonObject& JsonObject::Null(std::string_view key) {
 }
 
 JsonObject& JsonObject::Object(std::string_view key, const JsonObject& value) {
-  Set(key, value.json_.empty() ? std::string_view("{}") : std::string_view(value.json_), false);
+  Set(key, value.size_ == 0 ? std::string_view("{}") : value.Encoded(), false);
   return *this;
 }
 
@@ -246,10 +261,10 @@ std::string_view JsonObject::GetStr(std::string_view key) const {
 }
 
 void JsonObject::RenderTo(std::string* out) const {
-  if (json_.empty()) {
+  if (size_ == 0) {
     out->append("{}");
   } else {
-    out->append(json_);
+    out->append(Encoded());
   }
 }
 

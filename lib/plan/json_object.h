@@ -36,10 +36,14 @@ class JsonObject {
   size_t size() const { return members_.size(); }
   std::string_view KeyAt(size_t i) const { return Text(members_[i].key); }
 
-  std::string Render() const& { return json_.empty() ? std::string("{}") : json_; }
+  std::string Render() const& {
+    return size_ == 0 ? std::string("{}") : std::string(json_.data(), size_);
+  }
   // The rendering, taken from an object that is done with.
   std::string Render() && {
-    return json_.empty() ? std::string("{}") : std::move(json_);
+    if (size_ == 0) return "{}";
+    json_.resize(size_);
+    return std::move(json_);
   }
   // Appends the rendering to *out (nested objects render in place).
   void RenderTo(std::string* out) const;
@@ -60,8 +64,10 @@ class JsonObject {
     bool is_string = false;
   };
   std::string_view Text(const Span& s) const {
-    return std::string_view(s.in_raw ? raw_ : json_).substr(s.begin, s.size);
+    return std::string_view((s.in_raw ? raw_.data() : json_.data()) + s.begin, s.size);
   }
+  // The encoded object: json_'s first size_ bytes.
+  std::string_view Encoded() const { return std::string_view(json_.data(), size_); }
   const Member* Find(std::string_view key) const;
   // Sets key's value: `value` as it is (a number, nested JSON), or quoted
   // and escaped when is_string. A known key is replaced in place (members
@@ -75,7 +81,19 @@ class JsonObject {
   // bit is usually clear.
   uint64_t key_bits_ = 0;
 
-  std::string json_;  // "{...}"; empty until the first member
+  // Makes json_ hold at least `size` bytes (growth is rare: the first
+  // member reserves room for a typical object).
+  void Grow(size_t size);
+  // Replaces the value of member m (set again with a new value).
+  Member& Replace(Member& m, std::string_view value, bool is_string);
+  // Appends a member whose key or value needs escaping.
+  Member& AppendEscaped(std::string_view key, std::string_view value, bool is_string);
+
+  // "{...}" in the first size_ bytes; the rest is room for the next
+  // members, so that appending one writes bytes instead of resizing the
+  // string. size_ is 0 until the first member.
+  std::string json_;
+  uint32_t size_ = 0;
   std::string raw_;   // keys and strings that escaping changed (rare)
   absl::InlinedVector<Member, 8> members_;
 };
