@@ -7,47 +7,8 @@
 
 namespace qdirect::plan {
 
-namespace {
-
-// The bytes JSON needs escaped: control characters, '"' and '\\'.
-constexpr std::array<bool, 256> kEscaped = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 0x20; ++c) t[c] = true;
-  t['"'] = true;
-  t['\\'] = true;
-  return t;
-}();
-
-// Whether s holds a byte JSON needs escaped. Eight bytes at a time: the
-// members of a plan are long paths and names that almost never need it.
-// Inlined: it runs for every key and string value set.
-[[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
-  constexpr uint64_t kOnes = 0x0101010101010101u;
-  constexpr uint64_t kHigh = 0x8080808080808080u;
-  // Per byte: below 0x20, or equal to '"' or '\\' (the classic zero-byte
-  // tests, exact as a whole).
-  auto word_needs_escape = [](const char* p) {
-    uint64_t x;
-    std::memcpy(&x, p, 8);
-    const uint64_t quote = x ^ (kOnes * '"');
-    const uint64_t backslash = x ^ (kOnes * '\\');
-    const uint64_t hits = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
-                          ((backslash - kOnes) & ~backslash);
-    return (hits & kHigh) != 0;
-  };
-  if (s.size() < 8) {
-    bool escaped = false;
-    for (char c : s) escaped |= kEscaped[static_cast<unsigned char>(c)];
-    return escaped;
-  }
-  for (size_t i = 0; i + 8 <= s.size(); i += 8) {
-    if (word_needs_escape(s.data() + i)) return true;
-  }
-  // The last eight bytes, overlapping words already checked.
-  return word_needs_escape(s.data() + s.size() - 8);
-}
-
-}  // namespace
+using json_internal::NeedsEscape;
+using json_internal::kEscaped;
 
 void AppendJsonString(std::string_view s, std::string* out) {
   if (!NeedsEscape(s)) {
@@ -197,9 +158,8 @@ JsonObject::Member& JsonObject::AppendEscaped(std::string_view key, std::string_
   return m;
 }
 
-JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value,
-                                    bool is_string) {
-  const uint64_t key_bit = KeyBit(key);
+JsonObject::Member& JsonObject::Set(std::string_view key, uint64_t key_bit, bool escape_key,
+                                    std::string_view value, bool is_string) {
   // A key whose bit is clear is new: no scan.
   if ((key_bits_ & key_bit) != 0) {
     for (Member& m : members_) {
@@ -207,37 +167,20 @@ JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value
     }
   }
   key_bits_ |= key_bit;
-  if (NeedsEscape(key) || (is_string && NeedsEscape(value))) [[unlikely]] {
+  if (escape_key || (is_string && NeedsEscape(value))) [[unlikely]] {
     return AppendEscaped(key, value, is_string);
   }
   return Append(key, value, is_string);
 }
 
-JsonObject& JsonObject::Str(std::string_view key, std::string_view value) {
-  Set(key, value, true);
-  return *this;
-}
-
-JsonObject& JsonObject::Int(std::string_view key, int64_t value) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  (void)ec;  // 24 bytes always hold an int64
-  Set(key, std::string_view(buf, static_cast<size_t>(end - buf)), false);
-  return *this;
-}
-
-JsonObject& JsonObject::Bool(std::string_view key, bool value) {
-  Set(key, value ? "true" : "false", false);
-  return *this;
-}
-
 JsonObject& JsonObject::Null(std::string_view key) {
-  Set(key, "null", false);
+  Set(key, KeyBit(key), NeedsEscape(key), "null", false);
   return *this;
 }
 
 JsonObject& JsonObject::Object(std::string_view key, const JsonObject& value) {
-  Set(key, value.size_ == 0 ? std::string_view("{}") : value.Encoded(), false);
+  Set(key, KeyBit(key), NeedsEscape(key),
+      value.size_ == 0 ? std::string_view("{}") : value.Encoded(), false);
   return *this;
 }
 
@@ -249,7 +192,7 @@ JsonObject& JsonObject::Array(std::string_view key,
     items[i].RenderTo(&out);
   }
   out += ']';
-  Set(key, out, false);
+  Set(key, KeyBit(key), NeedsEscape(key), out, false);
   return *this;
 }
 
