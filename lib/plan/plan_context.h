@@ -107,30 +107,31 @@ struct PlanContext {
     }
   }
 
-  // The Add* functions take props to keep: pass them with std::move.
-  void AddObject(const std::string& id, JsonObject props,
+  // The Add* functions take props to keep: pass them with std::move. Each
+  // entry is built in place: a DeviceEntry move copies six strings.
+  void AddObject(const std::string& id, JsonObject&& props,
                  const std::string& path) {
     NeedObject(props.GetStr("qom-type"), path);
-    objects.push_back({DeviceEntry::Kind::kObject, id, "", "", "",
-                       std::move(props).Render(), ""});
+    objects.emplace_back(DeviceEntry::Kind::kObject, id, "", "", "",
+                         std::move(props).Render());
   }
-  void AddBlockdev(const std::string& node, JsonObject props,
+  void AddBlockdev(const std::string& node, JsonObject&& props,
                    const std::string& volume) {
-    blockdevs.push_back({DeviceEntry::Kind::kBlockdev, node, "", "", volume,
-                         std::move(props).Render(), ""});
+    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, "", "", volume,
+                           std::move(props).Render());
   }
-  void AddPciDevice(PendingPciDevice device, const std::string& path) {
+  void AddPciDevice(PendingPciDevice&& device, const std::string& path) {
     NeedDevice(device.props.GetStr("driver"), path);
     device.request.owner = path;
     pci_devices.push_back(std::move(device));
   }
-  void AddBusDevice(JsonObject props, const std::string& bus,
+  void AddBusDevice(JsonObject&& props, const std::string& bus,
                     const std::string& volume, const std::string& path) {
     NeedDevice(props.GetStr("driver"), path);
     CheckProperties(props, path);
-    std::string id(props.GetStr("id"));
-    bus_devices.push_back({DeviceEntry::Kind::kDevice, std::move(id), bus, "",
-                           volume, std::move(props).Render(), ""});
+    std::string id(props.GetStr("id"));  // before props is rendered away
+    bus_devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(id), bus, "", volume,
+                             std::move(props).Render());
   }
   // Checks that every member of props (a -device) is a property of its
   // driver in host.qemu; a failure names path followed by path_suffix. The

@@ -498,7 +498,8 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         secure_boot ? host.ovmf_secure_vars : host.ovmf_vars;
     const std::string vars = host.runtime_dir + "/efivars.qcow2";
     auto node = [&](const std::string& name, JsonObject props) {
-      ctx.AddBlockdev(name, props.Str("node-name", name), "");
+      props.Str("node-name", name);
+      ctx.AddBlockdev(name, std::move(props), "");
     };
     node("pflash0-file", JsonObject().Str("driver", "file")
                              .Str("filename", code).Bool("read-only", true));
@@ -723,8 +724,17 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
                                            : plan::PciFamily::kI440fx,
                                    requests, host.spare_root_ports));
   plan.free_root_ports = layout.free_root_ports;
-  std::vector<DeviceEntry> port_entries;
-  port_entries.reserve(layout.root_ports.size());
+  // The device table, in the order argv needs it: the groups collected so
+  // far, then the PCI devices built here in place (no second move of each
+  // entry), then the devices on their buses.
+  size_t functions = 0;
+  for (const PendingPciDevice& d : ctx.pci_devices) functions += d.functions.size();
+  plan.devices.reserve(ctx.objects.size() + ctx.chardevs.size() + ctx.blockdevs.size() +
+                       ctx.netdevs.size() + layout.root_ports.size() + ctx.pci_devices.size() +
+                       functions + ctx.bus_devices.size());
+  for (auto* group : {&ctx.objects, &ctx.chardevs, &ctx.blockdevs, &ctx.netdevs}) {
+    for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
+  }
   if (!layout.root_ports.empty()) {
     ctx.NeedDevice("pcie-root-port", ctx.Path("domain.devices"));
   }
@@ -739,40 +749,31 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("addr", addr);
     if (port.multifunction) dev.Bool("multifunction", true);
     ctx.CheckProperties(dev, "root port ", port.id);
-    port_entries.push_back({DeviceEntry::Kind::kDevice, port.id, "pcie.0",
-                            std::move(addr), "", std::move(dev).Render(), ""});
+    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0", std::move(addr), "",
+                              std::move(dev).Render());
   }
-  std::vector<DeviceEntry> pci_entries;
-  pci_entries.reserve(ctx.pci_devices.size());
   for (size_t i = 0; i < ctx.pci_devices.size(); ++i) {
     PendingPciDevice& d = ctx.pci_devices[i];
     const plan::PciPlacement& where = layout.placements[i];
     d.props.Str("bus", where.bus).Str("addr", where.addr);
     const std::string& owner = requests[i].owner;
     ctx.CheckProperties(d.props, owner);
-    pci_entries.push_back({DeviceEntry::Kind::kDevice, d.id, where.bus,
-                           where.addr, d.volume, std::move(d.props).Render(), ""});
+    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(d.id), where.bus, where.addr,
+                              d.volume, std::move(d.props).Render());
     for (PendingPciDevice::Function& f : d.functions) {
       std::string addr = absl::StrCat(where.addr, ".0x", absl::Hex(f.number));
       f.props.Str("bus", where.bus).Str("addr", addr);
       ctx.NeedDevice(f.props.GetStr("driver"), owner);
       ctx.CheckProperties(f.props, owner);
-      pci_entries.push_back({DeviceEntry::Kind::kDevice, f.id, where.bus,
-                             std::move(addr), d.volume, std::move(f.props).Render(), ""});
+      plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(f.id), where.bus,
+                                std::move(addr), d.volume, std::move(f.props).Render());
     }
   }
+  for (DeviceEntry& e : ctx.bus_devices) plan.devices.push_back(std::move(e));
 
   // Everything used must exist in this QEMU.
   RETURN_IF_ERROR(plan::CheckQemuHasNeeds(ctx));
 
-  // The device table, in the order argv needs it.
-  plan.devices.reserve(ctx.objects.size() + ctx.chardevs.size() + ctx.blockdevs.size() +
-                       ctx.netdevs.size() + port_entries.size() + pci_entries.size() +
-                       ctx.bus_devices.size());
-  for (auto* group : {&ctx.objects, &ctx.chardevs, &ctx.blockdevs, &ctx.netdevs,
-                      &port_entries, &pci_entries, &ctx.bus_devices}) {
-    for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
-  }
   argv.reserve(argv.size() + 2 * plan.devices.size() + 2);
   for (const DeviceEntry& e : plan.devices) AppendDeviceArgs(e, argv);
   plan::AppendArgs(argv, "-mon", "chardev=qmp,mode=control");
