@@ -4,6 +4,7 @@
 // the device table (one code path for cold plug and hotplug JSON).
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 #include <string>
 #include <utility>
@@ -217,15 +218,25 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
 void PlanContext::AddListenerChardev(const std::string& id, int child_fd) {
   // chardev-add's arguments, written out whole: five nested JsonObjects
   // for two variable strings cost more than the rest of a chardev.
-  std::string args = "{\"id\":";
+  char fd_buf[16];
+  const std::string_view fd(
+      fd_buf, static_cast<size_t>(std::to_chars(fd_buf, fd_buf + sizeof(fd_buf), child_fd).ptr -
+                                  fd_buf));
+  std::string args;
+  args.reserve(128);
+  args.append("{\"id\":");
   AppendJsonString(id, &args);
-  args += absl::StrCat(
+  args.append(
       ",\"backend\":{\"type\":\"socket\",\"data\":"
-      "{\"addr\":{\"type\":\"fd\",\"data\":{\"str\":\"",
-      child_fd, "\"}},\"server\":true,\"wait\":false}}}");
-  chardevs.push_back(
-      {DeviceEntry::Kind::kChardev, id, "", "", "", std::move(args),
-       absl::StrCat("socket,id=", id, ",fd=", child_fd, ",server=on,wait=off")});
+      "{\"addr\":{\"type\":\"fd\",\"data\":{\"str\":\"");
+  args.append(fd);
+  args.append("\"}},\"server\":true,\"wait\":false}}}");
+  std::string keyval;
+  keyval.reserve(48 + id.size());
+  keyval.append("socket,id=").append(id).append(",fd=").append(fd).append(
+      ",server=on,wait=off");
+  chardevs.emplace_back(DeviceEntry::Kind::kChardev, id, "", "", "", std::move(args),
+                        std::move(keyval));
 }
 
 absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
