@@ -390,7 +390,7 @@ absl::Status PlanDisks(PlanContext& ctx) {
     // spec names may be 63.
     RETURN_IF_ERROR(PlanDisk(
         ctx, devices.disks[i], absl::StrCat("disk", i),
-        ctx.Path(absl::StrCat("domain.devices.disks[", i, "]")), units));
+        ctx.Path("domain.devices.disks", i), units));
   }
   return absl::OkStatus();
 }

@@ -258,7 +258,7 @@ absl::Status PlanInterfaces(PlanContext& ctx) {
   for (size_t i = 0; i < devices.interfaces.size(); ++i) {
     RETURN_IF_ERROR(PlanInterface(
         ctx, devices.interfaces[i],
-        ctx.Path(absl::StrCat("domain.devices.interfaces[", i, "]"))));
+        ctx.Path("domain.devices.interfaces", i)));
   }
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 // devices on the buses those create). The parts of MakePlan (disks,
 // interfaces, host devices, ...) each add to it.
 
+#include <charconv>
 #include <functional>
 #include <map>
 #include <set>
@@ -91,9 +92,24 @@ struct PlanContext {
   std::map<std::string, std::string, std::less<>> missing_devices;
   std::map<std::string, std::string, std::less<>> missing_objects;
 
-  // "spec.domain.devices" under the document's spec path.
-  std::string Path(const std::string& suffix) const {
-    return vmi.spec_path + "." + suffix;
+  // "spec.domain.devices" under the document's spec path. One allocation:
+  // every device gets a path for the errors it may cause.
+  std::string Path(std::string_view suffix) const {
+    std::string path;
+    path.reserve(vmi.spec_path.size() + 1 + suffix.size());
+    path.append(vmi.spec_path).append(1, '.').append(suffix);
+    return path;
+  }
+  // "spec.domain.devices.disks[1]": Path(field) with an index.
+  std::string Path(std::string_view field, size_t index) const {
+    char digits[24];
+    const size_t n =
+        static_cast<size_t>(std::to_chars(digits, digits + sizeof(digits), index).ptr - digits);
+    std::string path;
+    path.reserve(vmi.spec_path.size() + field.size() + 3 + n);
+    path.append(vmi.spec_path).append(1, '.').append(field).append(1, '[');
+    path.append(digits, n).append(1, ']');
+    return path;
   }
 
   void NeedDevice(std::string_view driver, const std::string& path) {

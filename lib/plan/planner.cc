@@ -627,7 +627,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
 
   for (size_t i = 0; i < devices.inputs.size(); ++i) {
     const spec::Input& input = devices.inputs[i];
-    const std::string path = ctx.Path(absl::StrCat("domain.devices.inputs[", i, "]"));
+    const std::string path = ctx.Path("domain.devices.inputs", i);
     if (input.type != "tablet" && input.type != "keyboard") {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ".type: Unsupported value: \"", input.type,
