@@ -293,26 +293,26 @@ void PlanContext::CheckProperties(const JsonObject& props, std::string_view path
 }  // namespace plan
 
 void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv) {
-  // One push_back per word: an initializer list would copy the JSON twice.
+  // One word per emplace: an initializer list would copy the JSON twice.
   switch (entry.kind) {
     case DeviceEntry::Kind::kObject:
-      argv.push_back("-object");
+      argv.emplace_back(std::string_view("-object"));
       argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kChardev:
-      argv.push_back("-chardev");
+      argv.emplace_back(std::string_view("-chardev"));
       argv.push_back(entry.keyval);
       break;
     case DeviceEntry::Kind::kBlockdev:
-      argv.push_back("-blockdev");
+      argv.emplace_back(std::string_view("-blockdev"));
       argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kNetdev:
-      argv.push_back("-netdev");
+      argv.emplace_back(std::string_view("-netdev"));
       argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kDevice:
-      argv.push_back("-device");
+      argv.emplace_back(std::string_view("-device"));
       argv.push_back(entry.json);
       break;
   }
