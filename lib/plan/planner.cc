@@ -12,8 +12,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "base/status_macros.h"
@@ -70,14 +68,19 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
     }
     model = cpu.model;
   }
-  std::vector<std::string> parts = {model};
+  // The model, then ",flag" per feature, appended in one string.
+  std::string option = std::move(model);
+  option.reserve(128);
+  auto add = [&option](std::string_view flag, std::string_view value = "") {
+    option.append(1, ',').append(flag).append(value);
+  };
   for (size_t i = 0; i < cpu.features.size(); ++i) {
     const spec::CpuFeature& f = cpu.features[i];
     const std::string& p = f.policy;
     if (p == "require" || p == "force" || p == "optional") {
-      parts.push_back(absl::StrCat(f.name, "=on"));
+      add(f.name, "=on");
     } else if (p == "disable" || p == "forbid") {
-      parts.push_back(absl::StrCat(f.name, "=off"));
+      add(f.name, "=off");
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           ctx.Path(absl::StrCat("domain.cpu.features[", i, "].policy")),
@@ -91,34 +94,31 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
   // most hv-* ("kernel doesn't allow setting HyperV VP_INDEX"), so a TCG
   // guest runs without them, as on a host without Hyper-V emulation.
   if (kvm) {
-    if (Enabled(features.kvm_hidden)) parts.push_back("kvm=off");
+    if (Enabled(features.kvm_hidden)) add("kvm=off");
     if (features.pvspinlock) {
-      parts.push_back(absl::StrCat("kvm-pv-unhalt=",
-                                   features.pvspinlock->enabled ? "on" : "off"));
+      add("kvm-pv-unhalt=", features.pvspinlock->enabled ? "on" : "off");
     }
     if (features.hyperv) {
       const spec::Hyperv& hv = *features.hyperv;
       auto flag = [&](const std::optional<spec::FeatureState>& f,
                       const char* name) {
-        if (Enabled(f)) parts.push_back(absl::StrCat(name, "=on"));
+        if (Enabled(f)) add(name, "=on");
       };
       flag(hv.relaxed, "hv-relaxed");
       flag(hv.vapic, "hv-vapic");
       if (hv.spinlocks && hv.spinlocks->enabled) {
-        parts.push_back(
-            absl::StrFormat("hv-spinlocks=0x%x", hv.spinlocks->spinlocks));
+        add("hv-spinlocks=0x", absl::StrCat(absl::Hex(hv.spinlocks->spinlocks)));
       }
       flag(hv.vpindex, "hv-vpindex");
       flag(hv.runtime, "hv-runtime");
       flag(hv.synic, "hv-synic");
       if (hv.synictimer && hv.synictimer->enabled) {
-        parts.push_back("hv-stimer=on");
-        if (Enabled(hv.synictimer->direct)) parts.push_back("hv-stimer-direct=on");
+        add("hv-stimer=on");
+        if (Enabled(hv.synictimer->direct)) add("hv-stimer-direct=on");
       }
       flag(hv.reset, "hv-reset");
       if (hv.vendorid && hv.vendorid->enabled && !hv.vendorid->vendor_id.empty()) {
-        parts.push_back(
-            absl::StrCat("hv-vendor-id=", Keyval(hv.vendorid->vendor_id)));
+        add("hv-vendor-id=", Keyval(hv.vendorid->vendor_id));
       }
       flag(hv.frequencies, "hv-frequencies");
       flag(hv.reenlightenment, "hv-reenlightenment");
@@ -127,7 +127,7 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
       flag(hv.evmcs, "hv-evmcs");
     }
   }
-  return absl::StrJoin(parts, ",");
+  return option;
 }
 
 void AddPortDevice(PlanContext& ctx, JsonObject props,
