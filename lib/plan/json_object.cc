@@ -72,7 +72,14 @@ const JsonObject::Member* JsonObject::Find(std::string_view key) const {
 
 void JsonObject::Grow(size_t size) {
   // A typical -device or -blockdev fits in the first allocation.
-  json_.resize(std::max({size, json_.size() * 2, size_t{192}}));
+  const size_t room = std::max({size, json_.size() * 2, size_t{192}});
+  if (json_.empty()) {
+    // Constructing costs less than resize's general path (every object
+    // comes here once).
+    json_ = std::string(room, '\0');
+  } else {
+    json_.resize(room);
+  }
 }
 
 JsonObject::Member& JsonObject::Append(std::string_view key, std::string_view value,
