@@ -150,7 +150,9 @@ struct PlanContext {
                              std::move(props).Render());
   }
   // Checks that every member of props (a -device) is a property of its
-  // driver in host.qemu; a failure names path followed by path_suffix. The
+  // driver in host.qemu, but for those every device (driver, id, bus) or
+  // every PCI device (addr) has; a failure names path followed by
+  // path_suffix. The
   // first failure is kept in property_error and reported by
   // CheckQemuHasNeeds after the missing devices and objects, which explain
   // more.

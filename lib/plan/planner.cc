@@ -264,7 +264,9 @@ void PlanContext::CheckProperties(const JsonObject& props, std::string_view path
   std::string_view known_driver;
   for (size_t i = 0; i < props.size(); ++i) {
     const std::string_view key = props.KeyAt(i);
-    if (key == "driver" || key == "id" || key == "bus") continue;
+    // Every device has driver, id and bus; every PCI device (PCIDevice)
+    // addr, and only PCI devices are given one.
+    if (key == "driver" || key == "id" || key == "bus" || key == "addr") continue;
     bool seen = false;
     for (const CheckedProperty& c : checked_properties) {
       if (c.key == key && c.driver == driver) {
