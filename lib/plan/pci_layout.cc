@@ -1,5 +1,6 @@
 #include "plan/pci_layout.h"
 
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <utility>
@@ -34,6 +35,13 @@ std::string Hex(int value) {
   char buf[kHexSize];
   char* const end = buf + sizeof(buf);
   return std::string(WriteHex(value, end), end);
+}
+
+// "rp3": written by hand, as Hex (nine or more per plan).
+std::string RootPortId(int number) {
+  char buf[16] = {'r', 'p'};
+  char* const end = std::to_chars(buf + 2, buf + sizeof(buf), number).ptr;
+  return std::string(buf, end);
 }
 
 // Parses "DDDD:BB:SS.F" (KubeVirt's pciAddress) and accepts only bus 0,
@@ -155,7 +163,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
       function = 0;
     }
     RootPort port;
-    port.id = absl::StrCat("rp", k + 1);
+    port.id = RootPortId(k + 1);
     port.chassis = k + 1;
     port.port = 0x10 + k;
     port.slot = slot;

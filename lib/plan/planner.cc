@@ -27,8 +27,10 @@ namespace {
 constexpr int64_t kMiB = 1024 * 1024;
 
 // QEMU's option syntax doubles a comma to quote it.
-std::string Keyval(absl::string_view value) {
-  return absl::StrReplaceAll(value, {{",", ",,"}});
+std::string Keyval(std::string_view value) {
+  // Names rarely hold a comma: copied as they are, without StrReplaceAll.
+  if (value.find(',') == std::string_view::npos) return std::string(value);
+  return absl::StrReplaceAll(absl::string_view(value.data(), value.size()), {{",", ",,"}});
 }
 
 std::string QemuId(const QemuCapabilities& caps) {
