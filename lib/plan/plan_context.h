@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "plan/json_object.h"
 #include "plan/pci_layout.h"
@@ -40,29 +41,23 @@ struct PendingPciDevice {
 };
 
 struct PlanContext {
-  PlanContext(const spec::Vmi& v, const HostFacts& h) : vmi(v), host(h) {
-    // Typical plans fit: no regrowth (each move copies a DeviceEntry's
-    // strings' headers) on the way.
-    objects.reserve(4);
-    chardevs.reserve(4);
-    blockdevs.reserve(8);
-    netdevs.reserve(4);
-    pci_devices.reserve(16);
-    bus_devices.reserve(8);
-    checked_properties.reserve(32);
-  }
+  PlanContext(const spec::Vmi& v, const HostFacts& h) : vmi(v), host(h) {}
 
   const spec::Vmi& vmi;
   const HostFacts& host;
   bool q35 = true;
   int vcpus = 1;
 
-  std::vector<DeviceEntry> objects;
-  std::vector<DeviceEntry> chardevs;
-  std::vector<DeviceEntry> blockdevs;
-  std::vector<DeviceEntry> netdevs;
-  std::vector<PendingPciDevice> pci_devices;  // layout order
-  std::vector<DeviceEntry> bus_devices;       // on ide/scsi/usb/serial buses
+  // The groups hold a typical plan's entries inline: no allocation (a
+  // reserve of a few DeviceEntry is past malloc's small-chunk cache) and no
+  // regrowth (each move copies an entry's six strings) on the way.
+  using EntryGroup = absl::InlinedVector<DeviceEntry, 8>;
+  EntryGroup objects;
+  EntryGroup chardevs;
+  EntryGroup blockdevs;
+  EntryGroup netdevs;
+  absl::InlinedVector<PendingPciDevice, 8> pci_devices;  // layout order
+  EntryGroup bus_devices;  // on ide/scsi/usb/serial buses
   std::vector<FdToPass> fds;
   std::vector<FileToCreate> files;
   std::vector<Plan::Passt> passt;
@@ -166,7 +161,7 @@ struct PlanContext {
     std::string_view driver;
     std::string_view key;
   };
-  std::vector<CheckedProperty> checked_properties;
+  absl::InlinedVector<CheckedProperty, 32> checked_properties;
 
   // A socket chardev QEMU serves on a listening unix socket the launcher
   // binds and passes at child_fd.
