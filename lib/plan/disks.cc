@@ -71,10 +71,18 @@ const spec::Volume* FindVolume(const spec::Vmi& vmi, const std::string& name) {
   return nullptr;
 }
 
-JsonObject CacheObject(const CacheMode& mode) {
-  JsonObject cache;
-  cache.Bool("direct", mode.direct).Bool("no-flush", false);
-  return cache;
+// A blockdev's "cache" member. Built once per mode: every node of every disk
+// takes one of the two.
+const JsonObject& CacheObject(const CacheMode& mode) {
+  auto make = [](bool direct) {
+    JsonObject cache;
+    cache.Bool("direct", direct).Bool("no-flush", false);
+    return cache;
+  };
+  // Never destroyed (static objects keep trivial destructors).
+  static const JsonObject& kDirect = *new JsonObject(make(true));
+  static const JsonObject& kCached = *new JsonObject(make(false));
+  return mode.direct ? kDirect : kCached;
 }
 
 // The file this volume asks the launcher to create, if any.
@@ -154,38 +162,42 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
   }
   const bool shared = disk.shareable || rv.shared;
 
+  // Node names, each spelled once: a node's name is also its entry's id
+  // and the next node's "file".
   std::string backing_node;
   if (rv.kind == ResolvedVolume::Kind::kOverlay) {
     // The base is opened explicitly and read-only, rather than by the name
     // stored in the overlay: what QEMU opens is decided here.
+    const std::string base_file_node = prefix + "-base-file";
     JsonObject base_file;
     base_file.Str("driver", "file")
         .Str("filename", rv.backing_path)
-        .Str("node-name", prefix + "-base-file")
+        .Str("node-name", base_file_node)
         .Bool("read-only", true)
         .Str("aio", aio)
         .Object("cache", CacheObject(cache));
-    ctx.AddBlockdev(prefix + "-base-file", std::move(base_file), disk.name);
+    ctx.AddBlockdev(base_file_node, std::move(base_file), disk.name);
+    backing_node = prefix + "-base-fmt";
     JsonObject base_fmt;
     base_fmt.Str("driver", rv.backing_format.empty() ? "raw" : rv.backing_format)
-        .Str("file", prefix + "-base-file")
-        .Str("node-name", prefix + "-base-fmt")
+        .Str("file", base_file_node)
+        .Str("node-name", backing_node)
         .Bool("read-only", true)
         .Object("cache", CacheObject(cache));
-    ctx.AddBlockdev(prefix + "-base-fmt", std::move(base_fmt), disk.name);
-    backing_node = prefix + "-base-fmt";
+    ctx.AddBlockdev(backing_node, std::move(base_fmt), disk.name);
   }
 
+  const std::string file_node = prefix + "-file";
   JsonObject file;
   file.Str("driver", block ? "host_device" : "file")
       .Str("filename", rv.path)
-      .Str("node-name", prefix + "-file")
+      .Str("node-name", file_node)
       .Str("aio", aio)
       .Object("cache", CacheObject(cache))
       .Bool("read-only", read_only);
   if (!read_only) file.Str("discard", "unmap");
   if (shared) file.Str("locking", "off");
-  ctx.AddBlockdev(prefix + "-file", std::move(file), disk.name);
+  ctx.AddBlockdev(file_node, std::move(file), disk.name);
 
   const std::string format =
       rv.kind == ResolvedVolume::Kind::kOverlay ? "qcow2"
@@ -196,16 +208,17 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
         path, ": volume \"", disk.name, "\" has unsupported format \"", format,
         "\": supported values: \"qcow2\", \"raw\""));
   }
+  std::string fmt_node = prefix + "-fmt";
   JsonObject fmt;
   fmt.Str("driver", format)
-      .Str("file", prefix + "-file")
-      .Str("node-name", prefix + "-fmt")
+      .Str("file", file_node)
+      .Str("node-name", fmt_node)
       .Bool("read-only", read_only)
       .Object("cache", CacheObject(cache));
   if (!read_only) fmt.Str("discard", "unmap").Str("detect-zeroes", "unmap");
   if (!backing_node.empty()) fmt.Str("backing", backing_node);
-  ctx.AddBlockdev(prefix + "-fmt", std::move(fmt), disk.name);
-  return prefix + "-fmt";
+  ctx.AddBlockdev(fmt_node, std::move(fmt), disk.name);
+  return fmt_node;
 }
 
 }  // namespace
@@ -382,7 +395,7 @@ absl::Status PlanDisks(PlanContext& ctx) {
     // spec names may be 63.
     RETURN_IF_ERROR(PlanDisk(
         ctx, devices.disks[i], absl::StrCat("disk", i),
-        ctx.Path(absl::StrCat("domain.devices.disks[", i, "]")), units));
+        ctx.Path("domain.devices.disks", i), units));
   }
   return absl::OkStatus();
 }

@@ -130,7 +130,7 @@ absl::Status PlanHostDevices(PlanContext& ctx) {
   for (size_t i = 0; i < devices.gpus.size(); ++i) {
     const spec::Gpu& gpu = devices.gpus[i];
     const std::string path =
-        ctx.Path(absl::StrCat("domain.devices.gpus[", i, "]"));
+        ctx.Path("domain.devices.gpus", i);
     ASSIGN_OR_RETURN(HostDeviceAddress address,
                      TakeDevicePluginDevice(ctx, gpu.device_name, path));
     VfioDisplay display;
@@ -155,7 +155,7 @@ absl::Status PlanHostDevices(PlanContext& ctx) {
   for (size_t i = 0; i < devices.host_devices.size(); ++i) {
     const spec::HostDevice& hd = devices.host_devices[i];
     const std::string path =
-        ctx.Path(absl::StrCat("domain.devices.hostDevices[", i, "]"));
+        ctx.Path("domain.devices.hostDevices", i);
     ASSIGN_OR_RETURN(HostDeviceAddress address,
                      TakeDevicePluginDevice(ctx, hd.device_name, path));
     AddVfioDevice(ctx, hd.name, address, path);

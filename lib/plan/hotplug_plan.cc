@@ -2,6 +2,7 @@
 // per-disk and per-interface code (PlanDisk, PlanInterface).
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <string>
 #include <utility>
@@ -302,7 +303,8 @@ absl::StatusOr<MediaPlan> PlanMediaChange(const spec::Vmi& vmi, const HostFacts&
           what, ": the medium needs a file created (", ctx.files[0].path,
           "); only existing images can be inserted"));
     }
-    out.new_nodes = std::move(ctx.blockdevs);
+    out.new_nodes.assign(std::make_move_iterator(ctx.blockdevs.begin()),
+                         std::make_move_iterator(ctx.blockdevs.end()));
     if (out.new_nodes.empty()) return absl::InternalError(absl::StrCat(what, ": no nodes"));
     out.node = out.new_nodes.back().id;
   }

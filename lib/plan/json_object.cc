@@ -1,52 +1,14 @@
 #include "plan/json_object.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
 
 namespace qdirect::plan {
 
-namespace {
-
-// The bytes JSON needs escaped: control characters, '"' and '\\'.
-constexpr std::array<bool, 256> kEscaped = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 0x20; ++c) t[c] = true;
-  t['"'] = true;
-  t['\\'] = true;
-  return t;
-}();
-
-// Whether s holds a byte JSON needs escaped. Eight bytes at a time: the
-// members of a plan are long paths and names that almost never need it.
-// Inlined: it runs for every key and string value set.
-[[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
-  constexpr uint64_t kOnes = 0x0101010101010101u;
-  constexpr uint64_t kHigh = 0x8080808080808080u;
-  // Per byte: below 0x20, or equal to '"' or '\\' (the classic zero-byte
-  // tests, exact as a whole).
-  auto word_needs_escape = [](const char* p) {
-    uint64_t x;
-    std::memcpy(&x, p, 8);
-    const uint64_t quote = x ^ (kOnes * '"');
-    const uint64_t backslash = x ^ (kOnes * '\\');
-    const uint64_t hits = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
-                          ((backslash - kOnes) & ~backslash);
-    return (hits & kHigh) != 0;
-  };
-  if (s.size() < 8) {
-    bool escaped = false;
-    for (char c : s) escaped |= kEscaped[static_cast<unsigned char>(c)];
-    return escaped;
-  }
-  for (size_t i = 0; i + 8 <= s.size(); i += 8) {
-    if (word_needs_escape(s.data() + i)) return true;
-  }
-  // The last eight bytes, overlapping words already checked.
-  return word_needs_escape(s.data() + s.size() - 8);
-}
-
-}  // namespace
+using json_internal::NeedsEscape;
+using json_internal::kEscaped;
 
 void AppendJsonString(std::string_view s, std::string* out) {
   if (!NeedsEscape(s)) {
@@ -108,17 +70,26 @@ const JsonObject::Member* JsonObject::Find(std::string_view key) const {
   return nullptr;
 }
 
-JsonObject::Member& JsonObject::Append(std::string_view key, std::string_view value,
-                                       bool is_string) {
-  // One resize, then the bytes: `,"key":value}` over the closing brace.
-  size_t at = json_.size();
-  if (at == 0) {
-    json_.reserve(192);  // a typical -device or -blockdev fits
+void JsonObject::Grow(size_t size) {
+  // A typical -device or -blockdev fits in the first allocation.
+  const size_t room = std::max({size, json_.size() * 2, size_t{192}});
+  if (json_.empty()) {
+    // Constructing costs less than resize's general path (every object
+    // comes here once).
+    json_ = std::string(room, '\0');
   } else {
-    --at;
+    json_.resize(room);
   }
+}
+
+// Inlined into Set: one call per member.
+[[gnu::always_inline]] inline JsonObject::Member& JsonObject::Append(
+    std::string_view key, std::string_view value, bool is_string) {
+  // `,"key":value}` over the closing brace.
+  const size_t at = size_ == 0 ? 0 : size_ - 1;
   const size_t quotes = is_string ? 2 : 0;
-  json_.resize(at + key.size() + value.size() + quotes + 5);
+  const size_t end = at + key.size() + value.size() + quotes + 5;
+  if (end > json_.size()) Grow(end);
   char* const base = json_.data();
   char* p = base + at;
   *p++ = at == 0 ? '{' : ',';
@@ -138,49 +109,46 @@ JsonObject::Member& JsonObject::Append(std::string_view key, std::string_view va
   m.value_end = static_cast<uint32_t>(p - base);
   *p = '}';
   m.is_string = is_string;
+  size_ = static_cast<uint32_t>(end);
   return members_.emplace_back(m);
 }
 
-JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value,
-                                    bool is_string) {
-  const uint64_t key_bit = KeyBit(key);
-  // A key whose bit is clear is new: no scan.
-  for (size_t i = 0; (key_bits_ & key_bit) != 0 && i < members_.size(); ++i) {
-    Member& m = members_[i];
-    if (m.key.size != key.size() || Text(m.key) != key) continue;
-    // Replaced in place; the members after it move by the difference.
-    std::string encoded;
-    if (is_string) {
-      AppendJsonString(value, &encoded);
-    } else {
-      encoded.assign(value);
-    }
-    const uint32_t old_size = m.value_end - m.value_begin;
-    json_.replace(m.value_begin, old_size, encoded);
-    m.value_end = m.value_begin + static_cast<uint32_t>(encoded.size());
-    m.is_string = is_string;
-    if (is_string && encoded.size() == value.size() + 2) {
-      m.str = {m.value_begin + 1, static_cast<uint32_t>(value.size()), false};
-    } else if (is_string) {
-      m.str = {static_cast<uint32_t>(raw_.size()), static_cast<uint32_t>(value.size()), true};
-      raw_.append(value);
-    }
-    const uint32_t delta = static_cast<uint32_t>(encoded.size()) - old_size;  // mod 2^32
-    for (size_t j = i + 1; j < members_.size(); ++j) {
-      Member& later = members_[j];
-      if (!later.key.in_raw) later.key.begin += delta;
-      if (later.is_string && !later.str.in_raw) later.str.begin += delta;
-      later.value_begin += delta;
-      later.value_end += delta;
-    }
-    return m;
+JsonObject::Member& JsonObject::Replace(Member& m, std::string_view value, bool is_string) {
+  // In place; the members after it move by the difference.
+  std::string encoded;
+  if (is_string) {
+    AppendJsonString(value, &encoded);
+  } else {
+    encoded.assign(value);
   }
-  key_bits_ |= key_bit;
-  const bool escape_key = NeedsEscape(key);
-  const bool escape_value = is_string && NeedsEscape(value);
-  if (!escape_key && !escape_value) return Append(key, value, is_string);
+  json_.resize(size_);
+  const uint32_t old_size = m.value_end - m.value_begin;
+  json_.replace(m.value_begin, old_size, encoded);
+  size_ = static_cast<uint32_t>(json_.size());
+  m.value_end = m.value_begin + static_cast<uint32_t>(encoded.size());
+  m.is_string = is_string;
+  if (is_string && encoded.size() == value.size() + 2) {
+    m.str = {m.value_begin + 1, static_cast<uint32_t>(value.size()), false};
+  } else if (is_string) {
+    m.str = {static_cast<uint32_t>(raw_.size()), static_cast<uint32_t>(value.size()), true};
+    raw_.append(value);
+  }
+  const uint32_t delta = static_cast<uint32_t>(encoded.size()) - old_size;  // mod 2^32
+  for (Member* later = &m + 1; later != members_.data() + members_.size(); ++later) {
+    if (!later->key.in_raw) later->key.begin += delta;
+    if (later->is_string && !later->str.in_raw) later->str.begin += delta;
+    later->value_begin += delta;
+    later->value_end += delta;
+  }
+  return m;
+}
+
+JsonObject::Member& JsonObject::AppendEscaped(std::string_view key, std::string_view value,
+                                              bool is_string) {
   // Escaped texts go in json_; the plain ones are kept in raw_ for KeyAt
   // and GetStr.
+  const bool escape_key = NeedsEscape(key);
+  const bool escape_value = is_string && NeedsEscape(value);
   std::string key_json = JsonString(key);
   std::string value_json = escape_value ? JsonString(value) : std::string();
   Member& m = Append(std::string_view(key_json).substr(1, key_json.size() - 2),
@@ -198,31 +166,29 @@ JsonObject::Member& JsonObject::Set(std::string_view key, std::string_view value
   return m;
 }
 
-JsonObject& JsonObject::Str(std::string_view key, std::string_view value) {
-  Set(key, value, true);
-  return *this;
-}
-
-JsonObject& JsonObject::Int(std::string_view key, int64_t value) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  (void)ec;  // 24 bytes always hold an int64
-  Set(key, std::string_view(buf, static_cast<size_t>(end - buf)), false);
-  return *this;
-}
-
-JsonObject& JsonObject::Bool(std::string_view key, bool value) {
-  Set(key, value ? "true" : "false", false);
-  return *this;
+JsonObject::Member& JsonObject::Set(std::string_view key, uint64_t key_bit, bool escape_key,
+                                    std::string_view value, bool is_string) {
+  // A key whose bit is clear is new: no scan.
+  if ((key_bits_ & key_bit) != 0) {
+    for (Member& m : members_) {
+      if (m.key.size == key.size() && Text(m.key) == key) return Replace(m, value, is_string);
+    }
+  }
+  key_bits_ |= key_bit;
+  if (escape_key || (is_string && NeedsEscape(value))) [[unlikely]] {
+    return AppendEscaped(key, value, is_string);
+  }
+  return Append(key, value, is_string);
 }
 
 JsonObject& JsonObject::Null(std::string_view key) {
-  Set(key, "null", false);
+  Set(key, KeyBit(key), NeedsEscape(key), "null", false);
   return *this;
 }
 
 JsonObject& JsonObject::Object(std::string_view key, const JsonObject& value) {
-  Set(key, value.json_.empty() ? std::string_view("{}") : std::string_view(value.json_), false);
+  Set(key, KeyBit(key), NeedsEscape(key),
+      value.size_ == 0 ? std::string_view("{}") : value.Encoded(), false);
   return *this;
 }
 
@@ -234,7 +200,7 @@ JsonObject& JsonObject::Array(std::string_view key,
     items[i].RenderTo(&out);
   }
   out += ']';
-  Set(key, out, false);
+  Set(key, KeyBit(key), NeedsEscape(key), out, false);
   return *this;
 }
 
@@ -246,10 +212,10 @@ std::string_view JsonObject::GetStr(std::string_view key) const {
 }
 
 void JsonObject::RenderTo(std::string* out) const {
-  if (json_.empty()) {
+  if (size_ == 0) {
     out->append("{}");
   } else {
-    out->append(json_);
+    out->append(Encoded());
   }
 }
 

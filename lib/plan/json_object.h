@@ -6,7 +6,10 @@
 // as it is set, so rendering is a copy (or a move, from an rvalue) and an
 // object costs one allocation however many members it has.
 
+#include <array>
+#include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,11 +20,70 @@
 
 namespace qdirect::plan {
 
+namespace json_internal {
+
+// The bytes JSON needs escaped: control characters, '"' and '\\'.
+inline constexpr std::array<bool, 256> kEscaped = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = true;
+  t['"'] = true;
+  t['\\'] = true;
+  return t;
+}();
+
+// Whether s holds a byte JSON needs escaped. Eight bytes at a time: the
+// members of a plan are long paths and names that almost never need it.
+// Inlined: it runs for every key and string value set, and for a literal
+// key (nearly all of them) the compiler answers it.
+[[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101u;
+  constexpr uint64_t kHigh = 0x8080808080808080u;
+  // Per byte: below 0x20, or equal to '"' or '\\' (the classic zero-byte
+  // tests, exact as a whole).
+  auto word_needs_escape = [](const char* p) {
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    const uint64_t quote = x ^ (kOnes * '"');
+    const uint64_t backslash = x ^ (kOnes * '\\');
+    const uint64_t hits = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
+                          ((backslash - kOnes) & ~backslash);
+    return (hits & kHigh) != 0;
+  };
+  if (s.size() < 8) {
+    bool escaped = false;
+    for (char c : s) escaped |= kEscaped[static_cast<unsigned char>(c)];
+    return escaped;
+  }
+  for (size_t i = 0; i + 8 <= s.size(); i += 8) {
+    if (word_needs_escape(s.data() + i)) return true;
+  }
+  // The last eight bytes, overlapping words already checked.
+  return word_needs_escape(s.data() + s.size() - 8);
+}
+
+
+}  // namespace json_internal
+
 class JsonObject {
  public:
-  JsonObject& Str(std::string_view key, std::string_view value);
-  JsonObject& Int(std::string_view key, int64_t value);
-  JsonObject& Bool(std::string_view key, bool value);
+  // Str, Int and Bool are inline so that a literal key's checks (its
+  // KeyBit, whether it needs escaping) cost nothing at run time.
+  [[gnu::always_inline]] JsonObject& Str(std::string_view key, std::string_view value) {
+    Set(key, KeyBit(key), json_internal::NeedsEscape(key), value, true);
+    return *this;
+  }
+  [[gnu::always_inline]] JsonObject& Int(std::string_view key, int64_t value) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+    (void)ec;  // 24 bytes always hold an int64
+    Set(key, KeyBit(key), json_internal::NeedsEscape(key),
+        std::string_view(buf, static_cast<size_t>(end - buf)), false);
+    return *this;
+  }
+  [[gnu::always_inline]] JsonObject& Bool(std::string_view key, bool value) {
+    Set(key, KeyBit(key), json_internal::NeedsEscape(key), value ? "true" : "false", false);
+    return *this;
+  }
   JsonObject& Null(std::string_view key);
   JsonObject& Object(std::string_view key, const JsonObject& value);
   // An array of objects.
@@ -36,10 +98,14 @@ class JsonObject {
   size_t size() const { return members_.size(); }
   std::string_view KeyAt(size_t i) const { return Text(members_[i].key); }
 
-  std::string Render() const& { return json_.empty() ? std::string("{}") : json_; }
+  std::string Render() const& {
+    return size_ == 0 ? std::string("{}") : std::string(json_.data(), size_);
+  }
   // The rendering, taken from an object that is done with.
   std::string Render() && {
-    return json_.empty() ? std::string("{}") : std::move(json_);
+    if (size_ == 0) return "{}";
+    json_.resize(size_);
+    return std::move(json_);
   }
   // Appends the rendering to *out (nested objects render in place).
   void RenderTo(std::string* out) const;
@@ -60,13 +126,17 @@ class JsonObject {
     bool is_string = false;
   };
   std::string_view Text(const Span& s) const {
-    return std::string_view(s.in_raw ? raw_ : json_).substr(s.begin, s.size);
+    return std::string_view((s.in_raw ? raw_.data() : json_.data()) + s.begin, s.size);
   }
+  // The encoded object: json_'s first size_ bytes.
+  std::string_view Encoded() const { return std::string_view(json_.data(), size_); }
   const Member* Find(std::string_view key) const;
   // Sets key's value: `value` as it is (a number, nested JSON), or quoted
   // and escaped when is_string. A known key is replaced in place (members
   // keep their order), a new one appended.
-  Member& Set(std::string_view key, std::string_view value, bool is_string);
+  // key_bit and escape_key: KeyBit(key) and NeedsEscape(key).
+  Member& Set(std::string_view key, uint64_t key_bit, bool escape_key, std::string_view value,
+              bool is_string);
   // Appends a member whose key and value are escaped already (its spans
   // point at them: Set moves those of escaped texts to raw_).
   Member& Append(std::string_view key, std::string_view value, bool is_string);
@@ -75,7 +145,19 @@ class JsonObject {
   // bit is usually clear.
   uint64_t key_bits_ = 0;
 
-  std::string json_;  // "{...}"; empty until the first member
+  // Makes json_ hold at least `size` bytes (growth is rare: the first
+  // member reserves room for a typical object).
+  void Grow(size_t size);
+  // Replaces the value of member m (set again with a new value).
+  Member& Replace(Member& m, std::string_view value, bool is_string);
+  // Appends a member whose key or value needs escaping.
+  Member& AppendEscaped(std::string_view key, std::string_view value, bool is_string);
+
+  // "{...}" in the first size_ bytes; the rest is room for the next
+  // members, so that appending one writes bytes instead of resizing the
+  // string. size_ is 0 until the first member.
+  std::string json_;
+  uint32_t size_ = 0;
   std::string raw_;   // keys and strings that escaping changed (rare)
   absl::InlinedVector<Member, 8> members_;
 };

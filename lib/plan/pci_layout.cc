@@ -1,5 +1,6 @@
 #include "plan/pci_layout.h"
 
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <utility>
@@ -12,11 +13,10 @@ namespace {
 constexpr int kMaxSlot = 31;
 constexpr int kFunctionsPerSlot = 8;
 
-// "0x1f": hand-rolled, every PCI device of every plan gets one.
-std::string Hex(int value) {
+// Writes "0x1f" ending at `end`; returns where it starts. Hand-rolled:
+// every PCI device of every plan gets one.
+char* WriteHex(int value, char* end) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  char buf[2 + 2 * sizeof(int)];
-  char* end = buf + sizeof(buf);
   char* p = end;
   unsigned v = static_cast<unsigned>(value);
   do {
@@ -25,7 +25,23 @@ std::string Hex(int value) {
   } while (v != 0);
   *--p = 'x';
   *--p = '0';
-  return std::string(p, end);
+  return p;
+}
+
+// Room for WriteHex of an int.
+constexpr size_t kHexSize = 2 + 2 * sizeof(int);
+
+std::string Hex(int value) {
+  char buf[kHexSize];
+  char* const end = buf + sizeof(buf);
+  return std::string(WriteHex(value, end), end);
+}
+
+// "rp3": written by hand, as Hex (nine or more per plan).
+std::string RootPortId(int number) {
+  char buf[16] = {'r', 'p'};
+  char* const end = std::to_chars(buf + 2, buf + sizeof(buf), number).ptr;
+  return std::string(buf, end);
 }
 
 // Parses "DDDD:BB:SS.F" (KubeVirt's pciAddress) and accepts only bus 0,
@@ -54,10 +70,13 @@ absl::StatusOr<int> ParseRootSlot(const PciRequest& request) {
 }  // namespace
 
 std::string RootPort::Addr() const {
-  std::string addr = Hex(slot);
-  addr.push_back('.');
-  addr.append(Hex(function));
-  return addr;
+  // Written backwards: function, '.', slot.
+  char buf[2 * kHexSize + 1];
+  char* const end = buf + sizeof(buf);
+  char* p = WriteHex(function, end);
+  *--p = '.';
+  p = WriteHex(slot, p);
+  return std::string(p, end);
 }
 
 absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
@@ -144,7 +163,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
       function = 0;
     }
     RootPort port;
-    port.id = absl::StrCat("rp", k + 1);
+    port.id = RootPortId(k + 1);
     port.chassis = k + 1;
     port.port = 0x10 + k;
     port.slot = slot;

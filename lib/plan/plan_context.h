@@ -6,6 +6,7 @@
 // devices on the buses those create). The parts of MakePlan (disks,
 // interfaces, host devices, ...) each add to it.
 
+#include <charconv>
 #include <functional>
 #include <map>
 #include <set>
@@ -14,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "plan/json_object.h"
 #include "plan/pci_layout.h"
@@ -39,29 +41,23 @@ struct PendingPciDevice {
 };
 
 struct PlanContext {
-  PlanContext(const spec::Vmi& v, const HostFacts& h) : vmi(v), host(h) {
-    // Typical plans fit: no regrowth (each move copies a DeviceEntry's
-    // strings' headers) on the way.
-    objects.reserve(4);
-    chardevs.reserve(4);
-    blockdevs.reserve(8);
-    netdevs.reserve(4);
-    pci_devices.reserve(16);
-    bus_devices.reserve(8);
-    checked_properties.reserve(32);
-  }
+  PlanContext(const spec::Vmi& v, const HostFacts& h) : vmi(v), host(h) {}
 
   const spec::Vmi& vmi;
   const HostFacts& host;
   bool q35 = true;
   int vcpus = 1;
 
-  std::vector<DeviceEntry> objects;
-  std::vector<DeviceEntry> chardevs;
-  std::vector<DeviceEntry> blockdevs;
-  std::vector<DeviceEntry> netdevs;
-  std::vector<PendingPciDevice> pci_devices;  // layout order
-  std::vector<DeviceEntry> bus_devices;       // on ide/scsi/usb/serial buses
+  // The groups hold a typical plan's entries inline: no allocation (a
+  // reserve of a few DeviceEntry is past malloc's small-chunk cache) and no
+  // regrowth (each move copies an entry's six strings) on the way.
+  using EntryGroup = absl::InlinedVector<DeviceEntry, 8>;
+  EntryGroup objects;
+  EntryGroup chardevs;
+  EntryGroup blockdevs;
+  EntryGroup netdevs;
+  absl::InlinedVector<PendingPciDevice, 8> pci_devices;  // layout order
+  EntryGroup bus_devices;  // on ide/scsi/usb/serial buses
   std::vector<FdToPass> fds;
   std::vector<FileToCreate> files;
   std::vector<Plan::Passt> passt;
@@ -91,9 +87,24 @@ struct PlanContext {
   std::map<std::string, std::string, std::less<>> missing_devices;
   std::map<std::string, std::string, std::less<>> missing_objects;
 
-  // "spec.domain.devices" under the document's spec path.
-  std::string Path(const std::string& suffix) const {
-    return vmi.spec_path + "." + suffix;
+  // "spec.domain.devices" under the document's spec path. One allocation:
+  // every device gets a path for the errors it may cause.
+  std::string Path(std::string_view suffix) const {
+    std::string path;
+    path.reserve(vmi.spec_path.size() + 1 + suffix.size());
+    path.append(vmi.spec_path).append(1, '.').append(suffix);
+    return path;
+  }
+  // "spec.domain.devices.disks[1]": Path(field) with an index.
+  std::string Path(std::string_view field, size_t index) const {
+    char digits[24];
+    const size_t n =
+        static_cast<size_t>(std::to_chars(digits, digits + sizeof(digits), index).ptr - digits);
+    std::string path;
+    path.reserve(vmi.spec_path.size() + field.size() + 3 + n);
+    path.append(vmi.spec_path).append(1, '.').append(field).append(1, '[');
+    path.append(digits, n).append(1, ']');
+    return path;
   }
 
   void NeedDevice(std::string_view driver, const std::string& path) {
@@ -107,33 +118,36 @@ struct PlanContext {
     }
   }
 
-  // The Add* functions take props to keep: pass them with std::move.
-  void AddObject(const std::string& id, JsonObject props,
+  // The Add* functions take props to keep: pass them with std::move. Each
+  // entry is built in place: a DeviceEntry move copies six strings.
+  void AddObject(const std::string& id, JsonObject&& props,
                  const std::string& path) {
     NeedObject(props.GetStr("qom-type"), path);
-    objects.push_back({DeviceEntry::Kind::kObject, id, "", "", "",
-                       std::move(props).Render(), ""});
+    objects.emplace_back(DeviceEntry::Kind::kObject, id, "", "", "",
+                         std::move(props).Render());
   }
-  void AddBlockdev(const std::string& node, JsonObject props,
+  void AddBlockdev(const std::string& node, JsonObject&& props,
                    const std::string& volume) {
-    blockdevs.push_back({DeviceEntry::Kind::kBlockdev, node, "", "", volume,
-                         std::move(props).Render(), ""});
+    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, "", "", volume,
+                           std::move(props).Render());
   }
-  void AddPciDevice(PendingPciDevice device, const std::string& path) {
+  void AddPciDevice(PendingPciDevice&& device, const std::string& path) {
     NeedDevice(device.props.GetStr("driver"), path);
     device.request.owner = path;
     pci_devices.push_back(std::move(device));
   }
-  void AddBusDevice(JsonObject props, const std::string& bus,
+  void AddBusDevice(JsonObject&& props, const std::string& bus,
                     const std::string& volume, const std::string& path) {
     NeedDevice(props.GetStr("driver"), path);
     CheckProperties(props, path);
-    std::string id(props.GetStr("id"));
-    bus_devices.push_back({DeviceEntry::Kind::kDevice, std::move(id), bus, "",
-                           volume, std::move(props).Render(), ""});
+    std::string id(props.GetStr("id"));  // before props is rendered away
+    bus_devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(id), bus, "", volume,
+                             std::move(props).Render());
   }
   // Checks that every member of props (a -device) is a property of its
-  // driver in host.qemu; a failure names path followed by path_suffix. The
+  // driver in host.qemu, but for those every device (driver, id, bus) or
+  // every PCI device (addr) has; a failure names path followed by
+  // path_suffix. The
   // first failure is kept in property_error and reported by
   // CheckQemuHasNeeds after the missing devices and objects, which explain
   // more.
@@ -147,7 +161,7 @@ struct PlanContext {
     std::string_view driver;
     std::string_view key;
   };
-  std::vector<CheckedProperty> checked_properties;
+  absl::InlinedVector<CheckedProperty, 32> checked_properties;
 
   // A socket chardev QEMU serves on a listening unix socket the launcher
   // binds and passes at child_fd.

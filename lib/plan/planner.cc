@@ -4,6 +4,7 @@
 // the device table (one code path for cold plug and hotplug JSON).
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 #include <string>
 #include <utility>
@@ -11,8 +12,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "base/status_macros.h"
@@ -28,8 +27,10 @@ namespace {
 constexpr int64_t kMiB = 1024 * 1024;
 
 // QEMU's option syntax doubles a comma to quote it.
-std::string Keyval(absl::string_view value) {
-  return absl::StrReplaceAll(value, {{",", ",,"}});
+std::string Keyval(std::string_view value) {
+  // Names rarely hold a comma: copied as they are, without StrReplaceAll.
+  if (value.find(',') == std::string_view::npos) return std::string(value);
+  return absl::StrReplaceAll(absl::string_view(value.data(), value.size()), {{",", ",,"}});
 }
 
 std::string QemuId(const QemuCapabilities& caps) {
@@ -69,14 +70,19 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
     }
     model = cpu.model;
   }
-  std::vector<std::string> parts = {model};
+  // The model, then ",flag" per feature, appended in one string.
+  std::string option = std::move(model);
+  option.reserve(128);
+  auto add = [&option](std::string_view flag, std::string_view value = "") {
+    option.append(1, ',').append(flag).append(value);
+  };
   for (size_t i = 0; i < cpu.features.size(); ++i) {
     const spec::CpuFeature& f = cpu.features[i];
     const std::string& p = f.policy;
     if (p == "require" || p == "force" || p == "optional") {
-      parts.push_back(absl::StrCat(f.name, "=on"));
+      add(f.name, "=on");
     } else if (p == "disable" || p == "forbid") {
-      parts.push_back(absl::StrCat(f.name, "=off"));
+      add(f.name, "=off");
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           ctx.Path(absl::StrCat("domain.cpu.features[", i, "].policy")),
@@ -90,34 +96,31 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
   // most hv-* ("kernel doesn't allow setting HyperV VP_INDEX"), so a TCG
   // guest runs without them, as on a host without Hyper-V emulation.
   if (kvm) {
-    if (Enabled(features.kvm_hidden)) parts.push_back("kvm=off");
+    if (Enabled(features.kvm_hidden)) add("kvm=off");
     if (features.pvspinlock) {
-      parts.push_back(absl::StrCat("kvm-pv-unhalt=",
-                                   features.pvspinlock->enabled ? "on" : "off"));
+      add("kvm-pv-unhalt=", features.pvspinlock->enabled ? "on" : "off");
     }
     if (features.hyperv) {
       const spec::Hyperv& hv = *features.hyperv;
       auto flag = [&](const std::optional<spec::FeatureState>& f,
                       const char* name) {
-        if (Enabled(f)) parts.push_back(absl::StrCat(name, "=on"));
+        if (Enabled(f)) add(name, "=on");
       };
       flag(hv.relaxed, "hv-relaxed");
       flag(hv.vapic, "hv-vapic");
       if (hv.spinlocks && hv.spinlocks->enabled) {
-        parts.push_back(
-            absl::StrFormat("hv-spinlocks=0x%x", hv.spinlocks->spinlocks));
+        add("hv-spinlocks=0x", absl::StrCat(absl::Hex(hv.spinlocks->spinlocks)));
       }
       flag(hv.vpindex, "hv-vpindex");
       flag(hv.runtime, "hv-runtime");
       flag(hv.synic, "hv-synic");
       if (hv.synictimer && hv.synictimer->enabled) {
-        parts.push_back("hv-stimer=on");
-        if (Enabled(hv.synictimer->direct)) parts.push_back("hv-stimer-direct=on");
+        add("hv-stimer=on");
+        if (Enabled(hv.synictimer->direct)) add("hv-stimer-direct=on");
       }
       flag(hv.reset, "hv-reset");
       if (hv.vendorid && hv.vendorid->enabled && !hv.vendorid->vendor_id.empty()) {
-        parts.push_back(
-            absl::StrCat("hv-vendor-id=", Keyval(hv.vendorid->vendor_id)));
+        add("hv-vendor-id=", Keyval(hv.vendorid->vendor_id));
       }
       flag(hv.frequencies, "hv-frequencies");
       flag(hv.reenlightenment, "hv-reenlightenment");
@@ -126,7 +129,7 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
       flag(hv.evmcs, "hv-evmcs");
     }
   }
-  return absl::StrJoin(parts, ",");
+  return option;
 }
 
 void AddPortDevice(PlanContext& ctx, JsonObject props,
@@ -217,15 +220,25 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
 void PlanContext::AddListenerChardev(const std::string& id, int child_fd) {
   // chardev-add's arguments, written out whole: five nested JsonObjects
   // for two variable strings cost more than the rest of a chardev.
-  std::string args = "{\"id\":";
+  char fd_buf[16];
+  const std::string_view fd(
+      fd_buf, static_cast<size_t>(std::to_chars(fd_buf, fd_buf + sizeof(fd_buf), child_fd).ptr -
+                                  fd_buf));
+  std::string args;
+  args.reserve(128);
+  args.append("{\"id\":");
   AppendJsonString(id, &args);
-  args += absl::StrCat(
+  args.append(
       ",\"backend\":{\"type\":\"socket\",\"data\":"
-      "{\"addr\":{\"type\":\"fd\",\"data\":{\"str\":\"",
-      child_fd, "\"}},\"server\":true,\"wait\":false}}}");
-  chardevs.push_back(
-      {DeviceEntry::Kind::kChardev, id, "", "", "", std::move(args),
-       absl::StrCat("socket,id=", id, ",fd=", child_fd, ",server=on,wait=off")});
+      "{\"addr\":{\"type\":\"fd\",\"data\":{\"str\":\"");
+  args.append(fd);
+  args.append("\"}},\"server\":true,\"wait\":false}}}");
+  std::string keyval;
+  keyval.reserve(48 + id.size());
+  keyval.append("socket,id=").append(id).append(",fd=").append(fd).append(
+      ",server=on,wait=off");
+  chardevs.emplace_back(DeviceEntry::Kind::kChardev, id, "", "", "", std::move(args),
+                        std::move(keyval));
 }
 
 absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
@@ -253,7 +266,9 @@ void PlanContext::CheckProperties(const JsonObject& props, std::string_view path
   std::string_view known_driver;
   for (size_t i = 0; i < props.size(); ++i) {
     const std::string_view key = props.KeyAt(i);
-    if (key == "driver" || key == "id" || key == "bus") continue;
+    // Every device has driver, id and bus; every PCI device (PCIDevice)
+    // addr, and only PCI devices are given one.
+    if (key == "driver" || key == "id" || key == "bus" || key == "addr") continue;
     bool seen = false;
     for (const CheckedProperty& c : checked_properties) {
       if (c.key == key && c.driver == driver) {
@@ -282,26 +297,26 @@ void PlanContext::CheckProperties(const JsonObject& props, std::string_view path
 }  // namespace plan
 
 void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv) {
-  // One push_back per word: an initializer list would copy the JSON twice.
+  // One word per emplace: an initializer list would copy the JSON twice.
   switch (entry.kind) {
     case DeviceEntry::Kind::kObject:
-      argv.push_back("-object");
+      argv.emplace_back(std::string_view("-object"));
       argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kChardev:
-      argv.push_back("-chardev");
+      argv.emplace_back(std::string_view("-chardev"));
       argv.push_back(entry.keyval);
       break;
     case DeviceEntry::Kind::kBlockdev:
-      argv.push_back("-blockdev");
+      argv.emplace_back(std::string_view("-blockdev"));
       argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kNetdev:
-      argv.push_back("-netdev");
+      argv.emplace_back(std::string_view("-netdev"));
       argv.push_back(entry.json);
       break;
     case DeviceEntry::Kind::kDevice:
-      argv.push_back("-device");
+      argv.emplace_back(std::string_view("-device"));
       argv.push_back(entry.json);
       break;
   }
@@ -498,7 +513,8 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         secure_boot ? host.ovmf_secure_vars : host.ovmf_vars;
     const std::string vars = host.runtime_dir + "/efivars.qcow2";
     auto node = [&](const std::string& name, JsonObject props) {
-      ctx.AddBlockdev(name, props.Str("node-name", name), "");
+      props.Str("node-name", name);
+      ctx.AddBlockdev(name, std::move(props), "");
     };
     node("pflash0-file", JsonObject().Str("driver", "file")
                              .Str("filename", code).Bool("read-only", true));
@@ -615,7 +631,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
 
   for (size_t i = 0; i < devices.inputs.size(); ++i) {
     const spec::Input& input = devices.inputs[i];
-    const std::string path = ctx.Path(absl::StrCat("domain.devices.inputs[", i, "]"));
+    const std::string path = ctx.Path("domain.devices.inputs", i);
     if (input.type != "tablet" && input.type != "keyboard") {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ".type: Unsupported value: \"", input.type,
@@ -723,11 +739,23 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
                                            : plan::PciFamily::kI440fx,
                                    requests, host.spare_root_ports));
   plan.free_root_ports = layout.free_root_ports;
-  std::vector<DeviceEntry> port_entries;
-  port_entries.reserve(layout.root_ports.size());
+  // The device table, in the order argv needs it: the groups collected so
+  // far, then the PCI devices built here in place (no second move of each
+  // entry), then the devices on their buses.
+  size_t functions = 0;
+  for (const PendingPciDevice& d : ctx.pci_devices) functions += d.functions.size();
+  plan.devices.reserve(ctx.objects.size() + ctx.chardevs.size() + ctx.blockdevs.size() +
+                       ctx.netdevs.size() + layout.root_ports.size() + ctx.pci_devices.size() +
+                       functions + ctx.bus_devices.size());
+  for (auto* group : {&ctx.objects, &ctx.chardevs, &ctx.blockdevs, &ctx.netdevs}) {
+    for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
+  }
   if (!layout.root_ports.empty()) {
     ctx.NeedDevice("pcie-root-port", ctx.Path("domain.devices"));
   }
+  // Root ports differ only in their values and in multifunction: one of
+  // each kind has every property a root port uses.
+  bool checked_port[2] = {false, false};  // by multifunction
   for (const plan::RootPort& port : layout.root_ports) {
     std::string addr = port.Addr();
     JsonObject dev;
@@ -738,41 +766,35 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("bus", "pcie.0")
         .Str("addr", addr);
     if (port.multifunction) dev.Bool("multifunction", true);
-    ctx.CheckProperties(dev, "root port ", port.id);
-    port_entries.push_back({DeviceEntry::Kind::kDevice, port.id, "pcie.0",
-                            std::move(addr), "", std::move(dev).Render(), ""});
+    if (!checked_port[port.multifunction]) {
+      ctx.CheckProperties(dev, "root port ", port.id);
+      checked_port[port.multifunction] = true;
+    }
+    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0", std::move(addr), "",
+                              std::move(dev).Render());
   }
-  std::vector<DeviceEntry> pci_entries;
-  pci_entries.reserve(ctx.pci_devices.size());
   for (size_t i = 0; i < ctx.pci_devices.size(); ++i) {
     PendingPciDevice& d = ctx.pci_devices[i];
     const plan::PciPlacement& where = layout.placements[i];
     d.props.Str("bus", where.bus).Str("addr", where.addr);
     const std::string& owner = requests[i].owner;
     ctx.CheckProperties(d.props, owner);
-    pci_entries.push_back({DeviceEntry::Kind::kDevice, d.id, where.bus,
-                           where.addr, d.volume, std::move(d.props).Render(), ""});
+    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(d.id), where.bus, where.addr,
+                              d.volume, std::move(d.props).Render());
     for (PendingPciDevice::Function& f : d.functions) {
       std::string addr = absl::StrCat(where.addr, ".0x", absl::Hex(f.number));
       f.props.Str("bus", where.bus).Str("addr", addr);
       ctx.NeedDevice(f.props.GetStr("driver"), owner);
       ctx.CheckProperties(f.props, owner);
-      pci_entries.push_back({DeviceEntry::Kind::kDevice, f.id, where.bus,
-                             std::move(addr), d.volume, std::move(f.props).Render(), ""});
+      plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(f.id), where.bus,
+                                std::move(addr), d.volume, std::move(f.props).Render());
     }
   }
+  for (DeviceEntry& e : ctx.bus_devices) plan.devices.push_back(std::move(e));
 
   // Everything used must exist in this QEMU.
   RETURN_IF_ERROR(plan::CheckQemuHasNeeds(ctx));
 
-  // The device table, in the order argv needs it.
-  plan.devices.reserve(ctx.objects.size() + ctx.chardevs.size() + ctx.blockdevs.size() +
-                       ctx.netdevs.size() + port_entries.size() + pci_entries.size() +
-                       ctx.bus_devices.size());
-  for (auto* group : {&ctx.objects, &ctx.chardevs, &ctx.blockdevs, &ctx.netdevs,
-                      &port_entries, &pci_entries, &ctx.bus_devices}) {
-    for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
-  }
   argv.reserve(argv.size() + 2 * plan.devices.size() + 2);
   for (const DeviceEntry& e : plan.devices) AppendDeviceArgs(e, argv);
   plan::AppendArgs(argv, "-mon", "chardev=qmp,mode=control");

@@ -461,6 +461,26 @@ TEST(PlannerTest, StandaloneMasqueradeIsUserNetWithHostfwd) {
   EXPECT_THAT(nic, HasSubstr(R"("netdev":"hostua-default","mac":"52:54:00:)"));
 }
 
+TEST(PlannerTest, VmNetworkCidrSetsUserNetAddresses) {
+  spec::Vmi vmi = VmiWithInterface(spec::Interface::Binding::kMasquerade);
+  std::get<spec::PodNetwork>(vmi.networks[0].source).vm_network_cidr = "192.168.77.130/25";
+  Plan plan = MustPlan(vmi, TcgHost());
+  EXPECT_THAT(FindArg(plan.argv, "-netdev"),
+              HasSubstr(R"("net":"192.168.77.128/25","host":"192.168.77.129",)"
+                        R"("dhcpstart":"192.168.77.130")"));
+}
+
+TEST(PlannerTest, MalformedVmNetworkCidrIsRefused) {
+  for (const char* cidr : {"10.0.2.0", "10.0.2/24", "10.0.2.0/24x", "256.0.2.0/24",
+                           "10.0.2.0/31", "10.0.2.0/7", " 10.0.2.0/24", "10.0.-2.0/24",
+                           "10.0.2.0/"}) {
+    spec::Vmi vmi = VmiWithInterface(spec::Interface::Binding::kMasquerade);
+    std::get<spec::PodNetwork>(vmi.networks[0].source).vm_network_cidr = cidr;
+    absl::StatusOr<Plan> plan = MakePlan(vmi, TcgHost());
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument) << cidr;
+  }
+}
+
 TEST(PlannerTest, PodModeBridgeUsesPassedTapFd) {
   HostFacts host = TcgHost();
   host.network_mode = HostFacts::NetworkMode::kPod;
