@@ -11,7 +11,7 @@
 // Kubernetes' typed decoding does.
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,7 +92,9 @@ class Node {
 struct NodeTree {
   std::vector<Node> nodes;
   std::string source;             // the input, for texts that are slices of it
-  std::deque<std::string> owned;  // texts that are not (escapes, libyaml's)
+  // Texts that are not (escapes, libyaml's): a list, whose elements stay
+  // put and which allocates nothing while empty.
+  std::forward_list<std::string> owned;
   std::shared_ptr<const void> keep_alive;  // a parsed JSON document's strings
   bool has_positions = true;               // false for JSON input
 };

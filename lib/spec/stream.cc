@@ -186,7 +186,7 @@ class YamlReader {
       case YAML_SCALAR_EVENT: {
         e.type = YamlEvent::Type::kScalar;
         // libyaml frees the event's text: the tree keeps a copy.
-        e.text = tree_->owned.emplace_back(reinterpret_cast<const char*>(event.data.scalar.value),
+        e.text = tree_->owned.emplace_front(reinterpret_cast<const char*>(event.data.scalar.value),
                                            event.data.scalar.length);
         std::string_view tag =
             event.data.scalar.tag ? reinterpret_cast<const char*>(event.data.scalar.tag) : "";

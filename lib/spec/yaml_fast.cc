@@ -38,14 +38,6 @@ constexpr std::array<bool, 256> kIndicator = [] {
   return t;
 }();
 
-// Where a plain key's scan stops to look: ':' and '#'.
-constexpr std::array<bool, 256> kKeyStop = [] {
-  std::array<bool, 256> t{};
-  t[':'] = true;
-  t['#'] = true;
-  return t;
-}();
-
 class FastScanner {
  public:
   FastScanner(std::string_view text, const DecodeLimits& limits, NodeTree* tree,
@@ -236,12 +228,30 @@ class FastScanner {
       ++i;
     }
     if (escaped) {
-      *text = tree_->owned.emplace_back(std::move(owned));
+      *text = tree_->owned.emplace_front(std::move(owned));
     } else {
       *text = t_.substr(p + 1, i - p - 1);
     }
     *end = i + 1;
     return true;
+  }
+
+  // The first ':' or '#' in [i, end), or end: eight bytes at a time (the
+  // lowest zero-byte flag of x ^ c is exact), then bytewise.
+  size_t FindColonOrHash(size_t i, size_t end) const {
+    constexpr uint64_t kOnes = 0x0101010101010101u;
+    constexpr uint64_t kHigh = 0x8080808080808080u;
+    while (i + 8 <= end) {
+      uint64_t x;
+      std::memcpy(&x, t_.data() + i, 8);
+      const uint64_t colon = x ^ (kOnes * ':');
+      const uint64_t hash = x ^ (kOnes * '#');
+      const uint64_t found = (((colon - kOnes) & ~colon) | ((hash - kOnes) & ~hash)) & kHigh;
+      if (found != 0) return i + static_cast<size_t>(std::countr_zero(found)) / 8;
+      i += 8;
+    }
+    while (i < end && t_[i] != ':' && t_[i] != '#') ++i;
+    return i;
   }
 
   static bool Indicator(char c) { return kIndicator[static_cast<unsigned char>(c)]; }
@@ -264,7 +274,7 @@ class FastScanner {
       while (true) {
         // Only a ':' ends a key and only a '#' after a space starts a
         // comment: skip to the next of either.
-        while (i < l.end && !kKeyStop[static_cast<unsigned char>(t_[i])]) ++i;
+        i = FindColonOrHash(i, l.end);
         if (i >= l.end) return false;
         if (t_[i] == '#' && t_[i - 1] == ' ') return false;
         if (t_[i] == ':' && (i + 1 == l.end || t_[i + 1] == ' ')) break;
@@ -406,10 +416,17 @@ class FastScanner {
     }
     if (c == '|') return Literal(col, indent, out);
     if (Indicator(c) && !(c == '-' && p + 1 < l.end && t_[p + 1] != ' ')) return false;
+    // A ": " ends a key (not a plain value's business here), a " #" starts
+    // a comment. The value's first character is neither ' ' nor '#'.
     size_t i = p;
-    while (i < l.end) {
+    while (true) {
+      i = FindColonOrHash(i, l.end);
+      if (i == l.end) break;
       if (t_[i] == ':' && (i + 1 == l.end || t_[i + 1] == ' ')) return false;
-      if (t_[i] == ' ' && i + 1 < l.end && t_[i + 1] == '#') break;
+      if (t_[i] == '#' && t_[i - 1] == ' ') {
+        --i;
+        break;
+      }
       ++i;
     }
     size_t e = i;
@@ -481,7 +498,7 @@ class FastScanner {
     if (chomp >= 0 && last_break) s.push_back('\n');
     if (chomp == 1) s.append(breaks, '\n');
     if (TooLong(s)) return false;
-    *out = B::String(tree_->owned.emplace_back(std::move(s)), Pos(header, col));
+    *out = B::String(tree_->owned.emplace_front(std::move(s)), Pos(header, col));
     li_ = j;
     return true;
   }
