@@ -167,10 +167,7 @@ std::string ObjectReader::PathOf(std::string_view key) const {
   return out;
 }
 
-const Node* ObjectReader::Field(std::string_view key) {
-  if (value_ == nullptr) return nullptr;
-  // Most keys asked for are absent: their bit is usually clear.
-  if ((present_ & KeyBit(key)) == 0) return nullptr;
+const Node* ObjectReader::FindField(std::string_view key) {
   // Lengths and first characters rule out most members before a memcmp
   // (keys are unique, see stream.cc).
   const Node* begin = value_->begin();

@@ -67,8 +67,12 @@ class ObjectReader {
   std::string PathOf(std::string_view key) const;
   Findings* findings() const { return findings_; }
 
-  // The member, marked as read; nullptr when absent or null.
-  const Node* Field(std::string_view key);
+  // The member, marked as read; nullptr when absent or null. Inline: most
+  // keys asked for are absent, and a literal key's bit folds to a constant.
+  const Node* Field(std::string_view key) {
+    if (value_ == nullptr || (present_ & KeyBit(key)) == 0) return nullptr;
+    return FindField(key);
+  }
   // Where member key starts ({} when absent, or the input was JSON).
   SourcePosition PositionOf(std::string_view key) const;
   // Members accepted and ignored (tolerated Kubernetes fields).
@@ -90,6 +94,8 @@ class ObjectReader {
 
  private:
   static constexpr size_t kNoIndex = SIZE_MAX;
+  // Field past the presence filter: the scan.
+  const Node* FindField(std::string_view key);
   // Takes value, reporting one that is not an object.
   void Init(const Node* value);
   // The path's length, and the path written into [out, out + size): one
