@@ -211,7 +211,8 @@ DecodeResult Decode(std::string_view text, const DecodeOptions& options) {
           absl::StrCat(where, ": skipped kind ", kind, " \"", MetadataName(v), "\""));
       continue;
     }
-    DecodedVmi decoded;
+    // Decoded in place: a Vmi is large to move.
+    DecodedVmi& decoded = result.vmis.emplace_back();
     decoded.document_index = i;
     Findings findings(&sd, options.strict);
     bool readable = false;
@@ -234,14 +235,16 @@ DecodeResult Decode(std::string_view text, const DecodeOptions& options) {
     // empty Vmi would only add noise.
     if (readable) {
       ApplyDefaults(&decoded.vmi, &findings);
-      std::vector<FieldError> decode_errors = findings.errors;
-      for (FieldError& e : Validate(decoded.vmi, options.limits)) {
-        if (!Repeats(e, decode_errors)) findings.Error(std::move(e));
+      std::vector<FieldError> found = Validate(decoded.vmi, options.limits);
+      if (!found.empty()) {
+        const std::vector<FieldError> decode_errors = findings.errors;
+        for (FieldError& e : found) {
+          if (!Repeats(e, decode_errors)) findings.Error(std::move(e));
+        }
       }
     }
     decoded.errors = std::move(findings.errors);
     decoded.warnings = std::move(findings.warnings);
-    result.vmis.push_back(std::move(decoded));
   }
   return result;
 }
