@@ -326,13 +326,18 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
     if (type == Disk::Type::kLun) t.Forbid({"reservation"});
     // The seed manifests put cache/io inside the target; KubeVirt has them
     // on the disk. Apply them (unless set in the right place) and say so.
+    // Both paths of each warning extend the disk's, spelled once.
+    std::string disk_path;
     for (std::string_view misplaced : {"cache", "io"}) {
       if (!t.String(misplaced, &text)) continue;
-      std::string path = t.PathOf(misplaced);
+      if (disk_path.empty()) disk_path = r.path();
+      std::string path =
+          absl::StrCat(disk_path, ".", std::string(key), ".", std::string(misplaced));
       FieldError w;
       w.type = FieldError::Type::kUnknown;
       w.path = path;
-      w.detail = absl::StrCat("misplaced field: KubeVirt expects ", r.PathOf(misplaced));
+      w.detail = absl::StrCat("misplaced field: KubeVirt expects ", disk_path, ".",
+                              std::string(misplaced));
       Findings::PlaceAt(&w, t.PositionOf(misplaced));
       f->Warn(std::move(w));
       if (misplaced == "cache" && !cache_set) ParseCache(f, path, text, &d->cache);
