@@ -21,11 +21,15 @@ bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) 
 // Integers as go-yaml v2 reads them (strconv.ParseInt with base 0 after
 // removing '_').
 bool ResolveInt(std::string_view s, SourcePosition pos, Node* out) {
+  // Copied only to drop separators, which few numbers have.
   std::string clean;
-  for (char c : s) {
-    if (c != '_') clean.push_back(c);
+  std::string_view t = s;
+  if (s.find('_') != std::string_view::npos) {
+    for (char c : s) {
+      if (c != '_') clean.push_back(c);
+    }
+    t = clean;
   }
-  std::string_view t = clean;
   bool negative = false;
   if (!t.empty() && (t[0] == '+' || t[0] == '-')) {
     negative = t[0] == '-';
