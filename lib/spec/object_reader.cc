@@ -167,16 +167,34 @@ std::string ObjectReader::PathOf(std::string_view key) const {
   return out;
 }
 
+namespace {
+
+// Whether the n bytes at a and b are equal: field names are short, and a
+// word-at-a-time loop the compiler inlines beats a call to memcmp.
+bool SameBytes(const char* a, const char* b, size_t n) {
+  for (; n >= 8; a += 8, b += 8, n -= 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, b, 8);
+    if (x != y) return false;
+  }
+  for (; n != 0; ++a, ++b, --n) {
+    if (*a != *b) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 const Node* ObjectReader::FindField(std::string_view key) {
-  // Lengths and first characters rule out most members before a memcmp
-  // (keys are unique, see stream.cc).
+  // Lengths and first characters rule out most members before the bytes
+  // are compared (keys are unique, see stream.cc).
   const Node* begin = value_->begin();
   const Node* end = value_->end();
   for (const Node* it = begin; it != end; ++it) {
     std::string_view name = it->key();
     if (name.size() != key.size()) continue;
-    if (!key.empty() &&
-        (name[0] != key[0] || std::memcmp(name.data(), key.data(), key.size()) != 0)) {
+    if (!key.empty() && (name[0] != key[0] || !SameBytes(name.data(), key.data(), key.size()))) {
       continue;
     }
     MarkUsed(static_cast<size_t>(it - begin));
