@@ -9,6 +9,9 @@
 
 namespace qdirect::spec {
 
+// Nodes are copied a few times while a tree is built: keep them small.
+static_assert(sizeof(Node) == 64);
+
 const Node* Node::FindMember(std::string_view key) const {
   if (!IsObject()) return nullptr;
   for (const Node& m : *this) {
@@ -27,14 +30,14 @@ Node NodeTreeBuilder::Null(SourcePosition pos) {
 Node NodeTreeBuilder::Bool(bool b, SourcePosition pos) {
   Node n = Null(pos);
   n.type_ = Node::Type::kBool;
-  n.int_ = b ? 1 : 0;
+  n.number_.i = b ? 1 : 0;
   return n;
 }
 
 Node NodeTreeBuilder::Int(int64_t i, SourcePosition pos) {
   Node n = Null(pos);
   n.type_ = Node::Type::kInt;
-  n.int_ = i;
+  n.number_.i = i;
   return n;
 }
 
@@ -42,14 +45,14 @@ Node NodeTreeBuilder::Uint(uint64_t u, SourcePosition pos) {
   if (u <= static_cast<uint64_t>(INT64_MAX)) return Int(static_cast<int64_t>(u), pos);
   Node n = Null(pos);
   n.type_ = Node::Type::kUint;
-  n.int_ = static_cast<int64_t>(u);
+  n.number_.i = static_cast<int64_t>(u);
   return n;
 }
 
 Node NodeTreeBuilder::Double(double d, SourcePosition pos) {
   Node n = Null(pos);
   n.type_ = Node::Type::kDouble;
-  n.double_ = d;
+  n.number_.d = d;
   return n;
 }
 
@@ -94,7 +97,7 @@ Node NodeTreeBuilder::End() {
   Open open = std::move(open_.back());
   open_.pop_back();
   std::vector<Node>& nodes = tree_->nodes;
-  open.node.first_ = static_cast<uint32_t>(nodes.size());
+  open.node.first_ = static_cast<int32_t>(nodes.size());
   open.node.count_ = static_cast<uint32_t>(pending_.size() - open.mark);
   nodes.insert(nodes.end(), pending_.begin() + static_cast<ptrdiff_t>(open.mark),
                pending_.end());
@@ -108,9 +111,11 @@ void NodeTreeBuilder::Reset() {
 }
 
 void NodeTreeBuilder::Finish(NodeTree* tree) {
-  Node* base = tree->nodes.data();
+  // Absolute child indices become offsets from each node.
+  int32_t index = 0;
   for (Node& n : tree->nodes) {
-    if (n.count_ != 0) n.children_ = base + n.first_;
+    if (n.count_ != 0) n.first_ -= index;
+    ++index;
   }
 }
 

@@ -28,7 +28,8 @@ struct SourcePosition {
 
 // One value. The children of an array or object are contiguous nodes; an
 // object's children carry their member key. Read-only once its tree is
-// built.
+// built, and read where the tree holds it (a copy cannot find its
+// children).
 class Node {
  public:
   enum class Type : uint8_t { kNull, kBool, kInt, kUint, kDouble, kString, kArray, kObject };
@@ -46,10 +47,10 @@ class Node {
   bool IsInt64() const { return type_ == Type::kInt; }
   bool IsDouble() const { return type_ == Type::kDouble; }
 
-  bool GetBool() const { return int_ != 0; }
-  int64_t GetInt64() const { return int_; }
-  uint64_t GetUint64() const { return static_cast<uint64_t>(int_); }
-  double GetDouble() const { return double_; }
+  bool GetBool() const { return number_.i != 0; }
+  int64_t GetInt64() const { return number_.i; }
+  uint64_t GetUint64() const { return static_cast<uint64_t>(number_.i); }
+  double GetDouble() const { return number_.d; }
   std::string_view GetString() const { return text_; }
 
   // The source text of a plain YAML scalar that resolved to a bool or a
@@ -65,9 +66,9 @@ class Node {
 
   // Children of an array or object.
   size_t Size() const { return count_; }
-  const Node& operator[](size_t i) const { return children_[i]; }
-  const Node* begin() const { return children_; }
-  const Node* end() const { return children_ + count_; }
+  const Node& operator[](size_t i) const { return begin()[i]; }
+  const Node* begin() const { return this + first_; }
+  const Node* end() const { return begin() + count_; }
   // The member named key of an object (the first, if JSON repeats a key),
   // or null.
   const Node* FindMember(std::string_view key) const;
@@ -79,13 +80,17 @@ class Node {
   bool plain_ = false;  // text_ is a resolved plain scalar's source text
   uint32_t line_ = 0;
   uint32_t column_ = 0;
-  uint32_t first_ = 0;  // children: nodes [first_, first_ + count_) of the tree
+  // The children: while building, nodes [first_, first_ + count_) of the
+  // tree; once finished, this + first_ onwards (nodes are read in place,
+  // which keeps a node at 64 bytes with no pointer to fix up).
+  int32_t first_ = 0;
   uint32_t count_ = 0;
-  const Node* children_ = nullptr;  // set when the tree is finished
   std::string_view key_;
   std::string_view text_;
-  int64_t int_ = 0;  // kBool (0/1), kInt, kUint (bit pattern)
-  double double_ = 0;
+  union {
+    int64_t i;  // kBool (0/1), kInt, kUint (bit pattern)
+    double d;   // kDouble
+  } number_ = {0};
 };
 
 // The nodes of one stream and the texts they view.
