@@ -75,34 +75,32 @@ void NodeTreeBuilder::SetKey(Node* n, std::string_view key, SourcePosition key_p
 }
 
 void NodeTreeBuilder::Begin(Node::Type type, SourcePosition pos) {
-  Node n = Null(pos);
-  n.type_ = type;
   if (pending_.capacity() == 0) {
     pending_.reserve(64);
     open_.reserve(16);
   }
-  open_.push_back({n, pending_.size()});
+  Node& n = pending_.emplace_back();
+  n.type_ = type;
+  n.line_ = pos.line;
+  n.column_ = pos.column;
+  open_.push_back(pending_.size());
 }
 
-uint32_t NodeTreeBuilder::Add(Node&& n) {
-  if (open_.empty()) {
-    tree_->nodes.push_back(std::move(n));
-    return static_cast<uint32_t>(tree_->nodes.size() - 1);
-  }
-  pending_.push_back(std::move(n));
-  return 0;
-}
-
-Node NodeTreeBuilder::End() {
-  Open open = std::move(open_.back());
+void NodeTreeBuilder::End() {
+  const size_t mark = open_.back();
   open_.pop_back();
   std::vector<Node>& nodes = tree_->nodes;
-  open.node.first_ = static_cast<int32_t>(nodes.size());
-  open.node.count_ = static_cast<uint32_t>(pending_.size() - open.mark);
-  nodes.insert(nodes.end(), pending_.begin() + static_cast<ptrdiff_t>(open.mark),
-               pending_.end());
-  pending_.resize(open.mark);
-  return std::move(open.node);
+  Node& n = pending_[mark - 1];
+  n.first_ = static_cast<int32_t>(nodes.size());
+  n.count_ = static_cast<uint32_t>(pending_.size() - mark);
+  nodes.insert(nodes.end(), pending_.begin() + static_cast<ptrdiff_t>(mark), pending_.end());
+  pending_.resize(mark);
+}
+
+uint32_t NodeTreeBuilder::TakeRoot() {
+  tree_->nodes.push_back(std::move(pending_.back()));
+  pending_.pop_back();
+  return static_cast<uint32_t>(tree_->nodes.size() - 1);
 }
 
 void NodeTreeBuilder::Reset() {

@@ -104,9 +104,10 @@ struct NodeTree {
   bool has_positions = true;               // false for JSON input
 };
 
-// Builds a NodeTree: the events of a stream, values bottom-up. A
-// collection's children gather on a stack and move into the tree, side by
-// side, when it ends.
+// Builds a NodeTree: the events of a stream, values bottom-up. Every value
+// is built in place on a stack: a collection's node first, its children
+// after it; when the collection ends its children move into the tree, side
+// by side, and it stays on the stack as a child of its own parent.
 class NodeTreeBuilder {
  public:
   explicit NodeTreeBuilder(NodeTree* tree) : tree_(tree) {}
@@ -121,32 +122,35 @@ class NodeTreeBuilder {
   static void SetPlainText(Node* n, std::string_view text);
   static void SetKey(Node* n, std::string_view key, SourcePosition key_pos);
 
-  // Opens an array or object; its children are the nodes Add()ed until
-  // End(). Returns the number of open collections.
+  // Opens an array or object as the next value; its children are the
+  // values added until End().
   void Begin(Node::Type type, SourcePosition pos);
-  // Adds a finished value to the open collection, or as a root when none is
-  // open; returns the root's index in the tree for a root, else 0.
-  uint32_t Add(Node&& n);
-  // Closes the innermost collection and returns it, ready for Add().
-  Node End();
+  // Closes the innermost collection, which becomes Last().
+  void End();
+  // Adds a finished scalar as the next value.
+  void Add(Node&& n) { pending_.push_back(std::move(n)); }
+  // The value added or ended last: a member's key is set on it.
+  Node& Last() { return pending_.back(); }
+  // Takes back the last value (a member whose key was already there).
+  void DropLast() { pending_.pop_back(); }
+  // With no collection open: moves the document's value into the tree and
+  // returns its index.
+  uint32_t TakeRoot();
+
   size_t depth() const { return open_.size(); }
-  // The member keys added to the innermost open object so far.
-  size_t ChildCount() const { return pending_.size() - open_.back().mark; }
-  const Node& Child(size_t i) const { return pending_[open_.back().mark + i]; }
-  // Forgets open collections (a new document).
+  // The values added to the innermost open collection so far.
+  size_t ChildCount() const { return pending_.size() - open_.back(); }
+  const Node& Child(size_t i) const { return pending_[open_.back() + i]; }
+  // Forgets what is open (a new document).
   void Reset();
 
-  // Points every collection at its children: after the last Add().
+  // Turns child indices into offsets: after the last value.
   static void Finish(NodeTree* tree);
 
  private:
-  struct Open {
-    Node node;
-    size_t mark;  // its first child in pending_
-  };
   NodeTree* tree_;
-  std::vector<Node> pending_;  // children of open collections
-  std::vector<Open> open_;
+  std::vector<Node> pending_;  // open collections and their children so far
+  std::vector<size_t> open_;   // where each open collection's children start
 };
 
 // The node at path under root ("spec.domain.devices.disks[1].bus"; keys

@@ -256,7 +256,8 @@ class YamlReader {
       case YamlEvent::Type::kSequenceEnd:
       case YamlEvent::Type::kMappingEnd:
         frames_.pop_back();
-        Attach(builder_.End());
+        builder_.End();
+        AttachLast();
         return true;
     }
     return true;
@@ -331,9 +332,9 @@ class YamlReader {
     return true;
   }
 
-  // True when top.key is already a member of top's mapping.
-  bool DuplicateKey(Frame& top) const {
-    const size_t count = builder_.ChildCount();
+  // True when top.key is already the key of one of the first `count`
+  // members of top's mapping.
+  bool DuplicateKey(Frame& top, size_t count) const {
     if (count < kLinearKeyLimit) {
       for (size_t i = 0; i < count; ++i) {
         if (builder_.Child(i).key() == top.key) return true;
@@ -347,10 +348,12 @@ class YamlReader {
     return !top.keys->insert(top.key).second;
   }
 
+  // Adds scalar n where the open collections put it.
   void Attach(Node&& n) {
     if (frames_.empty()) {
       root_is_null_ = n.IsNull();
-      root_ = builder_.Add(std::move(n));
+      builder_.Add(std::move(n));
+      root_ = builder_.TakeRoot();
       have_root_ = true;
       return;
     }
@@ -361,14 +364,41 @@ class YamlReader {
       return;
     }
     top.have_key = false;
-    if (DuplicateKey(top)) {
-      // Kubernetes refuses duplicate keys; keep the first.
-      out_->errors.push_back(SyntaxError(
-          top.key_pos, absl::StrCat("mapping key \"", std::string(top.key), "\" already defined")));
+    if (DuplicateKey(top, builder_.ChildCount())) {
+      DuplicateKeyError(top);
       return;
     }
     B::SetKey(&n, top.key, top.key_pos);
     builder_.Add(std::move(n));
+  }
+
+  // Places the collection that just ended (the builder's last value).
+  void AttachLast() {
+    if (frames_.empty()) {
+      root_is_null_ = false;
+      root_ = builder_.TakeRoot();
+      have_root_ = true;
+      return;
+    }
+    Frame& top = frames_.back();
+    if (!top.is_map) {
+      ++top.index;
+      return;
+    }
+    top.have_key = false;
+    // The collection is a child already: compare the members before it.
+    if (DuplicateKey(top, builder_.ChildCount() - 1)) {
+      DuplicateKeyError(top);
+      builder_.DropLast();
+      return;
+    }
+    B::SetKey(&builder_.Last(), top.key, top.key_pos);
+  }
+
+  // Kubernetes refuses duplicate keys; the first is kept.
+  void DuplicateKeyError(const Frame& top) {
+    out_->errors.push_back(SyntaxError(
+        top.key_pos, absl::StrCat("mapping key \"", std::string(top.key), "\" already defined")));
   }
 
   // Hands the documents out, once every node is in place.
@@ -454,29 +484,33 @@ std::string_view View(const Value& s) {
   return std::string_view(s.GetString(), s.GetStringLength());
 }
 
-// A parsed JSON value as nodes (depth already checked, so recursion is
-// bounded); strings view the document.
-Node Convert(const Value& v, NodeTreeBuilder* b) {
+// Adds a parsed JSON value as nodes (depth already checked, so recursion
+// is bounded); strings view the document.
+void Convert(const Value& v, NodeTreeBuilder* b) {
   if (v.IsObject()) {
     b->Begin(Node::Type::kObject, {});
     for (const auto& m : v.GetObject()) {
-      Node child = Convert(m.value, b);
-      B::SetKey(&child, View(m.name), {});
-      b->Add(std::move(child));
+      Convert(m.value, b);
+      B::SetKey(&b->Last(), View(m.name), {});
     }
-    return b->End();
-  }
-  if (v.IsArray()) {
+    b->End();
+  } else if (v.IsArray()) {
     b->Begin(Node::Type::kArray, {});
-    for (const Value& item : v.GetArray()) b->Add(Convert(item, b));
-    return b->End();
+    for (const Value& item : v.GetArray()) Convert(item, b);
+    b->End();
+  } else if (v.IsString()) {
+    b->Add(B::String(View(v), {}));
+  } else if (v.IsBool()) {
+    b->Add(B::Bool(v.GetBool(), {}));
+  } else if (v.IsInt64()) {
+    b->Add(B::Int(v.GetInt64(), {}));
+  } else if (v.IsUint64()) {
+    b->Add(B::Uint(v.GetUint64(), {}));
+  } else if (v.IsNumber()) {
+    b->Add(B::Double(v.GetDouble(), {}));
+  } else {
+    b->Add(B::Null({}));
   }
-  if (v.IsString()) return B::String(View(v), {});
-  if (v.IsBool()) return B::Bool(v.GetBool(), {});
-  if (v.IsInt64()) return B::Int(v.GetInt64(), {});
-  if (v.IsUint64()) return B::Uint(v.GetUint64(), {});
-  if (v.IsNumber()) return B::Double(v.GetDouble(), {});
-  return B::Null({});
 }
 
 void ReadJson(std::string_view text, const DecodeLimits& limits, Stream* out) {
@@ -493,7 +527,8 @@ void ReadJson(std::string_view text, const DecodeLimits& limits, Stream* out) {
   auto tree = std::make_shared<NodeTree>();
   tree->has_positions = false;
   NodeTreeBuilder builder(tree.get());
-  uint32_t root = builder.Add(Convert(*doc, &builder));
+  Convert(*doc, &builder);
+  uint32_t root = builder.TakeRoot();
   B::Finish(tree.get());
   tree->keep_alive = std::move(doc);
   StreamDocument d;

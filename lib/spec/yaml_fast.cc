@@ -69,9 +69,8 @@ class FastScanner {
       if (!CountDocument()) return false;
       started_ = true;
       pending = false;
-      Node root;
-      if (!BlockNode(static_cast<size_t>(n), &root)) return false;
-      docs_->push_back({builder_.Add(std::move(root)), start});
+      if (!BlockNode(static_cast<size_t>(n))) return false;
+      docs_->push_back({builder_.TakeRoot(), start});
       int after = 0;
       if (!NextContent(&after)) return false;
       if (after != -1) return false;
@@ -292,19 +291,19 @@ class FastScanner {
   }
 
   // A collection starting at (li_, col).
-  bool BlockNode(size_t col, Node* out) {
+  bool BlockNode(size_t col) {
     if (++depth_ > limits_.max_depth) return false;
     bool ok;
     if (IsDash(li_, col)) {
-      ok = Sequence(col, false, out);
+      ok = Sequence(col, false);
     } else {
-      ok = Mapping(col, out);
+      ok = Mapping(col);
     }
     --depth_;
     return ok;
   }
 
-  bool Mapping(size_t col, Node* out) {
+  bool Mapping(size_t col) {
     if (!Open(Node::Type::kObject, li_, col)) return false;
     while (true) {
       std::string_view key;
@@ -316,50 +315,48 @@ class FastScanner {
       const Line& l = lines_[li_];
       size_t p = after;
       while (p < l.end && t_[p] == ' ') ++p;
-      Node value;
       if (p == l.end || t_[p] == '#') {
         ++li_;
         int n = 0;
         if (!NextContent(&n)) return false;
         if (n > static_cast<int>(col)) {
-          if (!BlockNode(static_cast<size_t>(n), &value)) return false;
+          if (!BlockNode(static_cast<size_t>(n))) return false;
         } else if (n == static_cast<int>(col) && IsDash(li_, col)) {
           if (++depth_ > limits_.max_depth) return false;
-          if (!Sequence(col, true, &value)) return false;
+          if (!Sequence(col, true)) return false;
           --depth_;
+        } else {
+          builder_.Add(B::Null({}));  // an empty value
         }
-        // Else an empty value: null.
-      } else if (!InlineValue(p - l.begin, col, &value)) {
+      } else if (!InlineValue(p - l.begin, col)) {
         return false;
       }
-      B::SetKey(&value, key, key_pos);
-      builder_.Add(std::move(value));
+      B::SetKey(&builder_.Last(), key, key_pos);
       int n = 0;
       if (!NextContent(&n)) return false;
       if (n < static_cast<int>(col)) break;
       if (n > static_cast<int>(col) || IsDash(li_, col)) return false;
     }
-    *out = builder_.End();
+    builder_.End();
     return true;
   }
 
-  bool Sequence(size_t col, bool indentless, Node* out) {
+  bool Sequence(size_t col, bool indentless) {
     if (!Open(Node::Type::kArray, li_, col)) return false;
     while (true) {
       const Line& l = lines_[li_];
       size_t p = l.begin + col + 1;
       while (p < l.end && t_[p] == ' ') ++p;
       size_t q = p - l.begin;
-      Node item;
       if (p == l.end || t_[p] == '#') {
         ++li_;
         int n = 0;
         if (!NextContent(&n)) return false;
         if (n <= static_cast<int>(col)) return false;  // an empty item
-        if (!BlockNode(static_cast<size_t>(n), &item)) return false;
+        if (!BlockNode(static_cast<size_t>(n))) return false;
       } else if (IsDash(li_, q)) {
         if (++depth_ > limits_.max_depth) return false;
-        if (!Sequence(q, false, &item)) return false;
+        if (!Sequence(q, false)) return false;
         --depth_;
       } else {
         std::string_view key;
@@ -367,13 +364,12 @@ class FastScanner {
         size_t after = 0;
         if (Key(q, &key, &plain, &after)) {
           if (++depth_ > limits_.max_depth) return false;
-          if (!Mapping(q, &item)) return false;
+          if (!Mapping(q)) return false;
           --depth_;
-        } else if (!InlineValue(q, col, &item)) {
+        } else if (!InlineValue(q, col)) {
           return false;
         }
       }
-      builder_.Add(std::move(item));
       int n = 0;
       if (!NextContent(&n)) return false;
       if (n < static_cast<int>(col)) break;
@@ -383,13 +379,13 @@ class FastScanner {
         return false;
       }
     }
-    *out = builder_.End();
+    builder_.End();
     return true;
   }
 
   // A value after "key: " or "- " at (li_, col); indent is the enclosing
   // block's. Leaves li_ on the next line to read.
-  bool InlineValue(size_t col, size_t indent, Node* out) {
+  bool InlineValue(size_t col, size_t indent) {
     const Line& l = lines_[li_];
     size_t p = l.begin + col;
     char c = t_[p];
@@ -401,7 +397,7 @@ class FastScanner {
       if (end < l.end && t_[end] != ' ') return false;
       if (!RestIsComment(l, end)) return false;
       if (TooLong(text)) return false;
-      *out = B::String(text, Pos(line, col));
+      builder_.Add(B::String(text, Pos(line, col)));
       ++li_;
       return true;
     }
@@ -410,11 +406,11 @@ class FastScanner {
       if (p + 2 < l.end && t_[p + 2] != ' ') return false;
       if (!RestIsComment(l, p + 2)) return false;
       if (!Open(c == '{' ? Node::Type::kObject : Node::Type::kArray, line, col)) return false;
-      *out = builder_.End();
+      builder_.End();
       ++li_;
       return true;
     }
-    if (c == '|') return Literal(col, indent, out);
+    if (c == '|') return Literal(col, indent);
     if (Indicator(c) && !(c == '-' && p + 1 < l.end && t_[p + 1] != ' ')) return false;
     // A ": " ends a key (not a plain value's business here), a " #" starts
     // a comment. The value's first character is neither ' ' nor '#'.
@@ -432,8 +428,8 @@ class FastScanner {
     size_t e = i;
     while (e > p && t_[e - 1] == ' ') --e;
     std::string_view text = t_.substr(p, e - p);
-    *out = PlainScalar(text, Pos(line, col));
-    if (out->IsString() && TooLong(text)) return false;
+    builder_.Add(PlainScalar(text, Pos(line, col)));
+    if (builder_.Last().IsString() && TooLong(text)) return false;
     ++li_;
     // A more indented line that is not a comment would continue the scalar.
     for (size_t j = li_; j < lines_.size(); ++j) {
@@ -452,7 +448,7 @@ class FastScanner {
   }
 
   // A literal block scalar whose '|' is at (li_, col).
-  bool Literal(size_t col, size_t indent, Node* out) {
+  bool Literal(size_t col, size_t indent) {
     const Line& l = lines_[li_];
     size_t p = l.begin + col + 1;
     int chomp = 0;  // -1 strip, 0 clip, 1 keep
@@ -498,7 +494,7 @@ class FastScanner {
     if (chomp >= 0 && last_break) s.push_back('\n');
     if (chomp == 1) s.append(breaks, '\n');
     if (TooLong(s)) return false;
-    *out = B::String(tree_->owned.emplace_front(std::move(s)), Pos(header, col));
+    builder_.Add(B::String(tree_->owned.emplace_front(std::move(s)), Pos(header, col)));
     li_ = j;
     return true;
   }
