@@ -291,12 +291,9 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
       if (!iothread.empty()) dev.Str("iothread", iothread);
       if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
       if (disk.shareable) dev.Bool("share-rw", true);
-      PendingPciDevice pci;
-      pci.props = std::move(dev);
-      pci.id = id;
+      PendingPciDevice& pci = ctx.AddPciDevice(std::move(dev), id, path);
       pci.volume = disk.name;
       pci.request.fixed_address = disk.pci_address;
-      ctx.AddPciDevice(std::move(pci), path);
       return absl::OkStatus();
     }
     case spec::DiskBus::kSata: {

@@ -131,10 +131,17 @@ struct PlanContext {
     blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, "", "", volume,
                            std::move(props).Render());
   }
-  void AddPciDevice(PendingPciDevice&& device, const std::string& path) {
-    NeedDevice(device.props.GetStr("driver"), path);
-    device.request.owner = path;
-    pci_devices.push_back(std::move(device));
+  // Adds a PCI device built from props (driver first) and returns it, for
+  // the caller to complete (volume, request, functions): it is built in
+  // place, as a PendingPciDevice move copies its JsonObject. The reference
+  // lasts until the next device is added.
+  PendingPciDevice& AddPciDevice(JsonObject&& props, std::string id, std::string path) {
+    NeedDevice(props.GetStr("driver"), path);
+    PendingPciDevice& device = pci_devices.emplace_back();
+    device.props = std::move(props);
+    device.id = std::move(id);
+    device.request.owner = std::move(path);
+    return device;
   }
   void AddBusDevice(JsonObject&& props, const std::string& bus,
                     const std::string& volume, const std::string& path) {

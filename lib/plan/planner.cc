@@ -132,12 +132,9 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
   return option;
 }
 
-void AddPortDevice(PlanContext& ctx, JsonObject props,
-                   const std::string& path) {
-  PendingPciDevice pci;
-  pci.id = props.GetStr("id");
-  pci.props = std::move(props);
-  ctx.AddPciDevice(std::move(pci), path);
+void AddPortDevice(PlanContext& ctx, JsonObject&& props, std::string path) {
+  std::string id(props.GetStr("id"));  // before props move into the device
+  ctx.AddPciDevice(std::move(props), std::move(id), std::move(path));
 }
 
 // Memory backend(s) and the -m option.
@@ -712,21 +709,23 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   // Integrated on the root bus: the watchdog (conventional PCI) and the VGA
   // at 00:01.0 (q35) / 00:02.0 (pc), where firmware and guests look first.
   if (devices.watchdog) {
-    PendingPciDevice pci;
-    pci.props.Str("driver", "i6300esb").Str("id", "ua-" + devices.watchdog->name);
-    pci.id = "ua-" + devices.watchdog->name;
-    pci.request.root_bus = true;
-    ctx.AddPciDevice(std::move(pci), ctx.Path("domain.devices.watchdog"));
+    const std::string id = "ua-" + devices.watchdog->name;
+    JsonObject dev;
+    dev.Str("driver", "i6300esb").Str("id", id);
+    ctx.AddPciDevice(std::move(dev), id, ctx.Path("domain.devices.watchdog"))
+        .request.root_bus = true;
   }
   if (devices.autoattach_graphics_device) {
     // -nodefaults leaves no display adapter; VGA works with SeaBIOS and
     // OVMF alike and is what VNC/screenshots will use (-display none now).
-    PendingPciDevice pci;
-    pci.props.Str("driver", "VGA").Str("id", "video0");
-    pci.id = "video0";
-    pci.request.root_bus = true;
-    pci.request.preferred_slot = ctx.q35 ? 1 : 2;
-    ctx.AddPciDevice(std::move(pci), ctx.Path("domain.devices.autoattachGraphicsDevice"));
+    JsonObject dev;
+    dev.Str("driver", "VGA").Str("id", "video0");
+    plan::PciRequest& request =
+        ctx.AddPciDevice(std::move(dev), "video0",
+                         ctx.Path("domain.devices.autoattachGraphicsDevice"))
+            .request;
+    request.root_bus = true;
+    request.preferred_slot = ctx.q35 ? 1 : 2;
   }
 
   // PCI layout.
