@@ -140,7 +140,8 @@ void AddPortDevice(PlanContext& ctx, JsonObject&& props, std::string path) {
 // Memory backend(s) and the -m option.
 absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
   const spec::Memory& memory = ctx.vmi.domain.memory;
-  const std::string path = ctx.Path("domain.memory.guest");
+  // Spelled for an error only.
+  constexpr std::string_view kGuestField = "domain.memory.guest";
   int64_t guest = 0;
   if (memory.guest) {
     guest = memory.guest->value;
@@ -150,7 +151,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
   }
   if (guest <= 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": Required value: guest memory (or "
+        absl::StrCat(ctx.Path(kGuestField), ": Required value: guest memory (or "
                            "resources.requests.memory) must be set"));
   }
   int64_t page = 0;
@@ -167,7 +168,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
     }
     if (guest % page != 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          path, ": Invalid value: ", guest, ": not a multiple of the ",
+          ctx.Path(kGuestField), ": Invalid value: ", guest, ": not a multiple of the ",
           memory.hugepages->page_size, " hugepage size"));
     }
   }
