@@ -278,13 +278,13 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
         iothread = "iothread-" + node_prefix;
         JsonObject obj;
         obj.Str("qom-type", "iothread").Str("id", iothread);
-        ctx.AddObject(iothread, std::move(obj), path + ".dedicatedIOThread");
+        ctx.AddObject(iothread, std::move(obj), LazyPath(path, ".", "dedicatedIOThread"));
       } else if (shared_iothread) {
         iothread = "iothread0";
         if (!units.shared_iothread_added) {
           JsonObject obj;
           obj.Str("qom-type", "iothread").Str("id", iothread);
-          ctx.AddObject(iothread, std::move(obj), ctx.Path("domain.ioThreadsPolicy"));
+          ctx.AddObject(iothread, std::move(obj), ctx.Field("domain.ioThreadsPolicy"));
           units.shared_iothread_added = true;
         }
       }

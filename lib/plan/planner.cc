@@ -185,7 +185,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
     if (page != 0) obj.Bool("hugetlb", true).Int("hugetlbsize", page);
     return obj;
   };
-  ctx.AddObject("mem0", backend("mem0", guest), ctx.Path("domain.memory"));
+  ctx.AddObject("mem0", backend("mem0", guest), ctx.Field("domain.memory"));
 
   // -m counts in MiB without a suffix; guest is MiB-aligned above.
   std::string m = absl::StrCat("size=", guest / kMiB, "M");
@@ -207,7 +207,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
     }
     absl::StrAppend(&m, ",maxmem=", max / kMiB, "M");
     ctx.AddObject("mem-virtiomem0", backend("mem-virtiomem0", max - guest),
-                  ctx.Path("domain.memory.maxGuest"));
+                  ctx.Field("domain.memory.maxGuest"));
     ctx.need_virtio_mem = true;  // the device follows the others (layout)
   }
   return m;
@@ -255,8 +255,7 @@ absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
   return ctx.property_error;
 }
 
-void PlanContext::CheckProperties(const JsonObject& props, std::string_view path,
-                                  std::string_view path_suffix) {
+void PlanContext::CheckProperties(const JsonObject& props, const LazyPath& path) {
   if (!property_error.ok()) return;  // the first failure is the one reported
   const std::string_view driver = props.GetStr("driver");
   // Looked up on the first property not checked before for this driver.
@@ -285,7 +284,7 @@ void PlanContext::CheckProperties(const JsonObject& props, std::string_view path
     if (found == known->end()) {
       property_error = absl::FailedPreconditionError(absl::StrCat(
           QemuId(host.qemu), ": device \"", std::string(driver), "\" has no property \"",
-          std::string(key), "\" needed by ", std::string(path), std::string(path_suffix)));
+          std::string(key), "\" needed by ", path.Spell()));
       return;
     }
     checked_properties.push_back({known_driver, *found});
@@ -610,7 +609,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     JsonObject serial;
     serial.Str("driver", "isa-serial").Str("chardev", "console").Str("id", "serial0");
     ctx.AddBusDevice(std::move(serial), "", "",
-                     ctx.Path("domain.devices.autoattachSerialConsole"));
+                     ctx.Field("domain.devices.autoattachSerialConsole"));
   }
   // The guest agent channel is always there: the monitor uses it when a
   // guest runs qemu-ga, and it costs nothing when none does.
@@ -664,7 +663,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("chardev", "agent")
         .Str("id", "channel0")
         .Str("name", "org.qemu.guest_agent.0");
-    ctx.AddBusDevice(std::move(port), "virtio-serial0.0", "", ctx.Path("domain.devices"));
+    ctx.AddBusDevice(std::move(port), "virtio-serial0.0", "", ctx.Field("domain.devices"));
   }
   if (ctx.need_scsi) {
     JsonObject dev;
@@ -672,7 +671,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     if (!ctx.scsi_iothread.empty()) {
       JsonObject obj;
       obj.Str("qom-type", "iothread").Str("id", ctx.scsi_iothread);
-      ctx.AddObject(ctx.scsi_iothread, std::move(obj), ctx.Path("domain.devices.disks"));
+      ctx.AddObject(ctx.scsi_iothread, std::move(obj), ctx.Field("domain.devices.disks"));
       dev.Str("iothread", ctx.scsi_iothread);
     }
     plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.disks"));
@@ -694,7 +693,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   if (devices.rng) {
     JsonObject obj;
     obj.Str("qom-type", "rng-random").Str("id", "rng0").Str("filename", "/dev/urandom");
-    ctx.AddObject("rng0", std::move(obj), ctx.Path("domain.devices.rng"));
+    ctx.AddObject("rng0", std::move(obj), ctx.Field("domain.devices.rng"));
     JsonObject dev;
     dev.Str("driver", "virtio-rng-pci").Str("id", "rng").Str("rng", "rng0");
     plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.rng"));
@@ -751,7 +750,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
   }
   if (!layout.root_ports.empty()) {
-    ctx.NeedDevice("pcie-root-port", ctx.Path("domain.devices"));
+    ctx.NeedDevice("pcie-root-port", ctx.Field("domain.devices"));
   }
   // Root ports differ only in their values and in multifunction: one of
   // each kind has every property a root port uses.
@@ -767,7 +766,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("addr", addr);
     if (port.multifunction) dev.Bool("multifunction", true);
     if (!checked_port[port.multifunction]) {
-      ctx.CheckProperties(dev, "root port ", port.id);
+      ctx.CheckProperties(dev, plan::LazyPath("root port ", "", port.id));
       checked_port[port.multifunction] = true;
     }
     plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0", std::move(addr), "",
