@@ -737,7 +737,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
                    plan::LayoutPci(ctx.q35 ? plan::PciFamily::kQ35
                                            : plan::PciFamily::kI440fx,
                                    requests, host.spare_root_ports));
-  plan.free_root_ports = layout.free_root_ports;
+  plan.free_root_ports = std::move(layout.free_root_ports);
   // The device table, in the order argv needs it: the groups collected so
   // far, then the PCI devices built here in place (no second move of each
   // entry), then the devices on their buses.
