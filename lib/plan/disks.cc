@@ -278,25 +278,22 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
         iothread = "iothread-" + node_prefix;
         JsonObject obj;
         obj.Str("qom-type", "iothread").Str("id", iothread);
-        ctx.AddObject(iothread, std::move(obj), path + ".dedicatedIOThread");
+        ctx.AddObject(iothread, std::move(obj), LazyPath(path, ".", "dedicatedIOThread"));
       } else if (shared_iothread) {
         iothread = "iothread0";
         if (!units.shared_iothread_added) {
           JsonObject obj;
           obj.Str("qom-type", "iothread").Str("id", iothread);
-          ctx.AddObject(iothread, std::move(obj), ctx.Path("domain.ioThreadsPolicy"));
+          ctx.AddObject(iothread, std::move(obj), ctx.Field("domain.ioThreadsPolicy"));
           units.shared_iothread_added = true;
         }
       }
       if (!iothread.empty()) dev.Str("iothread", iothread);
       if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
       if (disk.shareable) dev.Bool("share-rw", true);
-      PendingPciDevice pci;
-      pci.props = std::move(dev);
-      pci.id = id;
+      PendingPciDevice& pci = ctx.AddPciDevice(std::move(dev), id, path);
       pci.volume = disk.name;
       pci.request.fixed_address = disk.pci_address;
-      ctx.AddPciDevice(std::move(pci), path);
       return absl::OkStatus();
     }
     case spec::DiskBus::kSata: {

@@ -100,26 +100,23 @@ void AddVfioDevice(PlanContext& ctx, const std::string& name,
   if (facts != nullptr && !facts->rom_file.empty()) {
     dev.Str("romfile", facts->rom_file);
   }
-  PendingPciDevice pci;
   // Companions only beside function 0: the guest sees the host's function
   // numbers, and function 0 must exist for it to scan the others.
-  if (facts != nullptr && !facts->companions.empty() &&
-      PciFunction(address.pci) == 0) {
-    dev.Bool("multifunction", true);
-    for (const std::string& companion : facts->companions) {
-      const int function = PciFunction(companion);
-      if (function <= 0) continue;
-      PendingPciDevice::Function f;
-      f.number = function;
-      f.id = absl::StrCat("ua-", name, "-fn", function);
-      f.props.Str("driver", "vfio-pci").Str("host", companion).Str("id", f.id);
-      pci.functions.push_back(std::move(f));
-    }
-  }
-  pci.props = std::move(dev);
-  pci.id = "ua-" + name;
+  const bool companions = facts != nullptr && !facts->companions.empty() &&
+                          PciFunction(address.pci) == 0;
+  if (companions) dev.Bool("multifunction", true);
+  PendingPciDevice& pci = ctx.AddPciDevice(std::move(dev), "ua-" + name, path);
   pci.volume = name;
-  ctx.AddPciDevice(std::move(pci), path);
+  if (!companions) return;
+  for (const std::string& companion : facts->companions) {
+    const int function = PciFunction(companion);
+    if (function <= 0) continue;
+    PendingPciDevice::Function f;
+    f.number = function;
+    f.id = absl::StrCat("ua-", name, "-fn", function);
+    f.props.Str("driver", "vfio-pci").Str("host", companion).Str("id", f.id);
+    pci.functions.push_back(std::move(f));
+  }
 }
 
 absl::Status PlanHostDevices(PlanContext& ctx) {

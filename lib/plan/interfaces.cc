@@ -272,12 +272,9 @@ absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
     // One vector per rx and tx queue, plus config and control.
     nic.Bool("mq", true).Int("vectors", 2 * queues + 2);
   }
-  PendingPciDevice pci;
-  pci.props = std::move(nic);
-  pci.id = "ua-" + iface.name;
+  PendingPciDevice& pci = ctx.AddPciDevice(std::move(nic), "ua-" + iface.name, path);
   pci.volume = iface.name;
   pci.request.fixed_address = iface.pci_address;
-  ctx.AddPciDevice(std::move(pci), path);
   return absl::OkStatus();
 }
 

@@ -18,6 +18,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "plan/json_object.h"
+#include "plan/lazy_path.h"
 #include "plan/pci_layout.h"
 #include "qdirect/plan.h"
 #include "qdirect/spec.h"
@@ -107,21 +108,23 @@ struct PlanContext {
     return path;
   }
 
-  void NeedDevice(std::string_view driver, const std::string& path) {
+  // Path("domain.devices") as a LazyPath: spelled only for an error.
+  LazyPath Field(std::string_view suffix) const { return LazyPath(vmi.spec_path, ".", suffix); }
+
+  void NeedDevice(std::string_view driver, const LazyPath& path) {
     if (!host.qemu.HasDevice(driver) && !missing_devices.contains(driver)) {
-      missing_devices.emplace(driver, path);
+      missing_devices.emplace(driver, path.Spell());
     }
   }
-  void NeedObject(std::string_view type, const std::string& path) {
+  void NeedObject(std::string_view type, const LazyPath& path) {
     if (!host.qemu.object_types.contains(type) && !missing_objects.contains(type)) {
-      missing_objects.emplace(type, path);
+      missing_objects.emplace(type, path.Spell());
     }
   }
 
   // The Add* functions take props to keep: pass them with std::move. Each
   // entry is built in place: a DeviceEntry move copies six strings.
-  void AddObject(const std::string& id, JsonObject&& props,
-                 const std::string& path) {
+  void AddObject(const std::string& id, JsonObject&& props, const LazyPath& path) {
     NeedObject(props.GetStr("qom-type"), path);
     objects.emplace_back(DeviceEntry::Kind::kObject, id, "", "", "",
                          std::move(props).Render());
@@ -131,13 +134,20 @@ struct PlanContext {
     blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, "", "", volume,
                            std::move(props).Render());
   }
-  void AddPciDevice(PendingPciDevice&& device, const std::string& path) {
-    NeedDevice(device.props.GetStr("driver"), path);
-    device.request.owner = path;
-    pci_devices.push_back(std::move(device));
+  // Adds a PCI device built from props (driver first) and returns it, for
+  // the caller to complete (volume, request, functions): it is built in
+  // place, as a PendingPciDevice move copies its JsonObject. The reference
+  // lasts until the next device is added.
+  PendingPciDevice& AddPciDevice(JsonObject&& props, std::string id, std::string path) {
+    NeedDevice(props.GetStr("driver"), path);
+    PendingPciDevice& device = pci_devices.emplace_back();
+    device.props = std::move(props);
+    device.id = std::move(id);
+    device.request.owner = std::move(path);
+    return device;
   }
-  void AddBusDevice(JsonObject&& props, const std::string& bus,
-                    const std::string& volume, const std::string& path) {
+  void AddBusDevice(JsonObject&& props, const std::string& bus, const std::string& volume,
+                    const LazyPath& path) {
     NeedDevice(props.GetStr("driver"), path);
     CheckProperties(props, path);
     std::string id(props.GetStr("id"));  // before props is rendered away
@@ -146,13 +156,10 @@ struct PlanContext {
   }
   // Checks that every member of props (a -device) is a property of its
   // driver in host.qemu, but for those every device (driver, id, bus) or
-  // every PCI device (addr) has; a failure names path followed by
-  // path_suffix. The
-  // first failure is kept in property_error and reported by
-  // CheckQemuHasNeeds after the missing devices and objects, which explain
-  // more.
-  void CheckProperties(const JsonObject& props, std::string_view path,
-                       std::string_view path_suffix = "");
+  // every PCI device (addr) has; a failure names path. The first failure is
+  // kept in property_error and reported by CheckQemuHasNeeds after the
+  // missing devices and objects, which explain more.
+  void CheckProperties(const JsonObject& props, const LazyPath& path);
   absl::Status property_error;
   // Properties CheckProperties found, as views of host.qemu's names:
   // devices of one driver repeat them (the root ports), and a scan of these

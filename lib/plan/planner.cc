@@ -132,18 +132,16 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
   return option;
 }
 
-void AddPortDevice(PlanContext& ctx, JsonObject props,
-                   const std::string& path) {
-  PendingPciDevice pci;
-  pci.id = props.GetStr("id");
-  pci.props = std::move(props);
-  ctx.AddPciDevice(std::move(pci), path);
+void AddPortDevice(PlanContext& ctx, JsonObject&& props, std::string path) {
+  std::string id(props.GetStr("id"));  // before props move into the device
+  ctx.AddPciDevice(std::move(props), std::move(id), std::move(path));
 }
 
 // Memory backend(s) and the -m option.
 absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
   const spec::Memory& memory = ctx.vmi.domain.memory;
-  const std::string path = ctx.Path("domain.memory.guest");
+  // Spelled for an error only.
+  constexpr std::string_view kGuestField = "domain.memory.guest";
   int64_t guest = 0;
   if (memory.guest) {
     guest = memory.guest->value;
@@ -153,7 +151,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
   }
   if (guest <= 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": Required value: guest memory (or "
+        absl::StrCat(ctx.Path(kGuestField), ": Required value: guest memory (or "
                            "resources.requests.memory) must be set"));
   }
   int64_t page = 0;
@@ -170,7 +168,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
     }
     if (guest % page != 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          path, ": Invalid value: ", guest, ": not a multiple of the ",
+          ctx.Path(kGuestField), ": Invalid value: ", guest, ": not a multiple of the ",
           memory.hugepages->page_size, " hugepage size"));
     }
   }
@@ -187,7 +185,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
     if (page != 0) obj.Bool("hugetlb", true).Int("hugetlbsize", page);
     return obj;
   };
-  ctx.AddObject("mem0", backend("mem0", guest), ctx.Path("domain.memory"));
+  ctx.AddObject("mem0", backend("mem0", guest), ctx.Field("domain.memory"));
 
   // -m counts in MiB without a suffix; guest is MiB-aligned above.
   std::string m = absl::StrCat("size=", guest / kMiB, "M");
@@ -209,7 +207,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
     }
     absl::StrAppend(&m, ",maxmem=", max / kMiB, "M");
     ctx.AddObject("mem-virtiomem0", backend("mem-virtiomem0", max - guest),
-                  ctx.Path("domain.memory.maxGuest"));
+                  ctx.Field("domain.memory.maxGuest"));
     ctx.need_virtio_mem = true;  // the device follows the others (layout)
   }
   return m;
@@ -257,8 +255,7 @@ absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
   return ctx.property_error;
 }
 
-void PlanContext::CheckProperties(const JsonObject& props, std::string_view path,
-                                  std::string_view path_suffix) {
+void PlanContext::CheckProperties(const JsonObject& props, const LazyPath& path) {
   if (!property_error.ok()) return;  // the first failure is the one reported
   const std::string_view driver = props.GetStr("driver");
   // Looked up on the first property not checked before for this driver.
@@ -287,7 +284,7 @@ void PlanContext::CheckProperties(const JsonObject& props, std::string_view path
     if (found == known->end()) {
       property_error = absl::FailedPreconditionError(absl::StrCat(
           QemuId(host.qemu), ": device \"", std::string(driver), "\" has no property \"",
-          std::string(key), "\" needed by ", std::string(path), std::string(path_suffix)));
+          std::string(key), "\" needed by ", path.Spell()));
       return;
     }
     checked_properties.push_back({known_driver, *found});
@@ -612,7 +609,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     JsonObject serial;
     serial.Str("driver", "isa-serial").Str("chardev", "console").Str("id", "serial0");
     ctx.AddBusDevice(std::move(serial), "", "",
-                     ctx.Path("domain.devices.autoattachSerialConsole"));
+                     ctx.Field("domain.devices.autoattachSerialConsole"));
   }
   // The guest agent channel is always there: the monitor uses it when a
   // guest runs qemu-ga, and it costs nothing when none does.
@@ -666,7 +663,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("chardev", "agent")
         .Str("id", "channel0")
         .Str("name", "org.qemu.guest_agent.0");
-    ctx.AddBusDevice(std::move(port), "virtio-serial0.0", "", ctx.Path("domain.devices"));
+    ctx.AddBusDevice(std::move(port), "virtio-serial0.0", "", ctx.Field("domain.devices"));
   }
   if (ctx.need_scsi) {
     JsonObject dev;
@@ -674,7 +671,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     if (!ctx.scsi_iothread.empty()) {
       JsonObject obj;
       obj.Str("qom-type", "iothread").Str("id", ctx.scsi_iothread);
-      ctx.AddObject(ctx.scsi_iothread, std::move(obj), ctx.Path("domain.devices.disks"));
+      ctx.AddObject(ctx.scsi_iothread, std::move(obj), ctx.Field("domain.devices.disks"));
       dev.Str("iothread", ctx.scsi_iothread);
     }
     plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.disks"));
@@ -696,7 +693,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   if (devices.rng) {
     JsonObject obj;
     obj.Str("qom-type", "rng-random").Str("id", "rng0").Str("filename", "/dev/urandom");
-    ctx.AddObject("rng0", std::move(obj), ctx.Path("domain.devices.rng"));
+    ctx.AddObject("rng0", std::move(obj), ctx.Field("domain.devices.rng"));
     JsonObject dev;
     dev.Str("driver", "virtio-rng-pci").Str("id", "rng").Str("rng", "rng0");
     plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.rng"));
@@ -712,21 +709,23 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   // Integrated on the root bus: the watchdog (conventional PCI) and the VGA
   // at 00:01.0 (q35) / 00:02.0 (pc), where firmware and guests look first.
   if (devices.watchdog) {
-    PendingPciDevice pci;
-    pci.props.Str("driver", "i6300esb").Str("id", "ua-" + devices.watchdog->name);
-    pci.id = "ua-" + devices.watchdog->name;
-    pci.request.root_bus = true;
-    ctx.AddPciDevice(std::move(pci), ctx.Path("domain.devices.watchdog"));
+    const std::string id = "ua-" + devices.watchdog->name;
+    JsonObject dev;
+    dev.Str("driver", "i6300esb").Str("id", id);
+    ctx.AddPciDevice(std::move(dev), id, ctx.Path("domain.devices.watchdog"))
+        .request.root_bus = true;
   }
   if (devices.autoattach_graphics_device) {
     // -nodefaults leaves no display adapter; VGA works with SeaBIOS and
     // OVMF alike and is what VNC/screenshots will use (-display none now).
-    PendingPciDevice pci;
-    pci.props.Str("driver", "VGA").Str("id", "video0");
-    pci.id = "video0";
-    pci.request.root_bus = true;
-    pci.request.preferred_slot = ctx.q35 ? 1 : 2;
-    ctx.AddPciDevice(std::move(pci), ctx.Path("domain.devices.autoattachGraphicsDevice"));
+    JsonObject dev;
+    dev.Str("driver", "VGA").Str("id", "video0");
+    plan::PciRequest& request =
+        ctx.AddPciDevice(std::move(dev), "video0",
+                         ctx.Path("domain.devices.autoattachGraphicsDevice"))
+            .request;
+    request.root_bus = true;
+    request.preferred_slot = ctx.q35 ? 1 : 2;
   }
 
   // PCI layout.
@@ -738,7 +737,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
                    plan::LayoutPci(ctx.q35 ? plan::PciFamily::kQ35
                                            : plan::PciFamily::kI440fx,
                                    requests, host.spare_root_ports));
-  plan.free_root_ports = layout.free_root_ports;
+  plan.free_root_ports = std::move(layout.free_root_ports);
   // The device table, in the order argv needs it: the groups collected so
   // far, then the PCI devices built here in place (no second move of each
   // entry), then the devices on their buses.
@@ -751,7 +750,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
   }
   if (!layout.root_ports.empty()) {
-    ctx.NeedDevice("pcie-root-port", ctx.Path("domain.devices"));
+    ctx.NeedDevice("pcie-root-port", ctx.Field("domain.devices"));
   }
   // Root ports differ only in their values and in multifunction: one of
   // each kind has every property a root port uses.
@@ -767,7 +766,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("addr", addr);
     if (port.multifunction) dev.Bool("multifunction", true);
     if (!checked_port[port.multifunction]) {
-      ctx.CheckProperties(dev, "root port ", port.id);
+      ctx.CheckProperties(dev, plan::LazyPath("root port ", "", port.id));
       checked_port[port.multifunction] = true;
     }
     plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0", std::move(addr), "",

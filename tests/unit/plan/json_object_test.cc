@@ -70,5 +70,22 @@ TEST(JsonObjectTest, EscapesEveryPositionOfALongString) {
   EXPECT_EQ(JsonString(utf8), "\"" + utf8 + "\"");
 }
 
+TEST(JsonObjectTest, EscapesEveryPositionOfAValue) {
+  // Values of four to seven bytes are checked as one word of two
+  // overlapping halves: try each byte of each size.
+  for (char special : {'"', '\\', '\n', '\x1f'}) {
+    for (size_t size = 1; size <= 20; ++size) {
+      for (size_t at = 0; at < size; ++at) {
+        std::string s(size, 'x');
+        s[at] = special;
+        JsonObject obj;
+        obj.Str("k", s);
+        EXPECT_EQ(obj.Render(), "{\"k\":" + JsonString(s) + "}") << size << " " << at;
+        EXPECT_EQ(obj.GetStr("k"), s) << size << " " << at;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qdirect::plan
