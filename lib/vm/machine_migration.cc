@@ -328,14 +328,18 @@ absl::StatusOr<MigrationProgress> Machine::Migrate(
   const ops::MigrationSetup setup =
       ops::MigrationSetupFor(options, ops::MigrationSide::kSource);
   absl::Status st = ops::ApplyMigrationSetup(*m.qmp, setup);
-  if (st.ok()) st = ops::StartMigrate(*m.qmp, uri);
+  // A cancel that came while the setup ran (the loop serves the control
+  // socket during each QMP call) found no migration in QEMU to cancel: it
+  // must not start one, or the migration it asked to stop would run on.
+  const bool cancelled_early = st.ok() && m.migration_cancel_requested;
+  if (st.ok() && !cancelled_early) st = ops::StartMigrate(*m.qmp, uri);
   ops::MigrationPolicy policy(options, start);
   ops::PostcopyRecovery recovery(ops::PostcopyRecovery::WindowFor(options));
   // Once in postcopy the guest has run on the target: never `cont` here.
   bool postcopy = false;
   // QEMU's answer to the last resume it refused.
   std::string resume_error;
-  while (st.ok()) {
+  while (st.ok() && !cancelled_early) {
     (void)m.loop->RunUntil(
         [&] {
           return m.exited ||
@@ -437,6 +441,9 @@ absl::StatusOr<MigrationProgress> Machine::Migrate(
     s.failed = true;
     s.end_timestamp = absl::Now();
     s.failure_reason = reason;
+    // A cancel during the setup came before the state was reset for this
+    // migration: record it here.
+    if (cancelled) s.abort_requested = true;
     if (s.abort_requested) s.abort_status = "Succeeded";
   });
   if (!m.exited && m.qmp->closed_status().ok()) {

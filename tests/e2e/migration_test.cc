@@ -33,6 +33,7 @@
 #include "qdirect/event_loop.h"
 #include "qdirect/machine.h"
 #include "ops/migration_params.h"
+#include "ops/migration_qmp.h"
 #include "qdirect/migration.h"
 #include "qdirect/qmp.h"
 #include "qdirect/spec.h"
@@ -400,6 +401,41 @@ TEST_F(MigrationTest, CancelMidwayKeepsSourceRunningAndSecondMigrationIsRefused)
   // The target's QEMU gives up on a broken stream.
   EXPECT_FALSE((*target)->WaitIncoming(absl::Now() + kTimeout).ok());
   EXPECT_EQ((*source)->CancelMigration().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A cancel that arrives while the source sets the migration up (the loop
+// serves callers during each QMP call, as the launcher's control socket
+// does) finds no migration in QEMU yet: the migration must not start after
+// it. Before the fix it did, at full length, and `vmctl migrate` waited on.
+TEST_F(MigrationTest, CancelDuringSetupStartsNothingAndKeepsSourceRunning) {
+  auto source = StartSource();
+  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_FALSE(BootId(**source).empty());
+  MigrationOptions slow;
+  slow.bandwidth_per_migration = kSlowBandwidth;
+  std::string uri;
+  auto target = StartTarget("target", slow, &uri);
+  ASSERT_TRUE(target.ok()) << target.status();
+
+  // Runs at the first turn of the loop inside Migrate: its first QMP call.
+  absl::Status cancel = absl::UnknownError("not run");
+  (*source)->loop()->AddTimer(absl::ZeroDuration(),
+                              [&] { cancel = (*source)->CancelMigration(); });
+  absl::StatusOr<MigrationProgress> result = (*source)->Migrate(uri, slow);
+  EXPECT_TRUE(cancel.ok()) << cancel;
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled) << result.status();
+  const VmiStatus status = (*source)->Status();
+  ExpectRunningWithFailure(status, "");
+  EXPECT_TRUE(status.migration_state->abort_requested);
+  EXPECT_EQ(status.migration_state->abort_status, "Succeeded");
+  // QEMU has no migration: none ran, none is left to cancel.
+  absl::StatusOr<qmp::QmpClient*> qmp = (*source)->Qmp();
+  ASSERT_TRUE(qmp.ok()) << qmp.status();
+  absl::StatusOr<MigrationProgress> in_qemu = ops::QueryMigrate(**qmp);
+  ASSERT_TRUE(in_qemu.ok()) << in_qemu.status();
+  EXPECT_EQ(in_qemu->status, "");
+  EXPECT_TRUE(HeartbeatGoesOn(**source));
 }
 
 TEST_F(MigrationTest, PastCompletionDeadlineSwitchesToPostcopyAndCompletes) {
