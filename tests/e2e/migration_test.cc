@@ -130,6 +130,21 @@ class MigrationTest : public ::testing::Test {
 
   // The target listens in its own runtime root (QEMU's user owns it). With
   // own_loop it runs on a private loop (for a thread of its own).
+  // A source with its guest up and a target taking the stream at
+  // kSlowBandwidth (options in *slow): slow enough to act on a migration
+  // midway. Fails the test when either does not start.
+  void StartSlowPair(std::unique_ptr<Machine>* source, std::unique_ptr<Machine>* target,
+                     MigrationOptions* slow, std::string* uri) {
+    auto started = StartSource();
+    ASSERT_TRUE(started.ok()) << started.status();
+    ASSERT_FALSE(BootId(**started).empty());
+    slow->bandwidth_per_migration = kSlowBandwidth;
+    auto listening = StartTarget("target", *slow, uri);
+    ASSERT_TRUE(listening.ok()) << listening.status();
+    *source = std::move(*started);
+    *target = std::move(*listening);
+  }
+
   absl::StatusOr<std::unique_ptr<Machine>> StartTarget(
       const std::string& root_name, const MigrationOptions& migration,
       std::string* uri, bool own_loop = false) {
@@ -217,6 +232,18 @@ void ExpectRunningWithFailure(const VmiStatus& status, const std::string& reason
   EXPECT_THAT(status.migration_state->failure_reason, HasSubstr(reason_part));
 }
 
+// A migration cancelled on request: the source runs on and says the abort
+// succeeded.
+void ExpectCancelledOnRunningSource(const absl::StatusOr<MigrationProgress>& result,
+                                    Machine& source) {
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled) << result.status();
+  const VmiStatus status = source.Status();
+  ExpectRunningWithFailure(status, "");
+  EXPECT_TRUE(status.migration_state->abort_requested);
+  EXPECT_EQ(status.migration_state->abort_status, "Succeeded");
+}
+
 TEST_F(MigrationTest, UnixSocketKeepsBootIdHeartbeatAndMemory) {
   auto source = StartSource();
   ASSERT_TRUE(source.ok()) << source.status();
@@ -297,36 +324,32 @@ TEST_F(MigrationTest, MultifdTwoChannelsCompletes) {
 }
 
 TEST_F(MigrationTest, TargetKilledMidwayLeavesSourceRunningAndRetrySucceeds) {
-  auto source = StartSource();
-  ASSERT_TRUE(source.ok()) << source.status();
-  ASSERT_FALSE(BootId(**source).empty());
+  std::unique_ptr<Machine> source, target;
   MigrationOptions slow;
-  slow.bandwidth_per_migration = kSlowBandwidth;
   std::string uri;
-  auto target = StartTarget("target", slow, &uri);
-  ASSERT_TRUE(target.ok()) << target.status();
-  const std::string target_dir = (*target)->runtime_dir();
+  ASSERT_NO_FATAL_FAILURE(StartSlowPair(&source, &target, &slow, &uri));
+  const std::string target_dir = target->runtime_dir();
 
   bool killed = false;
   absl::StatusOr<MigrationProgress> failed =
-      (*source)->Migrate(uri, slow, [&](const MigrationProgress& p) {
+      source->Migrate(uri, slow, [&](const MigrationProgress& p) {
         if (!killed && p.status == "active" && p.ram_transferred > (1 << 20)) {
           killed = true;
-          EXPECT_TRUE((*target)->Kill().ok());
+          EXPECT_TRUE(target->Kill().ok());
         }
       });
   ASSERT_TRUE(killed);
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kAborted) << failed.status();
-  ExpectRunningWithFailure((*source)->Status(), "");
-  EXPECT_TRUE(HeartbeatGoesOn(**source));
-  target->reset();
+  ExpectRunningWithFailure(source->Status(), "");
+  EXPECT_TRUE(HeartbeatGoesOn(*source));
+  target.reset();
   EXPECT_FALSE(std::filesystem::exists(target_dir)) << target_dir;
 
   MigrationOptions fast;
   auto retry_target = StartTarget("retry", fast, &uri);
   ASSERT_TRUE(retry_target.ok()) << retry_target.status();
-  absl::StatusOr<MigrationProgress> done = (*source)->Migrate(uri, fast);
+  absl::StatusOr<MigrationProgress> done = source->Migrate(uri, fast);
   ASSERT_TRUE(done.ok()) << done.status();
   ASSERT_TRUE((*retry_target)->WaitIncoming(absl::Now() + kTimeout).ok());
   EXPECT_TRUE(HeartbeatGoesOn(**retry_target));
@@ -369,38 +392,29 @@ TEST_F(MigrationTest, TargetPortInUseIsAClearStartError) {
 }
 
 TEST_F(MigrationTest, CancelMidwayKeepsSourceRunningAndSecondMigrationIsRefused) {
-  auto source = StartSource();
-  ASSERT_TRUE(source.ok()) << source.status();
-  ASSERT_FALSE(BootId(**source).empty());
+  std::unique_ptr<Machine> source, target;
   MigrationOptions slow;
-  slow.bandwidth_per_migration = kSlowBandwidth;
   std::string uri;
-  auto target = StartTarget("target", slow, &uri);
-  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_NO_FATAL_FAILURE(StartSlowPair(&source, &target, &slow, &uri));
 
   bool cancelled = false;
   absl::Status second;
   absl::StatusOr<MigrationProgress> result =
-      (*source)->Migrate(uri, slow, [&](const MigrationProgress& p) {
+      source->Migrate(uri, slow, [&](const MigrationProgress& p) {
         if (!cancelled && p.status == "active" && p.ram_transferred > (1 << 20)) {
           cancelled = true;
-          second = (*source)->Migrate(uri, slow).status();
-          EXPECT_TRUE((*source)->CancelMigration().ok());
+          second = source->Migrate(uri, slow).status();
+          EXPECT_TRUE(source->CancelMigration().ok());
         }
       });
   ASSERT_TRUE(cancelled);
   EXPECT_EQ(second.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(second.message(), HasSubstr("migration is in progress"));
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled) << result.status();
-  const VmiStatus status = (*source)->Status();
-  ExpectRunningWithFailure(status, "");
-  EXPECT_TRUE(status.migration_state->abort_requested);
-  EXPECT_EQ(status.migration_state->abort_status, "Succeeded");
-  EXPECT_TRUE(HeartbeatGoesOn(**source));
+  ExpectCancelledOnRunningSource(result, *source);
+  EXPECT_TRUE(HeartbeatGoesOn(*source));
   // The target's QEMU gives up on a broken stream.
-  EXPECT_FALSE((*target)->WaitIncoming(absl::Now() + kTimeout).ok());
-  EXPECT_EQ((*source)->CancelMigration().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(target->WaitIncoming(absl::Now() + kTimeout).ok());
+  EXPECT_EQ(source->CancelMigration().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 // A cancel that arrives while the source sets the migration up (the loop
@@ -408,34 +422,24 @@ TEST_F(MigrationTest, CancelMidwayKeepsSourceRunningAndSecondMigrationIsRefused)
 // does) finds no migration in QEMU yet: the migration must not start after
 // it. Before the fix it did, at full length, and `vmctl migrate` waited on.
 TEST_F(MigrationTest, CancelDuringSetupStartsNothingAndKeepsSourceRunning) {
-  auto source = StartSource();
-  ASSERT_TRUE(source.ok()) << source.status();
-  ASSERT_FALSE(BootId(**source).empty());
+  std::unique_ptr<Machine> source, target;
   MigrationOptions slow;
-  slow.bandwidth_per_migration = kSlowBandwidth;
   std::string uri;
-  auto target = StartTarget("target", slow, &uri);
-  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_NO_FATAL_FAILURE(StartSlowPair(&source, &target, &slow, &uri));
 
   // Runs at the first turn of the loop inside Migrate: its first QMP call.
   absl::Status cancel = absl::UnknownError("not run");
-  (*source)->loop()->AddTimer(absl::ZeroDuration(),
-                              [&] { cancel = (*source)->CancelMigration(); });
-  absl::StatusOr<MigrationProgress> result = (*source)->Migrate(uri, slow);
+  source->loop()->AddTimer(absl::ZeroDuration(), [&] { cancel = source->CancelMigration(); });
+  absl::StatusOr<MigrationProgress> result = source->Migrate(uri, slow);
   EXPECT_TRUE(cancel.ok()) << cancel;
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled) << result.status();
-  const VmiStatus status = (*source)->Status();
-  ExpectRunningWithFailure(status, "");
-  EXPECT_TRUE(status.migration_state->abort_requested);
-  EXPECT_EQ(status.migration_state->abort_status, "Succeeded");
+  ExpectCancelledOnRunningSource(result, *source);
   // QEMU has no migration: none ran, none is left to cancel.
-  absl::StatusOr<qmp::QmpClient*> qmp = (*source)->Qmp();
+  absl::StatusOr<qmp::QmpClient*> qmp = source->Qmp();
   ASSERT_TRUE(qmp.ok()) << qmp.status();
   absl::StatusOr<MigrationProgress> in_qemu = ops::QueryMigrate(**qmp);
   ASSERT_TRUE(in_qemu.ok()) << in_qemu.status();
   EXPECT_EQ(in_qemu->status, "");
-  EXPECT_TRUE(HeartbeatGoesOn(**source));
+  EXPECT_TRUE(HeartbeatGoesOn(*source));
 }
 
 TEST_F(MigrationTest, PastCompletionDeadlineSwitchesToPostcopyAndCompletes) {
