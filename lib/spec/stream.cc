@@ -12,9 +12,6 @@
 
 #include <yaml.h>
 
-#include <algorithm>
-#include <charconv>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
