@@ -431,14 +431,9 @@ class FastScanner {
     builder_.Add(PlainScalar(text, Pos(line, col)));
     if (builder_.Last().IsString() && TooLong(text)) return false;
     ++li_;
-    // A more indented line that is not a comment would continue the scalar.
-    for (size_t j = li_; j < lines_.size(); ++j) {
-      const Line& n = lines_[j];
-      size_t sp = Indent(n);
-      if (n.begin + sp == n.end) continue;
-      if (sp > indent && t_[n.begin + sp] != '#') return false;
-      break;
-    }
+    // A more indented line that is not a comment would continue the
+    // scalar: both callers refuse a next content line indented past their
+    // block (`indent`), so that case leaves the subset there.
     return true;
   }
 
