@@ -141,6 +141,14 @@ class NodeTreeBuilder {
   // The values added to the innermost open collection so far.
   size_t ChildCount() const { return pending_.size() - open_.back(); }
   const Node& Child(size_t i) const { return pending_[open_.back() + i]; }
+  // Whether one of the first `count` of them has member key `key` (both
+  // readers refuse a key a mapping has already).
+  bool HasChildKey(std::string_view key, size_t count) const {
+    for (size_t i = 0; i < count; ++i) {
+      if (Child(i).key() == key) return true;
+    }
+    return false;
+  }
   // Forgets what is open (a new document).
   void Reset();
 

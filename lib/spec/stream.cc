@@ -332,12 +332,7 @@ class YamlReader {
   // True when top.key is already the key of one of the first `count`
   // members of top's mapping.
   bool DuplicateKey(Frame& top, size_t count) const {
-    if (count < kLinearKeyLimit) {
-      for (size_t i = 0; i < count; ++i) {
-        if (builder_.Child(i).key() == top.key) return true;
-      }
-      return false;
-    }
+    if (count < kLinearKeyLimit) return builder_.HasChildKey(top.key, count);
     if (top.keys == nullptr) {
       top.keys = std::make_unique<std::unordered_set<std::string_view>>();
       for (size_t i = 0; i < count; ++i) top.keys->insert(builder_.Child(i).key());

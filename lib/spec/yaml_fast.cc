@@ -159,11 +159,7 @@ class FastScanner {
   // reports); a mapping this large is left to it too.
   bool DuplicateKey(std::string_view key) const {
     const size_t count = builder_.ChildCount();
-    if (count >= kMaxScannedKeys) return true;
-    for (size_t i = 0; i < count; ++i) {
-      if (builder_.Child(i).key() == key) return true;
-    }
-    return false;
+    return count >= kMaxScannedKeys || builder_.HasChildKey(key, count);
   }
 
   bool TooLong(std::string_view text) const { return text.size() > limits_.max_string_bytes; }
