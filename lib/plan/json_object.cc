@@ -20,13 +20,7 @@ bool ValueNeedsEscape(std::string_view s) {
   uint32_t first, last;
   std::memcpy(&first, s.data(), 4);
   std::memcpy(&last, s.data() + s.size() - 4, 4);
-  const uint64_t x = first | uint64_t{last} << 32;
-  constexpr uint64_t kOnes = 0x0101010101010101u;
-  const uint64_t quote = x ^ (kOnes * '"');
-  const uint64_t backslash = x ^ (kOnes * '\\');
-  const uint64_t hits = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
-                        ((backslash - kOnes) & ~backslash);
-  return (hits & 0x8080808080808080u) != 0;
+  return json_internal::WordNeedsEscape(first | uint64_t{last} << 32);
 }
 
 }  // namespace

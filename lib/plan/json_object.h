@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "base/byte_flags.h"
 #include "base/key_bit.h"
 
 namespace qdirect::plan {
@@ -31,34 +32,26 @@ inline constexpr std::array<bool, 256> kEscaped = [] {
   return t;
 }();
 
+// Whether any of the eight bytes in x needs escaping (base/byte_flags.h).
+constexpr bool WordNeedsEscape(uint64_t x) {
+  return (ByteFlagsBelow(x, 0x20) | ByteFlagsEqual(x, '"') | ByteFlagsEqual(x, '\\')) != 0;
+}
+
 // Whether s holds a byte JSON needs escaped. Eight bytes at a time: the
 // members of a plan are long paths and names that almost never need it.
 // Inlined: it runs for every key and string value set, and for a literal
 // key (nearly all of them) the compiler answers it.
 [[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
-  constexpr uint64_t kOnes = 0x0101010101010101u;
-  constexpr uint64_t kHigh = 0x8080808080808080u;
-  // Per byte: below 0x20, or equal to '"' or '\\' (the classic zero-byte
-  // tests, exact as a whole).
-  auto word_needs_escape = [](const char* p) {
-    uint64_t x;
-    std::memcpy(&x, p, 8);
-    const uint64_t quote = x ^ (kOnes * '"');
-    const uint64_t backslash = x ^ (kOnes * '\\');
-    const uint64_t hits = ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
-                          ((backslash - kOnes) & ~backslash);
-    return (hits & kHigh) != 0;
-  };
   if (s.size() < 8) {
     bool escaped = false;
     for (char c : s) escaped |= kEscaped[static_cast<unsigned char>(c)];
     return escaped;
   }
   for (size_t i = 0; i + 8 <= s.size(); i += 8) {
-    if (word_needs_escape(s.data() + i)) return true;
+    if (WordNeedsEscape(LoadWord(s.data() + i))) return true;
   }
   // The last eight bytes, overlapping words already checked.
-  return word_needs_escape(s.data() + s.size() - 8);
+  return WordNeedsEscape(LoadWord(s.data() + s.size() - 8));
 }
 
 

@@ -12,20 +12,17 @@
 #include <array>
 #include <bit>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/byte_flags.h"
 #include "spec/yaml_plain.h"
 
 namespace qdirect::spec {
 namespace {
 
 using B = NodeTreeBuilder;
-
-// The word-at-a-time scans below read the lowest address as the lowest byte.
-static_assert(std::endian::native == std::endian::little);
 
 SourcePosition Pos(size_t line, size_t col) {
   return {static_cast<uint32_t>(line + 1), static_cast<uint32_t>(col + 1)};
@@ -88,9 +85,7 @@ class FastScanner {
     size_t i = begin;
     // Indents are spaces only: eight at a time, then to the first other.
     while (i + 8 <= end) {
-      uint64_t x;
-      std::memcpy(&x, t_.data() + i, 8);
-      const uint64_t other = x ^ 0x2020202020202020u;
+      const uint64_t other = LoadWord(t_.data() + i) ^ (kByteOnes * ' ');
       if (other != 0) {
         i += static_cast<size_t>(std::countr_zero(other)) / 8;
         break;
@@ -103,19 +98,14 @@ class FastScanner {
 
   bool SplitLines() {
     lines_.reserve(t_.size() / 16 + 1);
-    constexpr uint64_t kOnes = 0x0101010101010101u;
-    constexpr uint64_t kHigh = 0x8080808080808080u;
     size_t begin = 0;
     size_t i = 0;
     while (i < t_.size()) {
       // Eight printable ASCII bytes (no break, tab or control among them)
-      // at a time: a byte below 0x20 or above 0x7e sets its high bit in
-      // one of the two tests. Borrows and carries only run upwards from a
-      // byte that is flagged itself, so the lowest flag is exact: skip to it.
+      // at a time; else straight to the first byte below 0x20 or above 0x7e.
       if (i + 8 <= t_.size()) {
-        uint64_t x;
-        std::memcpy(&x, t_.data() + i, 8);
-        const uint64_t special = (((x - kOnes * 0x20) & ~x) | ((x + kOnes) | x)) & kHigh;
+        const uint64_t x = LoadWord(t_.data() + i);
+        const uint64_t special = ByteFlagsBelow(x, 0x20) | ByteFlagsAboveTilde(x);
         if (special == 0) {
           i += 8;
           continue;
@@ -231,17 +221,12 @@ class FastScanner {
     return true;
   }
 
-  // The first ':' or '#' in [i, end), or end: eight bytes at a time (the
-  // lowest zero-byte flag of x ^ c is exact), then bytewise.
+  // The first ':' or '#' in [i, end), or end: eight bytes at a time, then
+  // bytewise.
   size_t FindColonOrHash(size_t i, size_t end) const {
-    constexpr uint64_t kOnes = 0x0101010101010101u;
-    constexpr uint64_t kHigh = 0x8080808080808080u;
     while (i + 8 <= end) {
-      uint64_t x;
-      std::memcpy(&x, t_.data() + i, 8);
-      const uint64_t colon = x ^ (kOnes * ':');
-      const uint64_t hash = x ^ (kOnes * '#');
-      const uint64_t found = (((colon - kOnes) & ~colon) | ((hash - kOnes) & ~hash)) & kHigh;
+      const uint64_t x = LoadWord(t_.data() + i);
+      const uint64_t found = ByteFlagsEqual(x, ':') | ByteFlagsEqual(x, '#');
       if (found != 0) return i + static_cast<size_t>(std::countr_zero(found)) / 8;
       i += 8;
     }
