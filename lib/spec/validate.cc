@@ -164,6 +164,26 @@ class Checker {
     return Length(path, name, limits_.max_name_bytes);
   }
 
+  // A list item's name that must name an item of another list (a disk's
+  // volume, an interface's network, a network's interface): required,
+  // bounded, unique among `seen`, and `found` there (`noun` in `list`).
+  // True when all of it holds.
+  bool ReferringName(const FieldPath& item, const std::string& name, NameSet& seen, bool found,
+                     std::string_view noun, std::string_view list) {
+    if (!Name(item.Key("name"), name)) return false;
+    if (!seen.Insert(name)) {
+      Add(FieldError::Type::kDuplicate, item.Key("name"), name, "");
+      return false;
+    }
+    if (!found) {
+      Add(FieldError::Type::kNotFound, item.Key("name"), name,
+          absl::StrCat("no ", absl::string_view(noun.data(), noun.size()), " of that name in ",
+                       P(list).Str()));
+      return false;
+    }
+    return true;
+  }
+
   static bool IsHex(char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
   }
@@ -375,14 +395,7 @@ class Checker {
     for (size_t i = 0; i < disks.size(); ++i) {
       const Disk& d = disks[i];
       FieldPath dp = base.Item(i);
-      if (Name(dp.Key("name"), d.name)) {
-        if (!names.Insert(d.name)) {
-          Add(FieldError::Type::kDuplicate, dp.Key("name"), d.name, "");
-        } else if (!volumes.Contains(d.name)) {
-          Add(FieldError::Type::kNotFound, dp.Key("name"), d.name,
-              absl::StrCat("no volume of that name in ", P("volumes").Str()));
-        }
-      }
+      ReferringName(dp, d.name, names, volumes.Contains(d.name), "volume", "volumes");
       const std::string_view type = ToString(d.type);
       FieldPath target = dp.Key(type);
       std::string bus(ToString(d.bus));
@@ -484,33 +497,28 @@ class Checker {
       FieldPath ip = base.Item(i);
       const std::string_view binding = ToString(iface.binding);
       FieldPath binding_path = ip.Key(binding);
-      if (Name(ip.Key("name"), iface.name)) {
-        if (!names.Insert(iface.name)) {
-          Add(FieldError::Type::kDuplicate, ip.Key("name"), iface.name, "");
-        } else if (auto it = networks.find(iface.name); it == networks.end()) {
-          Add(FieldError::Type::kNotFound, ip.Key("name"), iface.name,
-              absl::StrCat("no network of that name in ", P("networks").Str()));
-        } else {
-          bool pod = std::holds_alternative<PodNetwork>(it->second->source);
-          switch (iface.binding) {
-            case Interface::Binding::kBridge:
-              break;
-            case Interface::Binding::kSriov:
-            case Interface::Binding::kMacvtap:
-              if (pod) {
-                Forbidden(binding_path, absl::StrCat(std::string(ToString(iface.binding)),
-                                                     " needs a multus network, not the pod network"));
-              }
-              break;
-            case Interface::Binding::kMasquerade:
-            case Interface::Binding::kPasst:
-            case Interface::Binding::kSlirp:
-              if (!pod) {
-                Forbidden(binding_path, absl::StrCat(std::string(ToString(iface.binding)),
-                                                     " needs the pod network, not multus"));
-              }
-              break;
-          }
+      const auto network = networks.find(iface.name);
+      if (ReferringName(ip, iface.name, names, network != networks.end(), "network",
+                        "networks")) {
+        const bool pod = std::holds_alternative<PodNetwork>(network->second->source);
+        switch (iface.binding) {
+          case Interface::Binding::kBridge:
+            break;
+          case Interface::Binding::kSriov:
+          case Interface::Binding::kMacvtap:
+            if (pod) {
+              Forbidden(binding_path, absl::StrCat(std::string(ToString(iface.binding)),
+                                                   " needs a multus network, not the pod network"));
+            }
+            break;
+          case Interface::Binding::kMasquerade:
+          case Interface::Binding::kPasst:
+          case Interface::Binding::kSlirp:
+            if (!pod) {
+              Forbidden(binding_path, absl::StrCat(std::string(ToString(iface.binding)),
+                                                   " needs the pod network, not multus"));
+            }
+            break;
         }
       }
       if (iface.binding == Interface::Binding::kSriov) {
@@ -555,14 +563,8 @@ class Checker {
     for (size_t i = 0; i < vmi_.networks.size(); ++i) {
       const Network& n = vmi_.networks[i];
       FieldPath np = base.Item(i);
-      if (Name(np.Key("name"), n.name)) {
-        if (!names.Insert(n.name)) {
-          Add(FieldError::Type::kDuplicate, np.Key("name"), n.name, "");
-        } else if (!ifaces.Contains(n.name)) {
-          Add(FieldError::Type::kNotFound, np.Key("name"), n.name,
-              absl::StrCat("no interface of that name in ", P("domain.devices.interfaces").Str()));
-        }
-      }
+      ReferringName(np, n.name, names, ifaces.Contains(n.name), "interface",
+                    "domain.devices.interfaces");
       if (const auto* m = std::get_if<MultusNetwork>(&n.source)) {
         if (m->network_name.empty()) Required(np.Key("multus.networkName"));
         if (m->is_default && ++default_multus > 1) {
