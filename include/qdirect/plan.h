@@ -6,6 +6,7 @@
 // ProbeQemu() and ResolveVolumes() (which do the I/O).
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "qdirect/spec.h"
@@ -23,12 +26,109 @@ namespace qdirect {
 // ---------------------------------------------------------------------------
 // QEMU capabilities
 
+namespace capability_internal {
+// Hashes and compares stored names (by pointer) and looked-up ones (views)
+// alike, so that the index holds pointers to the set's strings.
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view name) const { return absl::Hash<std::string_view>()(name); }
+  size_t operator()(const std::string* name) const { return (*this)(std::string_view(*name)); }
+};
+struct NameEq {
+  using is_transparent = void;
+  static std::string_view View(std::string_view name) { return name; }
+  static std::string_view View(const std::string* name) { return *name; }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return View(a) == View(b);
+  }
+};
+}  // namespace capability_internal
+
+// A set of QEMU names (device types, properties, QMP commands, ...):
+// iterated in name order, as the cache file lists them, and looked up
+// through a hash index: the planner asks ~30 times per plan, and an ordered
+// lookup costs a string compare per tree level. Every change goes through
+// insert/erase, which keep the index in step.
+class CapabilityNames {
+ public:
+  using Set = std::set<std::string, std::less<>>;
+  using value_type = std::string;
+  using const_iterator = Set::const_iterator;
+  using iterator = const_iterator;
+
+  CapabilityNames() = default;
+  CapabilityNames(std::initializer_list<std::string_view> names);
+  // A copy indexes its own strings; a move keeps them (the set's nodes,
+  // which the index points at, move with it).
+  CapabilityNames(const CapabilityNames& other);
+  CapabilityNames& operator=(const CapabilityNames& other);
+  CapabilityNames(CapabilityNames&&) noexcept = default;
+  CapabilityNames& operator=(CapabilityNames&&) noexcept = default;
+
+  bool contains(std::string_view name) const { return index_.contains(name); }
+  size_t count(std::string_view name) const { return contains(name) ? 1 : 0; }
+  // The stored name equal to `name` (lives as long as the set holds it), or
+  // nullptr.
+  const std::string* Find(std::string_view name) const;
+  // Whether name was new.
+  bool insert(std::string name);
+  bool emplace(const char* data, size_t size) { return insert(std::string(data, size)); }
+  size_t erase(std::string_view name);
+
+  size_t size() const { return names_.size(); }
+  bool empty() const { return names_.empty(); }
+  const_iterator begin() const { return names_.begin(); }
+  const_iterator end() const { return names_.end(); }
+  bool operator==(const CapabilityNames& other) const { return names_ == other.names_; }
+
+ private:
+  void Reindex();
+  Set names_;
+  // The strings of names_ (set nodes do not move).
+  absl::flat_hash_set<const std::string*, capability_internal::NameHash,
+                      capability_internal::NameEq>
+      index_;
+};
+
+// Device type -> its property names, the same way: in order, hashed.
+class CapabilityProperties {
+ public:
+  using Map = std::map<std::string, CapabilityNames, std::less<>>;
+  using value_type = Map::value_type;
+  using const_iterator = Map::const_iterator;
+  using iterator = const_iterator;
+
+  CapabilityProperties() = default;
+  CapabilityProperties(const CapabilityProperties& other);
+  CapabilityProperties& operator=(const CapabilityProperties& other);
+  CapabilityProperties(CapabilityProperties&&) noexcept = default;
+  CapabilityProperties& operator=(CapabilityProperties&&) noexcept = default;
+
+  // The properties of `type`, added empty when absent.
+  CapabilityNames& operator[](std::string_view type);
+  // The entry of `type` (its stored name and properties), or nullptr when
+  // it was not probed.
+  const value_type* Find(std::string_view type) const;
+  size_t count(std::string_view type) const { return index_.contains(type) ? 1 : 0; }
+
+  size_t size() const { return map_.size(); }
+  bool empty() const { return map_.empty(); }
+  const_iterator begin() const { return map_.begin(); }
+  const_iterator end() const { return map_.end(); }
+  bool operator==(const CapabilityProperties& other) const { return map_ == other.map_; }
+
+ private:
+  void Reindex();
+  Map map_;
+  // Views of map_'s keys (map nodes do not move) -> their entries.
+  absl::flat_hash_map<std::string_view, value_type*> index_;
+};
+
 // What one QEMU binary can do, probed once (QMP, -S, no guest) and cached on
 // disk keyed by the binary's path, size and mtime.
 struct QemuCapabilities {
-  // Ordered (the cache file and errors list them in order) and looked up by
-  // string_view without building a std::string.
-  using Names = std::set<std::string, std::less<>>;
+  using Names = CapabilityNames;
 
   std::string binary;   // absolute path
   std::string version;  // "7.2.22"
@@ -38,15 +138,13 @@ struct QemuCapabilities {
   Names device_types;   // qom-list-types implements=device
   Names object_types;   // user-creatable objects
   // Properties of the device types the planner uses (device-list-properties).
-  std::map<std::string, Names, std::less<>> device_properties;
+  CapabilityProperties device_properties;
   Names commands;  // QMP commands
   Names events;    // QMP events
   Names cpu_models;
   bool operator==(const QemuCapabilities&) const = default;
 
-  bool HasDevice(std::string_view type) const {
-    return device_types.find(type) != device_types.end();
-  }
+  bool HasDevice(std::string_view type) const { return device_types.contains(type); }
   bool HasDeviceProperty(std::string_view type, std::string_view property) const;
 };
 

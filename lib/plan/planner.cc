@@ -275,13 +275,13 @@ void PlanContext::CheckProperties(const JsonObject& props, const LazyPath& path)
     }
     if (seen) continue;
     if (known == nullptr) {
-      auto it = host.qemu.device_properties.find(driver);
-      if (it == host.qemu.device_properties.end()) return;  // not probed
-      known = &it->second;
-      known_driver = it->first;
+      const auto* entry = host.qemu.device_properties.Find(driver);
+      if (entry == nullptr) return;  // not probed
+      known = &entry->second;
+      known_driver = entry->first;
     }
-    auto found = known->find(key);
-    if (found == known->end()) {
+    const std::string* found = known->Find(key);
+    if (found == nullptr) {
       property_error = absl::FailedPreconditionError(absl::StrCat(
           QemuId(host.qemu), ": device \"", std::string(driver), "\" has no property \"",
           std::string(key), "\" needed by ", path.Spell()));
