@@ -161,14 +161,6 @@ struct PlanContext {
   // missing devices and objects, which explain more.
   void CheckProperties(const JsonObject& props, const LazyPath& path);
   absl::Status property_error;
-  // Properties CheckProperties found, as views of host.qemu's names:
-  // devices of one driver repeat them (the root ports), and a scan of these
-  // costs less than a lookup.
-  struct CheckedProperty {
-    std::string_view driver;
-    std::string_view key;
-  };
-  absl::InlinedVector<CheckedProperty, 32> checked_properties;
 
   // A socket chardev QEMU serves on a listening unix socket the launcher
   // binds and passes at child_fd.

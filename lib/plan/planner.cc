@@ -258,36 +258,19 @@ absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
 void PlanContext::CheckProperties(const JsonObject& props, const LazyPath& path) {
   if (!property_error.ok()) return;  // the first failure is the one reported
   const std::string_view driver = props.GetStr("driver");
-  // Looked up on the first property not checked before for this driver.
-  const QemuCapabilities::Names* known = nullptr;
-  std::string_view known_driver;
+  const auto* known = host.qemu.device_properties.Find(driver);
+  if (known == nullptr) return;  // not probed
   for (size_t i = 0; i < props.size(); ++i) {
     const std::string_view key = props.KeyAt(i);
     // Every device has driver, id and bus; every PCI device (PCIDevice)
     // addr, and only PCI devices are given one.
     if (key == "driver" || key == "id" || key == "bus" || key == "addr") continue;
-    bool seen = false;
-    for (const CheckedProperty& c : checked_properties) {
-      if (c.key == key && c.driver == driver) {
-        seen = true;
-        break;
-      }
-    }
-    if (seen) continue;
-    if (known == nullptr) {
-      const auto* entry = host.qemu.device_properties.Find(driver);
-      if (entry == nullptr) return;  // not probed
-      known = &entry->second;
-      known_driver = entry->first;
-    }
-    const std::string* found = known->Find(key);
-    if (found == nullptr) {
+    if (!known->second.contains(key)) {
       property_error = absl::FailedPreconditionError(absl::StrCat(
           QemuId(host.qemu), ": device \"", std::string(driver), "\" has no property \"",
           std::string(key), "\" needed by ", path.Spell()));
       return;
     }
-    checked_properties.push_back({known_driver, *found});
   }
 }
 
