@@ -60,7 +60,9 @@ void BM_DecodeValidatePlanPerformanceVm(benchmark::State& state) {
       state.SkipWithError(std::string(plan.status().message()).c_str());
       return;
     }
-    benchmark::DoNotOptimize(plan->argv.data());
+    // The command line as exec takes it (views of the plan's strings).
+    const std::vector<std::string_view> command_line = plan->CommandLine();
+    benchmark::DoNotOptimize(command_line.data());
   }
 }
 BENCHMARK(BM_DecodeValidatePlanPerformanceVm);

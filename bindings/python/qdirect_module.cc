@@ -176,7 +176,7 @@ class PyVmi {
       py::gil_scoped_release release;
       plan = RenderPlan(std::move(accel), std::move(runtime_root));
     }
-    return Take(std::move(plan)).argv;
+    return Take(std::move(plan)).Argv();
   }
 
   const spec::Vmi& vmi() const { return vmi_; }

@@ -76,8 +76,8 @@ absl::StatusOr<HotplugPlan> PlanInterfaceHotplug(
 std::vector<DeviceEntry> DevicesServing(const Plan& plan,
                                         const std::string& name);
 
-// Removes the entries with these (kind, id) from plan.devices and their
-// words from argv; the root ports of removed devices become free again
+// Removes the entries with these (kind, id) from plan.devices (and so from
+// its command line); the root ports of removed devices become free again
 // (first in free_root_ports). Ids the plan lacks are ignored. Pure.
 void RemovePlannedDevices(const std::vector<DeviceEntry>& removed, Plan& plan);
 
@@ -105,7 +105,7 @@ absl::StatusOr<MediaPlan> PlanMediaChange(const spec::Vmi& vmi,
                                           const ResolvedVolume& resolved);
 
 // Puts a done media change into plan (nodes swapped, the device's JSON
-// updated in the table and argv). Pure.
+// updated). Pure.
 void ApplyMediaPlan(const MediaPlan& media, Plan& plan);
 
 // vCPU hotplug: the VM's socket count, up to spec.domain.cpu.maxSockets.

@@ -301,7 +301,7 @@ absl::StatusOr<std::string> ChooseAccelerator();
 // The plan
 
 // One QEMU object (-device/-blockdev/-netdev/-object/-chardev) as JSON. The
-// same JSON is rendered into argv for cold plug and sent as the argument of
+// same JSON is on the command line for cold plug and sent as the argument of
 // device_add/blockdev-add/netdev_add/object-add for hotplug.
 struct DeviceEntry {
   enum class Kind { kDevice, kBlockdev, kNetdev, kObject, kChardev };
@@ -353,7 +353,13 @@ struct FdToPass {
 };
 
 struct Plan {
-  std::vector<std::string> argv;  // argv[0] is the QEMU binary
+  // QEMU's options other than the device table's; args[0] is the QEMU
+  // binary. The command line is args with every entry of `devices`
+  // cold-plugged ("-device" and its JSON, "-chardev" and its keyval, ...) at
+  // device_args_at: see CommandLine(). The table holds the only copy of each
+  // object's JSON, so the command line cannot disagree with it.
+  std::vector<std::string> args;
+  size_t device_args_at = 0;
   std::vector<FdToPass> fds;
   std::vector<FileToCreate> files;
   std::vector<DeviceEntry> devices;
@@ -385,6 +391,13 @@ struct Plan {
   // when a host device is hot-plugged later.
   int64_t guest_memory_bytes = 0;
   bool operator==(const Plan&) const = default;
+
+  // The command line QEMU is run with (argv[0] the binary): views of args,
+  // of the devices' texts and of literals, each a whole NUL-terminated
+  // string; valid while the plan lives unchanged.
+  std::vector<std::string_view> CommandLine() const;
+  // The same, copied.
+  std::vector<std::string> Argv() const;
 };
 
 // Plans the QEMU invocation. Pure: same inputs, same plan (PCI addresses
@@ -398,13 +411,9 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host);
 std::string DeviceEntriesToJson(const std::vector<DeviceEntry>& entries);
 absl::StatusOr<std::vector<DeviceEntry>> DeviceEntriesFromJson(std::string_view json);
 
-// The argv words that cold-plug `entry` ("-device", its JSON; "-chardev",
-// its keyval; ...), appended to argv.
-void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv);
-
 // Devices hot-plugged into a running VM, in the order they were added, put
 // into a fresh plan as cold-plugged ones, so that a migration target or a
-// restarted launcher has the same layout: appended to argv and devices, and
+// restarted launcher has the same layout: appended to the devices, and
 // their root ports taken off free_root_ports. A duplicate id is
 // AlreadyExists; a device on a root port the plan lacks or already uses is
 // FailedPrecondition; plan is then unchanged. Pure.

@@ -342,15 +342,8 @@ void ApplyMediaPlan(const MediaPlan& media, Plan& plan) {
     return e.kind == DeviceEntry::Kind::kDevice && e.id == media.device_id;
   });
   if (device == plan.devices.end()) return;
-  auto word = std::find(plan.argv.begin(), plan.argv.end(), device->json);
-  if (word != plan.argv.end()) *word = media.device.json;
   *device = media.device;
-  // The new nodes go before the device, in argv as in the table.
-  std::vector<std::string> words;
-  for (const DeviceEntry& e : media.new_nodes) AppendDeviceArgs(e, words);
-  if (word != plan.argv.end() && word != plan.argv.begin()) {
-    plan.argv.insert(word - 1, words.begin(), words.end());
-  }
+  // The new nodes go before the device (and so on the command line too).
   plan.devices.insert(device, media.new_nodes.begin(), media.new_nodes.end());
 }
 
@@ -370,11 +363,6 @@ void RemovePlannedDevices(const std::vector<DeviceEntry>& removed, Plan& plan) {
                              return e.kind == r.kind && e.id == r.id;
                            });
     if (it == plan.devices.end()) continue;
-    std::vector<std::string> words;
-    AppendDeviceArgs(*it, words);
-    auto at = std::search(plan.argv.begin(), plan.argv.end(), words.begin(),
-                          words.end());
-    if (at != plan.argv.end()) plan.argv.erase(at, at + words.size());
     if (it->kind == DeviceEntry::Kind::kDevice &&
         absl::StartsWith(it->bus, "rp") &&
         std::find(plan.free_root_ports.begin(), plan.free_root_ports.end(),

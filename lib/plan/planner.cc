@@ -276,30 +276,47 @@ void PlanContext::CheckProperties(const JsonObject& props, const LazyPath& path)
 
 }  // namespace plan
 
-void AppendDeviceArgs(const DeviceEntry& entry, std::vector<std::string>& argv) {
-  // One word per emplace: an initializer list would copy the JSON twice.
+namespace {
+
+// The option that cold-plugs entry, and its value.
+std::string_view ColdPlugOption(const DeviceEntry& entry) {
   switch (entry.kind) {
     case DeviceEntry::Kind::kObject:
-      argv.emplace_back(std::string_view("-object"));
-      argv.push_back(entry.json);
-      break;
+      return "-object";
     case DeviceEntry::Kind::kChardev:
-      argv.emplace_back(std::string_view("-chardev"));
-      argv.push_back(entry.keyval);
-      break;
+      return "-chardev";
     case DeviceEntry::Kind::kBlockdev:
-      argv.emplace_back(std::string_view("-blockdev"));
-      argv.push_back(entry.json);
-      break;
+      return "-blockdev";
     case DeviceEntry::Kind::kNetdev:
-      argv.emplace_back(std::string_view("-netdev"));
-      argv.push_back(entry.json);
-      break;
+      return "-netdev";
     case DeviceEntry::Kind::kDevice:
-      argv.emplace_back(std::string_view("-device"));
-      argv.push_back(entry.json);
       break;
   }
+  return "-device";
+}
+
+const std::string& ColdPlugValue(const DeviceEntry& entry) {
+  return entry.kind == DeviceEntry::Kind::kChardev ? entry.keyval : entry.json;
+}
+
+}  // namespace
+
+std::vector<std::string_view> Plan::CommandLine() const {
+  std::vector<std::string_view> words;
+  words.reserve(args.size() + 2 * devices.size());
+  const size_t at = std::min(device_args_at, args.size());
+  words.insert(words.end(), args.begin(), args.begin() + static_cast<ptrdiff_t>(at));
+  for (const DeviceEntry& e : devices) {
+    words.push_back(ColdPlugOption(e));
+    words.push_back(ColdPlugValue(e));
+  }
+  words.insert(words.end(), args.begin() + static_cast<ptrdiff_t>(at), args.end());
+  return words;
+}
+
+std::vector<std::string> Plan::Argv() const {
+  const std::vector<std::string_view> words = CommandLine();
+  return std::vector<std::string>(words.begin(), words.end());
 }
 
 absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
@@ -335,11 +352,6 @@ absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
       std::erase(plan.free_root_ports, e.bus);
     }
     plan.devices.push_back(e);
-    // QEMU wants the monitor last only by our convention: keep it last.
-    auto mon = std::find(plan.argv.begin(), plan.argv.end(), "-mon");
-    std::vector<std::string> words;
-    AppendDeviceArgs(e, words);
-    plan.argv.insert(mon, words.begin(), words.end());
   }
   plan_out = std::move(plan);
   return absl::OkStatus();
@@ -419,9 +431,9 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   }
 
   Plan plan;
-  std::vector<std::string>& argv = plan.argv;
+  std::vector<std::string>& argv = plan.args;
   // A typical plan's words, without regrowing.
-  argv.reserve(96);
+  argv.reserve(48);
   plan::AppendArgs(argv, host.qemu.binary, "-name",
                    absl::StrCat("guest=", Keyval(vmi.metadata.namespace_), "_",
                                 Keyval(vmi.metadata.name), ",debug-threads=on"),
@@ -777,8 +789,8 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   // Everything used must exist in this QEMU.
   RETURN_IF_ERROR(plan::CheckQemuHasNeeds(ctx));
 
-  argv.reserve(argv.size() + 2 * plan.devices.size() + 2);
-  for (const DeviceEntry& e : plan.devices) AppendDeviceArgs(e, argv);
+  // The devices go here (Plan::CommandLine), before the monitor.
+  plan.device_args_at = argv.size();
   plan::AppendArgs(argv, "-mon", "chardev=qmp,mode=control");
 
   for (FdToPass& fd : ctx.fds) plan.fds.push_back(std::move(fd));

@@ -73,7 +73,7 @@ absl::Status Machine::Impl::Launch(const spec::Vmi& vmi,
   // Every socket QEMU serves is bound here and passed (FdToPass).
   std::vector<UniqueFd> listeners;
   launch::SpawnOptions spawn;
-  spawn.argv = plan->argv;
+  spawn.argv = plan->Argv();
   spawn.env = kQemuEnv;
   spawn.env.insert(spawn.env.end(), plan->env.begin(), plan->env.end());
   for (const FdToPass& fd : plan->fds) {

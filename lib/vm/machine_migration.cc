@@ -48,9 +48,16 @@ void Machine::Impl::ApplyLiveMigratable(const spec::Vmi& vmi) {
 void Machine::Impl::PrepareIncomingPlan() {
   // Without -S QEMU's autostart resumes the guest after the stream exactly
   // when the source was running (the stream carries its runstate).
-  std::erase(plan->argv, std::string("-S"));
-  plan->argv.push_back("-incoming");
-  plan->argv.push_back("defer");
+  // -S comes before the devices' options: their place moves with it.
+  auto s = std::find(plan->args.begin(), plan->args.end(), "-S");
+  if (s != plan->args.end()) {
+    if (static_cast<size_t>(s - plan->args.begin()) < plan->device_args_at) {
+      --plan->device_args_at;
+    }
+    plan->args.erase(s);
+  }
+  plan->args.push_back("-incoming");
+  plan->args.push_back("defer");
 }
 
 void Machine::Impl::WatchMigrationEvents() {

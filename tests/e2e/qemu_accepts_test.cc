@@ -203,8 +203,9 @@ RunResult StartAndQuery(const Plan& plan) {
     listeners.emplace_back(std::move(listener), fd.child_fd);
   }
   UniqueFd err(::memfd_create("qemu-stderr", MFD_CLOEXEC));
+  const std::vector<std::string> words = plan.Argv();
   std::vector<char*> argv;
-  for (const std::string& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : words) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<std::string> env_store = {"PATH=/usr/bin:/bin"};
   for (const std::string& e : plan.env) env_store.push_back(e);

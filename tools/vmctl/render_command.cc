@@ -54,13 +54,15 @@ int RunRender(const Args& args) {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
     writer.StartArray();
-    for (const std::string& arg : plan->argv) {
+    for (std::string_view arg : plan->CommandLine()) {
       writer.String(arg.data(), static_cast<rapidjson::SizeType>(arg.size()));
     }
     writer.EndArray();
     std::printf("%s\n", buffer.GetString());
   } else {
-    for (const std::string& arg : plan->argv) std::printf("%s\n", arg.c_str());
+    for (std::string_view arg : plan->CommandLine()) {
+      std::printf("%.*s\n", static_cast<int>(arg.size()), arg.data());
+    }
   }
   return kExitOk;
 }

@@ -183,7 +183,7 @@ inline absl::StatusOr<HostFacts> CorpusHost(const spec::Vmi& vmi,
 inline std::string RenderGolden(const absl::StatusOr<Plan>& plan) {
   if (!plan.ok()) return absl::StrCat("error: ", plan.status().ToString(), "\n");
   std::string out;
-  for (const std::string& arg : plan->argv) absl::StrAppend(&out, arg, "\n");
+  for (const std::string& arg : plan->Argv()) absl::StrAppend(&out, arg, "\n");
   return out;
 }
 

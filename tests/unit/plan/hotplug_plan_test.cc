@@ -231,7 +231,7 @@ TEST(RemovePlannedDevices, FreesThePortAndDropsTheArgs) {
 
   RemovePlannedDevices(DevicesServing(*plan, "data"), *plan);
 
-  EXPECT_EQ(plan->argv, before.argv);
+  EXPECT_EQ(plan->Argv(), before.Argv());
   EXPECT_EQ(plan->devices, before.devices);
   EXPECT_THAT(plan->free_root_ports, ::testing::UnorderedElementsAreArray(before.free_root_ports));
 }
@@ -280,7 +280,7 @@ TEST(PlanMediaChange, InsertedMediumIsWhatColdPlugRendersForIt) {
 
   ApplyMediaPlan(*media, *plan);
   EXPECT_EQ(Find(plan->devices, "ua-cd")->json, cold_dev->json);
-  EXPECT_NE(std::find(plan->argv.begin(), plan->argv.end(), cold_dev->json), plan->argv.end());
+  EXPECT_THAT(plan->Argv(), ::testing::Contains(cold_dev->json));
   EXPECT_NE(Find(plan->devices, "disk1-fmt"), nullptr);
 }
 
@@ -299,7 +299,7 @@ TEST(PlanMediaChange, EjectDropsTheNodesAndTheDrive) {
   EXPECT_THAT(media->device.json, ::testing::Not(HasSubstr("\"drive\"")));
   ApplyMediaPlan(*media, *plan);
   EXPECT_EQ(Find(plan->devices, "disk1-fmt"), nullptr);
-  EXPECT_EQ(FindArgWith(plan->argv, "disk1-fmt"), false);
+  EXPECT_EQ(FindArgWith(plan->Argv(), "disk1-fmt"), false);
 }
 
 TEST(PlanMediaChange, OnlyACdromsMediumChanges) {
@@ -328,10 +328,11 @@ TEST(AddHotpluggedDevices, MultifunctionHostDeviceSharesOneRootPortAcrossARestar
   absl::Status added = AddHotpluggedDevices(*gpu, *plan);
   ASSERT_TRUE(added.ok()) << added;
   EXPECT_THAT(plan->free_root_ports, Not(::testing::Contains(port)));
-  const auto fn1 = std::find(plan->argv.begin(), plan->argv.end(), (*gpu)[0].json);
-  const auto fn0 = std::find(plan->argv.begin(), plan->argv.end(), (*gpu)[1].json);
-  ASSERT_NE(fn1, plan->argv.end());
-  ASSERT_NE(fn0, plan->argv.end());
+  const std::vector<std::string> argv = plan->Argv();
+  const auto fn1 = std::find(argv.begin(), argv.end(), (*gpu)[0].json);
+  const auto fn0 = std::find(argv.begin(), argv.end(), (*gpu)[1].json);
+  ASSERT_NE(fn1, argv.end());
+  ASSERT_NE(fn0, argv.end());
   EXPECT_LT(fn1, fn0) << "functions >0 first, as they were added";
   EXPECT_EQ(DevicesServing(*plan, "gpu"), *gpu);
 
@@ -343,7 +344,7 @@ TEST(AddHotpluggedDevices, MultifunctionHostDeviceSharesOneRootPortAcrossARestar
   EXPECT_EQ(restarted, *plan);
 
   RemovePlannedDevices(*gpu, *plan);
-  EXPECT_EQ(plan->argv, before.argv);
+  EXPECT_EQ(plan->Argv(), before.Argv());
   EXPECT_EQ(plan->devices, before.devices);
   EXPECT_THAT(plan->free_root_ports, ::testing::UnorderedElementsAreArray(before.free_root_ports));
 }

@@ -30,7 +30,7 @@ Plan MustPlan(const spec::Vmi& vmi, const HostFacts& host) {
 
 TEST(PlannerTest, RendersMachineWideOptions) {
   Plan plan = MustPlan(MinimalVmi(), TcgHost());
-  const auto& argv = plan.argv;
+  const auto& argv = plan.Argv();
   ASSERT_FALSE(argv.empty());
   EXPECT_EQ(argv[0], "/usr/bin/qemu-system-x86_64");
   EXPECT_EQ(FindArg(argv, "-name"), "guest=default_testvm,debug-threads=on");
@@ -53,9 +53,9 @@ TEST(PlannerTest, QmpListenerIsPassedAtQmpFd) {
   HostFacts host = TcgHost();
   host.qmp_fd = 3;
   Plan plan = MustPlan(MinimalVmi(), host);
-  EXPECT_EQ(FindArg(plan.argv, "-chardev", "id=qmp"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-chardev", "id=qmp"),
             "socket,id=qmp,fd=3,server=on,wait=off");
-  EXPECT_EQ(FindArg(plan.argv, "-mon"), "chardev=qmp,mode=control");
+  EXPECT_EQ(FindArg(plan.Argv(), "-mon"), "chardev=qmp,mode=control");
   ASSERT_FALSE(plan.fds.empty());
   EXPECT_EQ(plan.fds[0].kind, FdToPass::Kind::kQmpListener);
   EXPECT_EQ(plan.fds[0].child_fd, 3);
@@ -66,18 +66,18 @@ TEST(PlannerTest, SerialConsoleAndAgentSocketsLiveInRuntimeDir) {
   Plan plan = MustPlan(MinimalVmi(), TcgHost());
   EXPECT_EQ(plan.console_socket, "/run/qdirect/testvm/console.sock");
   EXPECT_EQ(plan.agent_socket, "/run/qdirect/testvm/agent.sock");
-  EXPECT_EQ(FindArg(plan.argv, "-chardev", "id=console"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-chardev", "id=console"),
             "socket,id=console,fd=4,server=on,wait=off");
-  EXPECT_EQ(FindArg(plan.argv, "-chardev", "id=agent"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-chardev", "id=agent"),
             "socket,id=agent,fd=5,server=on,wait=off");
   ASSERT_EQ(plan.fds.size(), 3u);
   EXPECT_EQ(plan.fds[1].kind, FdToPass::Kind::kConsoleListener);
   EXPECT_EQ(plan.fds[1].child_fd, 4);
   EXPECT_EQ(plan.fds[2].kind, FdToPass::Kind::kAgentListener);
   EXPECT_EQ(plan.fds[2].child_fd, 5);
-  EXPECT_THAT(FindArg(plan.argv, "-device", "isa-serial"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "isa-serial"),
               HasSubstr(R"("chardev":"console")"));
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtserialport"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtserialport"),
               HasSubstr(R"("name":"org.qemu.guest_agent.0")"));
 }
 
@@ -86,16 +86,16 @@ TEST(PlannerTest, NoSerialConsoleWhenNotAutoattached) {
   vmi.domain.devices.autoattach_serial_console = false;
   Plan plan = MustPlan(vmi, TcgHost());
   EXPECT_EQ(plan.console_socket, "");
-  EXPECT_EQ(FindArg(plan.argv, "-device", "isa-serial"), "");
+  EXPECT_EQ(FindArg(plan.Argv(), "-device", "isa-serial"), "");
 }
 
 TEST(PlannerTest, OverlayDiskOpensBaseReadOnlyAndListsOverlayFile) {
   Plan plan = MustPlan(MinimalVmi(), TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-blockdev", "disk0-base-file"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-blockdev", "disk0-base-file"),
             R"({"driver":"file","filename":"/images/example/disk/disk.qcow2",)"
             R"("node-name":"disk0-base-file","read-only":true,"aio":"threads",)"
             R"("cache":{"direct":true,"no-flush":false}})");
-  EXPECT_THAT(FindArg(plan.argv, "-blockdev", R"("node-name":"disk0-fmt")"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-blockdev", R"("node-name":"disk0-fmt")"),
               HasSubstr(R"("backing":"disk0-base-fmt")"));
   ASSERT_EQ(plan.files.size(), 1u);
   EXPECT_EQ(plan.files[0].kind, FileToCreate::Kind::kQcow2Overlay);
@@ -108,9 +108,9 @@ TEST(PlannerTest, CacheNoneIsDirect) {
   vmi.domain.devices.disks[0].cache = spec::DiskCache::kNone;
   vmi.domain.devices.disks[0].io = spec::DiskIo::kNative;
   Plan plan = MustPlan(vmi, TcgHost());
-  std::string file = FindArg(plan.argv, "-blockdev", R"("node-name":"disk0-file")");
+  std::string file = FindArg(plan.Argv(), "-blockdev", R"("node-name":"disk0-file")");
   EXPECT_THAT(file, HasSubstr(R"("aio":"native","cache":{"direct":true,"no-flush":false})"));
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-blk-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-blk-pci"),
               Not(HasSubstr("write-cache")));
 }
 
@@ -118,9 +118,9 @@ TEST(PlannerTest, CacheWritethroughTurnsOffDeviceWriteCache) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.devices.disks[0].cache = spec::DiskCache::kWriteThrough;
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_THAT(FindArg(plan.argv, "-blockdev", R"("node-name":"disk0-file")"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-blockdev", R"("node-name":"disk0-file")"),
               HasSubstr(R"("cache":{"direct":false,"no-flush":false})"));
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-blk-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-blk-pci"),
               HasSubstr(R"("write-cache":"off")"));
 }
 
@@ -129,9 +129,9 @@ TEST(PlannerTest, CacheWritebackIsNotDirect) {
   vmi.domain.devices.disks[0].cache = spec::DiskCache::kWriteBack;
   vmi.domain.devices.disks[0].io = spec::DiskIo::kThreads;
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_THAT(FindArg(plan.argv, "-blockdev", R"("node-name":"disk0-file")"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-blockdev", R"("node-name":"disk0-file")"),
               HasSubstr(R"("aio":"threads","cache":{"direct":false,"no-flush":false})"));
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-blk-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-blk-pci"),
               Not(HasSubstr("write-cache")));
 }
 
@@ -154,9 +154,9 @@ TEST(PlannerTest, SataDisksGoOnAhciBuses) {
   vmi.domain.devices.disks[0].bus = spec::DiskBus::kSata;
   vmi.domain.devices.disks.push_back(cd);  // no volume: empty drive
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-device", "ua-rootdisk"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-device", "ua-rootdisk"),
             R"({"driver":"ide-hd","bus":"ide.0","drive":"disk0-fmt","id":"ua-rootdisk"})");
-  EXPECT_EQ(FindArg(plan.argv, "-device", "ua-cd"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-device", "ua-cd"),
             R"({"driver":"ide-cd","bus":"ide.1","id":"ua-cd"})");
 }
 
@@ -181,10 +181,10 @@ TEST(PlannerTest, ScsiDisksGoOnVirtioScsiController) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.devices.disks[0].bus = spec::DiskBus::kScsi;
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-device", "ua-rootdisk"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-device", "ua-rootdisk"),
             R"({"driver":"scsi-hd","bus":"scsi0.0","channel":0,"scsi-id":0,)"
             R"("lun":0,"drive":"disk0-fmt","id":"ua-rootdisk"})");
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-scsi-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-scsi-pci"),
               HasSubstr(R"("id":"scsi0")"));
 }
 
@@ -197,9 +197,9 @@ TEST(PlannerTest, LunOnBlockDeviceIsScsiBlock) {
   host.volumes.volumes["rootdisk"].path = "/dev/sdb";
   host.volumes.volumes["rootdisk"].format = "raw";
   Plan plan = MustPlan(vmi, host);
-  EXPECT_THAT(FindArg(plan.argv, "-device", "ua-rootdisk"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "ua-rootdisk"),
               HasSubstr(R"("driver":"scsi-block")"));
-  EXPECT_THAT(FindArg(plan.argv, "-blockdev", R"("node-name":"disk0-file")"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-blockdev", R"("node-name":"disk0-file")"),
               HasSubstr(R"("driver":"host_device","filename":"/dev/sdb")"));
 }
 
@@ -207,9 +207,9 @@ TEST(PlannerTest, UsbDiskAddsXhci) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.devices.disks[0].bus = spec::DiskBus::kUsb;
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-device", "ua-rootdisk"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-device", "ua-rootdisk"),
             R"({"driver":"usb-storage","bus":"usb.0","drive":"disk0-fmt","id":"ua-rootdisk"})");
-  EXPECT_THAT(FindArg(plan.argv, "-device", "qemu-xhci"), HasSubstr(R"("id":"usb")"));
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "qemu-xhci"), HasSubstr(R"("id":"usb")"));
 }
 
 TEST(PlannerTest, LongDiskNameKeepsNodeNamesShort) {
@@ -311,7 +311,7 @@ TEST(PlannerTest, BlockMultiQueueUsesOneQueuePerVcpu) {
   vmi.domain.devices.block_multi_queue = true;
   vmi.domain.cpu.cores = 4;
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-blk-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-blk-pci"),
               HasSubstr(R"("num-queues":4)"));
 }
 
@@ -319,9 +319,9 @@ TEST(PlannerTest, DedicatedIoThreadGetsItsOwnIothread) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.devices.disks[0].dedicated_io_thread = true;
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-object", "iothread"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-object", "iothread"),
             R"({"qom-type":"iothread","id":"iothread-disk0"})");
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-blk-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-blk-pci"),
               HasSubstr(R"("iothread":"iothread-disk0")"));
 }
 
@@ -336,9 +336,9 @@ TEST(PlannerTest, KernelBootAddsKernelInitrdAndAppend) {
   host.volumes.kernel_path = "/images/example_kernel/boot/vmlinuz";
   host.volumes.initrd_path = "/images/example_kernel/boot/initrd";
   Plan plan = MustPlan(vmi, host);
-  EXPECT_EQ(FindArg(plan.argv, "-kernel"), "/images/example_kernel/boot/vmlinuz");
-  EXPECT_EQ(FindArg(plan.argv, "-initrd"), "/images/example_kernel/boot/initrd");
-  EXPECT_EQ(FindArg(plan.argv, "-append"), "console=ttyS0");
+  EXPECT_EQ(FindArg(plan.Argv(), "-kernel"), "/images/example_kernel/boot/vmlinuz");
+  EXPECT_EQ(FindArg(plan.Argv(), "-initrd"), "/images/example_kernel/boot/initrd");
+  EXPECT_EQ(FindArg(plan.Argv(), "-append"), "console=ttyS0");
 }
 
 TEST(PlannerTest, KernelBootWithoutResolvedKernelIsRefused) {
@@ -356,10 +356,10 @@ TEST(PlannerTest, EfiUsesPflashAndAVarsOverlay) {
   efi.secure_boot = false;
   vmi.domain.firmware.bootloader = efi;
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_THAT(FindArg(plan.argv, "-machine"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-machine"),
               HasSubstr(",pflash0=pflash0,pflash1=pflash1"));
-  EXPECT_THAT(FindArg(plan.argv, "-machine"), Not(HasSubstr("smm")));
-  EXPECT_THAT(FindArg(plan.argv, "-blockdev", "pflash0-file"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-machine"), Not(HasSubstr("smm")));
+  EXPECT_THAT(FindArg(plan.Argv(), "-blockdev", "pflash0-file"),
               HasSubstr("/usr/share/OVMF/OVMF_CODE_4M.fd"));
   bool overlay = false;
   for (const FileToCreate& f : plan.files) {
@@ -375,10 +375,10 @@ TEST(PlannerTest, SecureBootUsesMsFirmwareAndSmm) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.firmware.bootloader = spec::Efi{};  // secureBoot defaults true
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_THAT(FindArg(plan.argv, "-machine"), HasSubstr(",smm=on"));
-  EXPECT_THAT(FindArg(plan.argv, "-blockdev", "pflash0-file"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-machine"), HasSubstr(",smm=on"));
+  EXPECT_THAT(FindArg(plan.Argv(), "-blockdev", "pflash0-file"),
               HasSubstr("/usr/share/OVMF/OVMF_CODE_4M.ms.fd"));
-  EXPECT_EQ(FindArg(plan.argv, "-global"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-global"),
             "driver=cfi.pflash01,property=secure,value=on");
 }
 
@@ -386,17 +386,17 @@ TEST(PlannerTest, BiosUseSerialTurnsMachineGraphicsOff) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.firmware.bootloader = spec::Bios{true};
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_THAT(FindArg(plan.argv, "-machine"), HasSubstr(",graphics=off"));
+  EXPECT_THAT(FindArg(plan.Argv(), "-machine"), HasSubstr(",graphics=off"));
 }
 
 TEST(PlannerTest, HugepagesUseHugetlbMemfd) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.memory.hugepages = spec::Hugepages{"2Mi"};
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-object", "mem0"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-object", "mem0"),
             R"({"qom-type":"memory-backend-memfd","id":"mem0","size":536870912,)"
             R"("share":true,"hugetlb":true,"hugetlbsize":2097152})");
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-balloon-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-balloon-pci"),
               Not(HasSubstr("free-page-reporting")));
 }
 
@@ -404,10 +404,10 @@ TEST(PlannerTest, MaxGuestAddsVirtioMem) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.memory.max_guest = Bytes(2048LL << 20);
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-m"), "size=512M,maxmem=2048M");
-  EXPECT_THAT(FindArg(plan.argv, "-object", "mem-virtiomem0"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-m"), "size=512M,maxmem=2048M");
+  EXPECT_THAT(FindArg(plan.Argv(), "-object", "mem-virtiomem0"),
               HasSubstr(R"("size":1610612736)"));
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-mem-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-mem-pci"),
               HasSubstr(R"("memdev":"mem-virtiomem0","requested-size":0)"));
   // Memory hotplug does not move the disks' addresses.
   EXPECT_EQ(FindDevice(plan, "ua-rootdisk")->bus, "rp1");
@@ -428,14 +428,14 @@ TEST(PlannerTest, MaxSocketsSetsMaxcpus) {
   vmi.domain.cpu.cores = 2;
   vmi.domain.cpu.max_sockets = 4;
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-smp"), "cpus=4,sockets=4,cores=2,threads=1,maxcpus=8");
+  EXPECT_EQ(FindArg(plan.Argv(), "-smp"), "cpus=4,sockets=4,cores=2,threads=1,maxcpus=8");
 }
 
 TEST(PlannerTest, NativePciHotplugTurnsAcpiHotplugOff) {
   HostFacts host = TcgHost();
-  EXPECT_EQ(FindArg(MustPlan(MinimalVmi(), host).argv, "-global"), "");
+  EXPECT_EQ(FindArg(MustPlan(MinimalVmi(), host).Argv(), "-global"), "");
   host.pci_hotplug = HostFacts::PciHotplug::kNative;
-  EXPECT_EQ(FindArg(MustPlan(MinimalVmi(), host).argv, "-global"),
+  EXPECT_EQ(FindArg(MustPlan(MinimalVmi(), host).Argv(), "-global"),
             "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off");
 }
 
@@ -453,11 +453,11 @@ spec::Vmi VmiWithInterface(spec::Interface::Binding binding) {
 TEST(PlannerTest, StandaloneMasqueradeIsUserNetWithHostfwd) {
   Plan plan = MustPlan(VmiWithInterface(spec::Interface::Binding::kMasquerade),
                        TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-netdev"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-netdev"),
             R"({"type":"user","id":"hostua-default","net":"10.0.2.0/24",)"
             R"("host":"10.0.2.1","dhcpstart":"10.0.2.2",)"
             R"("hostfwd":[{"str":"tcp::80-:80"}]})");
-  std::string nic = FindArg(plan.argv, "-device", "virtio-net-pci");
+  std::string nic = FindArg(plan.Argv(), "-device", "virtio-net-pci");
   EXPECT_THAT(nic, HasSubstr(R"("netdev":"hostua-default","mac":"52:54:00:)"));
 }
 
@@ -465,7 +465,7 @@ TEST(PlannerTest, VmNetworkCidrSetsUserNetAddresses) {
   spec::Vmi vmi = VmiWithInterface(spec::Interface::Binding::kMasquerade);
   std::get<spec::PodNetwork>(vmi.networks[0].source).vm_network_cidr = "192.168.77.130/25";
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_THAT(FindArg(plan.argv, "-netdev"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-netdev"),
               HasSubstr(R"("net":"192.168.77.128/25","host":"192.168.77.129",)"
                         R"("dhcpstart":"192.168.77.130")"));
 }
@@ -485,7 +485,7 @@ TEST(PlannerTest, PodModeBridgeUsesPassedTapFd) {
   HostFacts host = TcgHost();
   host.network_mode = HostFacts::NetworkMode::kPod;
   Plan plan = MustPlan(VmiWithInterface(spec::Interface::Binding::kBridge), host);
-  EXPECT_EQ(FindArg(plan.argv, "-netdev"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-netdev"),
             R"({"type":"tap","id":"hostua-default","fd":"6"})");
   ASSERT_EQ(plan.fds.size(), 4u);
   EXPECT_EQ(plan.fds[3].kind, FdToPass::Kind::kTap);
@@ -500,9 +500,9 @@ TEST(PlannerTest, PodModeMultiqueuePassesOneTapFdPerQueue) {
   vmi.domain.cpu.cores = 2;
   vmi.domain.devices.network_interface_multiqueue = true;
   Plan plan = MustPlan(vmi, host);
-  EXPECT_EQ(FindArg(plan.argv, "-netdev"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-netdev"),
             R"({"type":"tap","id":"hostua-default","fds":"6:7"})");
-  EXPECT_THAT(FindArg(plan.argv, "-device", "virtio-net-pci"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-device", "virtio-net-pci"),
               HasSubstr(R"("mq":true,"vectors":6)"));
   EXPECT_EQ(plan.fds.size(), 5u);
 }
@@ -512,7 +512,7 @@ TEST(PlannerTest, PasstGetsASocketpairEndAndItsPortForwards) {
   vmi.domain.devices.interfaces[0].ports = {{"http", "TCP", 80}, {"dns", "UDP", 53},
                                             {"https", "TCP", 443}};
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-netdev"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-netdev"),
             R"({"type":"stream","id":"hostua-default","server":false,)"
             R"("addr":{"type":"fd","str":"6"}})");
   ASSERT_EQ(plan.passt.size(), 1u);
@@ -611,7 +611,7 @@ TEST(PlannerTest, CloudInitNoCloudListsIsoFile) {
   EXPECT_EQ(f.iso_files.at("meta-data"),
             "instance-id: testvm.default\nlocal-hostname: testvm\n");
   // An ISO in the runtime dir (often tmpfs) is not opened O_DIRECT.
-  EXPECT_THAT(FindArg(plan.argv, "-blockdev", R"("node-name":"disk1-file")"),
+  EXPECT_THAT(FindArg(plan.Argv(), "-blockdev", R"("node-name":"disk1-file")"),
               HasSubstr(R"("cache":{"direct":false)"));
 }
 
@@ -714,7 +714,7 @@ TEST(PlannerTest, TcgUsesMaxCpuAndDropsHyperv) {
   vmi.domain.features.hyperv = spec::Hyperv{};
   vmi.domain.features.hyperv->relaxed = spec::FeatureState{};
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-cpu"), "max");
+  EXPECT_EQ(FindArg(plan.Argv(), "-cpu"), "max");
 }
 
 TEST(PlannerTest, KvmUsesHostCpuWithHypervEnlightenments) {
@@ -729,10 +729,10 @@ TEST(PlannerTest, KvmUsesHostCpuWithHypervEnlightenments) {
   HostFacts host = TcgHost();
   host.accel = "kvm";
   Plan plan = MustPlan(vmi, host);
-  EXPECT_EQ(FindArg(plan.argv, "-cpu"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-cpu"),
             "host,hv-relaxed=on,hv-vapic=on,hv-spinlocks=0x1fff,hv-stimer=on,"
             "hv-stimer-direct=on,hv-vendor-id=KubeVirt");
-  EXPECT_THAT(FindArg(plan.argv, "-machine"), HasSubstr("accel=kvm"));
+  EXPECT_THAT(FindArg(plan.Argv(), "-machine"), HasSubstr("accel=kvm"));
 }
 
 TEST(PlannerTest, UnknownCpuModelIsFailedPrecondition) {
@@ -749,7 +749,7 @@ TEST(PlannerTest, NamedCpuModelWithFeatures) {
   vmi.domain.cpu.model = "Skylake-Server";
   vmi.domain.cpu.features.push_back({"pcid", "disable"});
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-cpu"), "Skylake-Server,pcid=off");
+  EXPECT_EQ(FindArg(plan.Argv(), "-cpu"), "Skylake-Server,pcid=off");
 }
 
 TEST(PlannerTest, PcMachinePutsDevicesOnPciRootBus) {
@@ -759,7 +759,7 @@ TEST(PlannerTest, PcMachinePutsDevicesOnPciRootBus) {
   EXPECT_EQ(FindDevice(plan, "ua-rootdisk")->bus, "pci.0");
   EXPECT_EQ(FindDevice(plan, "video0")->address, "0x2");
   EXPECT_TRUE(plan.free_root_ports.empty());
-  EXPECT_EQ(FindArg(plan.argv, "-device", "pcie-root-port"), "");
+  EXPECT_EQ(FindArg(plan.Argv(), "-device", "pcie-root-port"), "");
 }
 
 TEST(PlannerTest, UnknownMachineTypeIsRefused) {
@@ -774,7 +774,7 @@ TEST(PlannerTest, WatchdogSitsOnRootBusWithAction) {
   vmi.domain.devices.watchdog = spec::Watchdog{"wd", "poweroff"};
   Plan plan = MustPlan(vmi, TcgHost());
   EXPECT_EQ(FindDevice(plan, "ua-wd")->bus, "pcie.0");
-  EXPECT_EQ(FindArg(plan.argv, "-action"), "watchdog=poweroff");
+  EXPECT_EQ(FindArg(plan.Argv(), "-action"), "watchdog=poweroff");
 }
 
 TEST(PlannerTest, RngAndInputs) {
@@ -783,7 +783,7 @@ TEST(PlannerTest, RngAndInputs) {
   vmi.domain.devices.inputs.push_back({"tablet0", "tablet", "usb"});
   vmi.domain.devices.inputs.push_back({"tablet1", "tablet", "virtio"});
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-object", "rng-random"),
+  EXPECT_EQ(FindArg(plan.Argv(), "-object", "rng-random"),
             R"({"qom-type":"rng-random","id":"rng0","filename":"/dev/urandom"})");
   EXPECT_THAT(FindDevice(plan, "ua-tablet0")->json, HasSubstr("usb-tablet"));
   EXPECT_THAT(FindDevice(plan, "ua-tablet1")->json, HasSubstr("virtio-tablet-pci"));
@@ -813,35 +813,35 @@ TEST(PlannerTest, ArgvIsRenderedFromDeviceTable) {
   Plan plan = MustPlan(vmi, TcgHost());
   for (const DeviceEntry& e : plan.devices) {
     const std::string& value = e.kind == DeviceEntry::Kind::kChardev ? e.keyval : e.json;
-    EXPECT_THAT(plan.argv, Contains(value)) << e.id;
+    EXPECT_THAT(plan.Argv(), Contains(value)) << e.id;
   }
-  size_t rendered = FindAllArgs(plan.argv, "-device").size() +
-                    FindAllArgs(plan.argv, "-blockdev").size() +
-                    FindAllArgs(plan.argv, "-netdev").size() +
-                    FindAllArgs(plan.argv, "-object").size() +
-                    FindAllArgs(plan.argv, "-chardev").size();
+  size_t rendered = FindAllArgs(plan.Argv(), "-device").size() +
+                    FindAllArgs(plan.Argv(), "-blockdev").size() +
+                    FindAllArgs(plan.Argv(), "-netdev").size() +
+                    FindAllArgs(plan.Argv(), "-object").size() +
+                    FindAllArgs(plan.Argv(), "-chardev").size();
   EXPECT_EQ(rendered, plan.devices.size());
 }
 
 TEST(PlannerTest, UuidIsStableAndFirmwareUuidWins) {
   Plan a = MustPlan(MinimalVmi(), TcgHost());
-  EXPECT_EQ(FindArg(a.argv, "-uuid").size(), 36u);
+  EXPECT_EQ(FindArg(a.Argv(), "-uuid").size(), 36u);
   spec::Vmi other = MinimalVmi();
   other.metadata.name = "othervm";
-  EXPECT_NE(FindArg(a.argv, "-uuid"), FindArg(MustPlan(other, TcgHost()).argv, "-uuid"));
+  EXPECT_NE(FindArg(a.Argv(), "-uuid"), FindArg(MustPlan(other, TcgHost()).Argv(), "-uuid"));
   spec::Vmi fixed = MinimalVmi();
   fixed.domain.firmware.uuid = "5d307ca9-b3ef-428c-8861-06e72d69f223";
   fixed.domain.firmware.serial = "abc";
   Plan b = MustPlan(fixed, TcgHost());
-  EXPECT_EQ(FindArg(b.argv, "-uuid"), "5d307ca9-b3ef-428c-8861-06e72d69f223");
-  EXPECT_THAT(FindArg(b.argv, "-smbios"), HasSubstr(",serial=abc"));
+  EXPECT_EQ(FindArg(b.Argv(), "-uuid"), "5d307ca9-b3ef-428c-8861-06e72d69f223");
+  EXPECT_THAT(FindArg(b.Argv(), "-smbios"), HasSubstr(",serial=abc"));
 }
 
 TEST(PlannerTest, TimezoneSetsLocaltimeAndTz) {
   spec::Vmi vmi = MinimalVmi();
   vmi.domain.clock.timezone = "Europe/Paris";
   Plan plan = MustPlan(vmi, TcgHost());
-  EXPECT_EQ(FindArg(plan.argv, "-rtc"), "base=localtime");
+  EXPECT_EQ(FindArg(plan.Argv(), "-rtc"), "base=localtime");
   EXPECT_THAT(plan.env, ElementsAre("TZ=Europe/Paris"));
 }
 
@@ -860,7 +860,7 @@ TEST(PlannerTest, UtcOffsetNeedsStartTime) {
             absl::StatusCode::kFailedPrecondition);
   HostFacts host = TcgHost();
   host.start_time_unix = 1700000000;  // 2023-11-14T22:13:20Z
-  EXPECT_EQ(FindArg(MustPlan(vmi, host).argv, "-rtc"), "base=2023-11-14T23:13:20");
+  EXPECT_EQ(FindArg(MustPlan(vmi, host).Argv(), "-rtc"), "base=2023-11-14T23:13:20");
 }
 
 TEST(PlannerTest, AgentChardevCarriesChardevAddArgumentsAndKeyval) {
@@ -877,7 +877,7 @@ TEST(PlannerTest, AgentChardevCarriesChardevAddArgumentsAndKeyval) {
 TEST(PlannerTest, NoSocketPathOfTheRuntimeDirIsInArgv) {
   // QEMU is handed every socket it serves; it never needs the dir's path.
   Plan plan = MustPlan(MinimalVmi(), TcgHost());
-  for (const std::string& arg : plan.argv) {
+  for (const std::string& arg : plan.Argv()) {
     EXPECT_THAT(arg, Not(HasSubstr("/run/qdirect/testvm"))) << arg;
   }
 }
@@ -894,9 +894,9 @@ TEST(PlannerTest, HotpluggedDevicesBecomeColdPluggedOnTheirRootPort) {
   ASSERT_TRUE(AddHotpluggedDevices({blockdev, disk}, plan).ok());
 
   EXPECT_THAT(plan.free_root_ports, Not(Contains(port)));
-  EXPECT_THAT(FindAllArgs(plan.argv, "-device"), Contains(disk.json));
-  EXPECT_THAT(FindAllArgs(plan.argv, "-blockdev"), Contains(blockdev.json));
-  EXPECT_EQ(plan.argv[plan.argv.size() - 2], "-mon");
+  EXPECT_THAT(FindAllArgs(plan.Argv(), "-device"), Contains(disk.json));
+  EXPECT_THAT(FindAllArgs(plan.Argv(), "-blockdev"), Contains(blockdev.json));
+  EXPECT_EQ(plan.Argv()[plan.Argv().size() - 2], "-mon");
 }
 
 TEST(PlannerTest, HotpluggedDeviceOnAUsedRootPortIsRefused) {
