@@ -83,8 +83,10 @@ class FastScanner {
 
   void AddLine(size_t begin, size_t end, bool terminated) {
     size_t i = begin;
-    // Indents are spaces only: eight at a time, then to the first other.
-    while (i + 8 <= end) {
+    // Indents are spaces only: eight at a time (words may run past the
+    // line, not past the text: the line break stops the count), then to
+    // the first other.
+    while (i + 8 <= t_.size()) {
       const uint64_t other = LoadWord(t_.data() + i) ^ (kByteOnes * ' ');
       if (other != 0) {
         i += static_cast<size_t>(std::countr_zero(other)) / 8;
@@ -93,6 +95,7 @@ class FastScanner {
       i += 8;
     }
     while (i < end && t_[i] == ' ') ++i;
+    i = std::min(i, end);
     lines_.push_back({begin, end, terminated, i - begin});
   }
 
@@ -222,14 +225,16 @@ class FastScanner {
   }
 
   // The first ':' or '#' in [i, end), or end: eight bytes at a time, then
-  // bytewise.
+  // bytewise. Words may run past end (not past the text): most keys and
+  // values are shorter than a word.
   size_t FindColonOrHash(size_t i, size_t end) const {
-    while (i + 8 <= end) {
+    while (i < end && i + 8 <= t_.size()) {
       const uint64_t x = LoadWord(t_.data() + i);
       const uint64_t found = ByteFlagsEqual(x, ':') | ByteFlagsEqual(x, '#');
-      if (found != 0) return i + static_cast<size_t>(std::countr_zero(found)) / 8;
+      if (found != 0) return std::min(end, i + static_cast<size_t>(std::countr_zero(found)) / 8);
       i += 8;
     }
+    if (i >= end) return end;
     while (i < end && t_[i] != ':' && t_[i] != '#') ++i;
     return i;
   }
