@@ -169,19 +169,33 @@ std::string ObjectReader::PathOf(std::string_view key) const {
 
 namespace {
 
-// Whether the n bytes at a and b are equal: field names are short, and a
-// word-at-a-time loop the compiler inlines beats a call to memcmp.
+// The sizeof(T) bytes at p, as an unsigned integer.
+template <typename T>
+T Load(const char* p) {
+  T x;
+  std::memcpy(&x, p, sizeof(T));
+  return x;
+}
+
+// Whether the n bytes at a and b are equal: field names are short, and
+// inline word compares beat a call to memcmp. The last compare of each
+// size overlaps the one before it instead of going byte by byte.
 bool SameBytes(const char* a, const char* b, size_t n) {
-  for (; n >= 8; a += 8, b += 8, n -= 8) {
-    uint64_t x, y;
-    std::memcpy(&x, a, 8);
-    std::memcpy(&y, b, 8);
-    if (x != y) return false;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (Load<uint64_t>(a + i) != Load<uint64_t>(b + i)) return false;
+    }
+    return Load<uint64_t>(a + n - 8) == Load<uint64_t>(b + n - 8);
   }
-  for (; n != 0; ++a, ++b, --n) {
-    if (*a != *b) return false;
+  if (n >= 4) {
+    return Load<uint32_t>(a) == Load<uint32_t>(b) &&
+           Load<uint32_t>(a + n - 4) == Load<uint32_t>(b + n - 4);
   }
-  return true;
+  if (n >= 2) {
+    return Load<uint16_t>(a) == Load<uint16_t>(b) &&
+           Load<uint16_t>(a + n - 2) == Load<uint16_t>(b + n - 2);
+  }
+  return n == 0 || *a == *b;
 }
 
 }  // namespace
