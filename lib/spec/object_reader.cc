@@ -1,5 +1,6 @@
 #include "spec/object_reader.h"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -145,16 +146,24 @@ std::string ObjectReader::path() const {
 
 ObjectReader::~ObjectReader() {
   if (value_ == nullptr) return;
-  size_t i = 0;
-  for (const Node& m : *value_) {
-    if (!Used(i++)) {
-      FieldError e;
-      e.type = FieldError::Type::kUnknown;
-      e.path = PathOf(m.key());
-      Findings::PlaceAt(&e, m.position());
-      findings_->Warn(std::move(e));
-    }
+  // The first 64 members: only the unread ones' bits, in member order.
+  const size_t size = value_->Size();
+  uint64_t unread = ~used_;
+  if (size < 64) unread &= (uint64_t{1} << size) - 1;
+  for (; unread != 0; unread &= unread - 1) {
+    Unknown((*value_)[static_cast<size_t>(std::countr_zero(unread))]);
   }
+  for (size_t i = 64; i < size; ++i) {
+    if (!Used(i)) Unknown((*value_)[i]);
+  }
+}
+
+void ObjectReader::Unknown(const Node& member) {
+  FieldError e;
+  e.type = FieldError::Type::kUnknown;
+  e.path = PathOf(member.key());
+  Findings::PlaceAt(&e, member.position());
+  findings_->Warn(std::move(e));
 }
 
 std::string ObjectReader::PathOf(std::string_view key) const {
