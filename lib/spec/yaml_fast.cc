@@ -81,7 +81,8 @@ class FastScanner {
     size_t indent;      // leading spaces
   };
 
-  void AddLine(size_t begin, size_t end, bool terminated) {
+  // Inline: called once per line, its call cost was a third of its own.
+  [[gnu::always_inline]] void AddLine(size_t begin, size_t end, bool terminated) {
     size_t i = begin;
     // Indents are spaces only: eight at a time (words may run past the
     // line, not past the text: the line break stops the count), then to
