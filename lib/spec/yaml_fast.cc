@@ -290,13 +290,29 @@ class FastScanner {
     return ok;
   }
 
-  bool Mapping(size_t col) {
+  // A key Key() read already: a sequence item asks whether it is a
+  // mapping's first key.
+  struct ScannedKey {
+    std::string_view text;
+    bool plain = false;
+    size_t after = 0;
+  };
+
+  // A mapping at (li_, col); first, when given, is its first key.
+  bool Mapping(size_t col, const ScannedKey* first = nullptr) {
     if (!Open(Node::Type::kObject, li_, col)) return false;
     while (true) {
       std::string_view key;
       bool plain = false;
       size_t after = 0;
-      if (!Key(col, &key, &plain, &after)) return false;
+      if (first != nullptr) {
+        key = first->text;
+        plain = first->plain;
+        after = first->after;
+        first = nullptr;
+      } else if (!Key(col, &key, &plain, &after)) {
+        return false;
+      }
       if (TooLong(key) || DuplicateKey(key)) return false;
       const SourcePosition key_pos = Pos(li_, col);
       const Line& l = lines_[li_];
@@ -346,12 +362,10 @@ class FastScanner {
         if (!Sequence(q, false)) return false;
         --depth_;
       } else {
-        std::string_view key;
-        bool plain = false;
-        size_t after = 0;
-        if (Key(q, &key, &plain, &after)) {
+        ScannedKey key;
+        if (Key(q, &key.text, &key.plain, &key.after)) {
           if (++depth_ > limits_.max_depth) return false;
-          if (!Mapping(q)) return false;
+          if (!Mapping(q, &key)) return false;
           --depth_;
         } else if (!InlineValue(q, col)) {
           return false;
