@@ -238,7 +238,8 @@ void DecodeClock(ObjectReader& r, Clock* c) {
   }
 }
 
-bool ParseBus(Findings* f, const std::string& path, const std::string& text, DiskBus* bus) {
+// Reports an unknown bus at disk's "bus", spelled only then.
+bool ParseBus(Findings* f, const ObjectReader& disk, const std::string& text, DiskBus* bus) {
   static constexpr std::pair<std::string_view, DiskBus> kBuses[] = {
       {"virtio", DiskBus::kVirtio}, {"sata", DiskBus::kSata},
       {"scsi", DiskBus::kScsi},     {"usb", DiskBus::kUsb}};
@@ -248,7 +249,7 @@ bool ParseBus(Findings* f, const std::string& path, const std::string& text, Dis
       return true;
     }
   }
-  Unsupported(f, path, text, {"sata", "scsi", "usb", "virtio"});
+  Unsupported(f, disk.PathOf("bus"), text, {"sata", "scsi", "usb", "virtio"});
   return false;
 }
 
@@ -314,7 +315,7 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
     // (and the issue) names, though YAML nests it under the target.
     if (t.String("bus", &text)) {
       size_t before = f->errors.size();
-      ParseBus(f, r.PathOf("bus"), text, &d->bus);
+      ParseBus(f, r, text, &d->bus);
       if (f->errors.size() > before) Findings::PlaceAt(&f->errors.back(), t.PositionOf("bus"));
     }
     t.Bool("readonly", &d->readonly);

@@ -94,6 +94,8 @@ class ObjectReader {
 
  private:
   static constexpr size_t kNoIndex = SIZE_MAX;
+  // Reports member, never read, as an unknown field.
+  void Unknown(const Node& member);
   // Field past the presence filter: the scan.
   const Node* FindField(std::string_view key);
   // Takes value, reporting one that is not an object.

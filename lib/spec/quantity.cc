@@ -138,29 +138,56 @@ absl::StatusOr<Parsed> Split(std::string_view text) {
   return Malformed(text);
 }
 
+// Scaled's common case, in 64 bits: the magnitude of p * 10^extra10 and
+// whether dividing dropped digits; false when a step would not fit (the
+// exact path then decides, overflow errors included).
+bool ScaledInWord(const Parsed& p, int extra10, uint64_t* magnitude, bool* inexact) {
+  if (p.digits.size() > 19) return false;  // 19 digits always fit
+  uint64_t n = 0;
+  for (char c : p.digits) n = n * 10 + static_cast<uint64_t>(c - '0');
+  *inexact = false;
+  if (n != 0) {
+    int64_t e = p.exp10 + extra10;
+    for (int i = 0; i < p.binary; ++i) {
+      if (__builtin_mul_overflow(n, uint64_t{1024}, &n)) return false;
+    }
+    for (; e > 0; --e) {
+      if (__builtin_mul_overflow(n, uint64_t{10}, &n)) return false;
+    }
+    for (; e < 0 && n != 0; ++e) {
+      *inexact |= n % 10 != 0;
+      n /= 10;
+    }
+  }
+  *magnitude = n;
+  return true;
+}
+
 // Scales p by 10^extra10 and rounds towards +infinity into an int64.
 absl::StatusOr<int64_t> Scaled(const Parsed& p, int extra10,
                                std::string_view text) {
-  BigUint n;
-  for (char c : p.digits) {
-    n.MulAdd(10, static_cast<uint32_t>(c - '0'));
-    n.Trim();
-  }
-  if (n.IsZero()) return 0;
   auto overflow = [&] {
     return absl::InvalidArgumentError(
         absl::StrCat("quantity \"", std::string(text), "\": overflow: does not fit in a 64-bit integer"));
   };
-  int64_t e = p.exp10 + extra10;
-  for (int i = 0; i < p.binary; ++i) n.MulAdd(1024, 0);
-  for (; e > 0; --e) {
-    n.MulAdd(10, 0);
-    if (n.Limbs() > 3) return overflow();
-  }
-  bool inexact = false;
-  for (; e < 0 && !n.IsZero(); ++e) inexact |= n.Div(10);
   uint64_t magnitude = 0;
-  if (!n.ToU64(&magnitude)) return overflow();
+  bool inexact = false;
+  if (!ScaledInWord(p, extra10, &magnitude, &inexact)) {
+    BigUint n;
+    for (char c : p.digits) {
+      n.MulAdd(10, static_cast<uint32_t>(c - '0'));
+      n.Trim();
+    }
+    if (n.IsZero()) return 0;
+    int64_t e = p.exp10 + extra10;
+    for (int i = 0; i < p.binary; ++i) n.MulAdd(1024, 0);
+    for (; e > 0; --e) {
+      n.MulAdd(10, 0);
+      if (n.Limbs() > 3) return overflow();
+    }
+    for (; e < 0 && !n.IsZero(); ++e) inexact |= n.Div(10);
+    if (!n.ToU64(&magnitude)) return overflow();
+  }
   if (!p.negative) {
     if (inexact) ++magnitude;
     if (magnitude > static_cast<uint64_t>(INT64_MAX)) return overflow();
