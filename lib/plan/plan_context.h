@@ -167,7 +167,21 @@ struct PlanContext {
   void AddListenerChardev(const std::string& id, int child_fd);
 };
 
-// The parts of MakePlan, in the order it calls them.
+// The parts of MakePlan, in the order it calls them (planner.cc, disks.cc,
+// interfaces.cc, host_devices.cc). Each is a function of its own, not
+// only for reading: one function of them all grew past what the compiler
+// inlines into, and every literal then cost a strlen call.
+//
+// The spec and host facts MakePlan needs before it starts (a name, a
+// runtime dir short enough for socket paths, a known accelerator).
+absl::Status CheckPlanInputs(const spec::Vmi& vmi, const HostFacts& host);
+// Machine type, CPU, memory, identity, firmware: -name, -machine, -cpu,
+// -smp, -m, -uuid, -smbios, the EFI flash nodes, kernel boot.
+absl::Status PlanMachine(PlanContext& ctx, Plan& plan);
+// Clock, sandbox, messages, display, watchdog action.
+absl::Status PlanRuntimeOptions(PlanContext& ctx, Plan& plan);
+// The sockets QEMU serves (QMP, console, guest agent) and their chardevs.
+void PlanSockets(PlanContext& ctx, Plan& plan);
 absl::Status PlanDisks(PlanContext& ctx);
 absl::Status PlanInterfaces(PlanContext& ctx);
 
@@ -191,6 +205,14 @@ absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
 // recorded by CheckProperties.
 absl::Status CheckQemuHasNeeds(const PlanContext& ctx);
 absl::Status PlanHostDevices(PlanContext& ctx);
+absl::Status PlanInputs(PlanContext& ctx);
+// The controllers the devices asked for (virtio-serial with the agent
+// port, SCSI, xHCI), the balloon, rng, virtio-mem, watchdog and VGA.
+void PlanControllers(PlanContext& ctx);
+// Lays out PCI and writes plan.devices in command-line order: objects,
+// chardevs, blockdevs, netdevs, root ports, PCI devices, bus devices. Fails
+// when something used is missing from host.qemu.
+absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan);
 
 // Device-plugin addresses: KubeVirt's PCI_RESOURCE_<NAME> variables, where
 // NAME is the resource name upper-cased with '/' and '.' replaced by '_'.

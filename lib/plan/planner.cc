@@ -357,16 +357,9 @@ absl::Status AddHotpluggedDevices(const std::vector<DeviceEntry>& hotplugged,
   return absl::OkStatus();
 }
 
-absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
-  using plan::JsonObject;
-  using plan::Keyval;
-  using plan::PendingPciDevice;
-  plan::PlanContext ctx(vmi, host);
-  // Further fds (console and agent listeners, taps) follow the QMP one.
-  ctx.next_child_fd = std::max(host.qmp_fd + 1, 4);
-  const spec::Domain& domain = vmi.domain;
-  const spec::Devices& devices = domain.devices;
+namespace plan {
 
+absl::Status CheckPlanInputs(const spec::Vmi& vmi, const HostFacts& host) {
   if (vmi.metadata.name.empty()) {
     return absl::InvalidArgumentError("metadata.name: Required value");
   }
@@ -393,6 +386,13 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         "host facts: accel \"", host.accel, "\": supported values: kvm, tcg"));
   }
 
+  return absl::OkStatus();
+}
+
+absl::Status PlanMachine(PlanContext& ctx, Plan& plan) {
+  const spec::Vmi& vmi = ctx.vmi;
+  const HostFacts& host = ctx.host;
+  const spec::Domain& domain = vmi.domain;
   // Machine type.
   const std::string& machine_type = domain.machine.type;
   if (machine_type == "q35" || machine_type.rfind("pc-q35-", 0) == 0) {
@@ -407,12 +407,12 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   }
   if (host.qemu.machine_types.count(machine_type) == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        plan::QemuId(host.qemu), " has no machine type \"", machine_type,
+        QemuId(host.qemu), " has no machine type \"", machine_type,
         "\" needed by ", ctx.Path("domain.machine.type")));
   }
   if (host.qemu.accelerators.count(host.accel) == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        plan::QemuId(host.qemu), " has no accelerator \"", host.accel, "\""));
+        QemuId(host.qemu), " has no accelerator \"", host.accel, "\""));
   }
 
   // CPU topology; maxSockets leaves room for vCPU hotplug.
@@ -430,11 +430,10 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         ": less than sockets (", cpu.sockets, ")"));
   }
 
-  Plan plan;
   std::vector<std::string>& argv = plan.args;
   // A typical plan's words, without regrowing.
   argv.reserve(48);
-  plan::AppendArgs(argv, host.qemu.binary, "-name",
+  AppendArgs(argv, host.qemu.binary, "-name",
                    absl::StrCat("guest=", Keyval(vmi.metadata.namespace_), "_",
                                 Keyval(vmi.metadata.name), ",debug-threads=on"),
                    "-S", "-nodefaults", "-no-user-config");
@@ -457,7 +456,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   std::string machine =
       absl::StrCat(machine_type, ",accel=", host.accel,
                    ",usb=off,dump-guest-core=off,memory-backend=mem0");
-  if (secure_boot || plan::Enabled(features.smm)) {
+  if (secure_boot || Enabled(features.smm)) {
     absl::StrAppend(&machine, ",smm=on");
   } else if (features.smm) {
     absl::StrAppend(&machine, ",smm=off");
@@ -474,18 +473,18 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     absl::StrAppend(&machine, ",graphics=off");
   }
 
-  ASSIGN_OR_RETURN(std::string cpu_option, plan::CpuOption(ctx));
-  ASSIGN_OR_RETURN(std::string memory_option, plan::PlanMemory(ctx));
+  ASSIGN_OR_RETURN(std::string cpu_option, CpuOption(ctx));
+  ASSIGN_OR_RETURN(std::string memory_option, PlanMemory(ctx));
   const std::string uuid =
       domain.firmware.uuid.empty()
-          ? plan::DeterministicUuid(vmi.metadata.namespace_, vmi.metadata.name)
+          ? DeterministicUuid(vmi.metadata.namespace_, vmi.metadata.name)
           : domain.firmware.uuid;
   std::string smbios = absl::StrCat("type=1,manufacturer=KubeVirt,product=None,"
                                     "family=KubeVirt,uuid=", uuid);
   if (!domain.firmware.serial.empty()) {
     absl::StrAppend(&smbios, ",serial=", Keyval(domain.firmware.serial));
   }
-  plan::AppendArgs(argv, "-machine", std::move(machine), "-cpu", std::move(cpu_option), "-smp",
+  AppendArgs(argv, "-machine", std::move(machine), "-cpu", std::move(cpu_option), "-smp",
                    absl::StrCat("cpus=", ctx.vcpus, ",sockets=", max_sockets,
                                 ",cores=", cpu.cores, ",threads=", cpu.threads,
                                 ",maxcpus=", max_sockets * cpu.cores * cpu.threads),
@@ -545,6 +544,17 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     }
   }
 
+  return absl::OkStatus();
+}
+
+absl::Status PlanRuntimeOptions(PlanContext& ctx, Plan& plan) {
+  const spec::Vmi& vmi = ctx.vmi;
+  const HostFacts& host = ctx.host;
+  const spec::Domain& domain = vmi.domain;
+  const spec::Devices& devices = domain.devices;
+  const bool secure_boot = std::holds_alternative<spec::Efi>(domain.firmware.bootloader) &&
+                           std::get<spec::Efi>(domain.firmware.bootloader).secure_boot;
+  std::vector<std::string>& argv = plan.args;
   // Clock.
   std::string rtc;
   if (!domain.clock.timezone.empty()) {
@@ -570,7 +580,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   }
   // -no-shutdown: a guest poweroff stops QEMU instead of ending it, so the
   // monitor sees SHUTDOWN, reads final state and decides (quit, restart).
-  plan::AppendArgs(argv, "-rtc", std::move(rtc), "-no-shutdown", "-sandbox",
+  AppendArgs(argv, "-rtc", std::move(rtc), "-no-shutdown", "-sandbox",
                    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
                    "resourcecontrol=deny",
                    "-msg", "timestamp=on", "-display", "none");
@@ -588,6 +598,12 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     argv.insert(argv.end(), {"-action", "watchdog=" + action});
   }
 
+  return absl::OkStatus();
+}
+
+void PlanSockets(PlanContext& ctx, Plan& plan) {
+  const HostFacts& host = ctx.host;
+  const spec::Devices& devices = ctx.vmi.domain.devices;
   // Sockets in the runtime dir. The launcher binds every listener QEMU
   // serves (QMP at host.qmp_fd, then console and agent) and passes it: each
   // exists before QEMU does, and QEMU never needs to write the runtime dir,
@@ -615,12 +631,10 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     plan.fds.push_back({FdToPass::Kind::kAgentListener, fd, "agent"});
   }
 
-  // Devices, in PCI layout order: disks, interfaces, host devices, inputs,
-  // then controllers, balloon, rng, virtio-mem; integrated ones last.
-  RETURN_IF_ERROR(plan::PlanDisks(ctx));
-  RETURN_IF_ERROR(plan::PlanInterfaces(ctx));
-  RETURN_IF_ERROR(plan::PlanHostDevices(ctx));
+}
 
+absl::Status PlanInputs(PlanContext& ctx) {
+  const spec::Devices& devices = ctx.vmi.domain.devices;
   for (size_t i = 0; i < devices.inputs.size(); ++i) {
     const spec::Input& input = devices.inputs[i];
     const std::string path = ctx.Path("domain.devices.inputs", i);
@@ -639,7 +653,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
       dev.Str("driver", input.type == "tablet" ? "virtio-tablet-pci"
                                                : "virtio-keyboard-pci")
           .Str("id", "ua-" + input.name);
-      plan::AddPortDevice(ctx, std::move(dev), path);
+      AddPortDevice(ctx, std::move(dev), path);
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ".bus: Unsupported value: \"", input.bus,
@@ -647,10 +661,16 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     }
   }
 
+  return absl::OkStatus();
+}
+
+void PlanControllers(PlanContext& ctx) {
+  const spec::Domain& domain = ctx.vmi.domain;
+  const spec::Devices& devices = domain.devices;
   {
     JsonObject dev;
     dev.Str("driver", "virtio-serial-pci").Str("id", "virtio-serial0");
-    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices"));
+    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices"));
     JsonObject port;
     port.Str("driver", "virtserialport")
         .Str("bus", "virtio-serial0.0")
@@ -669,21 +689,21 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
       ctx.AddObject(ctx.scsi_iothread, std::move(obj), ctx.Field("domain.devices.disks"));
       dev.Str("iothread", ctx.scsi_iothread);
     }
-    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.disks"));
+    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.disks"));
   }
   if (ctx.need_xhci) {
     JsonObject dev;
     dev.Str("driver", "qemu-xhci").Str("id", "usb");
-    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices"));
+    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices"));
   }
   if (devices.autoattach_mem_balloon) {
     JsonObject dev;
     dev.Str("driver", "virtio-balloon-pci").Str("id", "balloon0");
     // KubeVirt turns free page reporting off where guest memory is pinned.
-    if (!domain.memory.hugepages && !cpu.dedicated_cpu_placement) {
+    if (!domain.memory.hugepages && !domain.cpu.dedicated_cpu_placement) {
       dev.Bool("free-page-reporting", true);
     }
-    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.autoattachMemBalloon"));
+    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.autoattachMemBalloon"));
   }
   if (devices.rng) {
     JsonObject obj;
@@ -691,7 +711,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     ctx.AddObject("rng0", std::move(obj), ctx.Field("domain.devices.rng"));
     JsonObject dev;
     dev.Str("driver", "virtio-rng-pci").Str("id", "rng").Str("rng", "rng0");
-    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.rng"));
+    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.rng"));
   }
   if (ctx.need_virtio_mem) {
     JsonObject dev;
@@ -699,7 +719,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("id", "virtiomem0")
         .Str("memdev", "mem-virtiomem0")
         .Int("requested-size", 0);
-    plan::AddPortDevice(ctx, std::move(dev), ctx.Path("domain.memory.maxGuest"));
+    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.memory.maxGuest"));
   }
   // Integrated on the root bus: the watchdog (conventional PCI) and the VGA
   // at 00:01.0 (q35) / 00:02.0 (pc), where firmware and guests look first.
@@ -715,7 +735,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     // OVMF alike and is what VNC/screenshots will use (-display none now).
     JsonObject dev;
     dev.Str("driver", "VGA").Str("id", "video0");
-    plan::PciRequest& request =
+    PciRequest& request =
         ctx.AddPciDevice(std::move(dev), "video0",
                          ctx.Path("domain.devices.autoattachGraphicsDevice"))
             .request;
@@ -723,14 +743,18 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
     request.preferred_slot = ctx.q35 ? 1 : 2;
   }
 
+}
+
+absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
+  const HostFacts& host = ctx.host;
   // PCI layout.
   // The requests move to the layout; their owners are read from requests.
-  std::vector<plan::PciRequest> requests;
+  std::vector<PciRequest> requests;
   requests.reserve(ctx.pci_devices.size());
   for (PendingPciDevice& d : ctx.pci_devices) requests.push_back(std::move(d.request));
-  ASSIGN_OR_RETURN(plan::PciLayout layout,
-                   plan::LayoutPci(ctx.q35 ? plan::PciFamily::kQ35
-                                           : plan::PciFamily::kI440fx,
+  ASSIGN_OR_RETURN(PciLayout layout,
+                   LayoutPci(ctx.q35 ? PciFamily::kQ35
+                                           : PciFamily::kI440fx,
                                    requests, host.spare_root_ports));
   plan.free_root_ports = std::move(layout.free_root_ports);
   // The device table, in the order argv needs it: the groups collected so
@@ -750,7 +774,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   // Root ports differ only in their values and in multifunction: one of
   // each kind has every property a root port uses.
   bool checked_port[2] = {false, false};  // by multifunction
-  for (const plan::RootPort& port : layout.root_ports) {
+  for (const RootPort& port : layout.root_ports) {
     std::string addr = port.Addr();
     JsonObject dev;
     dev.Str("driver", "pcie-root-port")
@@ -761,7 +785,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
         .Str("addr", addr);
     if (port.multifunction) dev.Bool("multifunction", true);
     if (!checked_port[port.multifunction]) {
-      ctx.CheckProperties(dev, plan::LazyPath("root port ", "", port.id));
+      ctx.CheckProperties(dev, LazyPath("root port ", "", port.id));
       checked_port[port.multifunction] = true;
     }
     plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0", std::move(addr), "",
@@ -769,7 +793,7 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   }
   for (size_t i = 0; i < ctx.pci_devices.size(); ++i) {
     PendingPciDevice& d = ctx.pci_devices[i];
-    const plan::PciPlacement& where = layout.placements[i];
+    const PciPlacement& where = layout.placements[i];
     d.props.Str("bus", where.bus).Str("addr", where.addr);
     const std::string& owner = requests[i].owner;
     ctx.CheckProperties(d.props, owner);
@@ -787,11 +811,34 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   for (DeviceEntry& e : ctx.bus_devices) plan.devices.push_back(std::move(e));
 
   // Everything used must exist in this QEMU.
-  RETURN_IF_ERROR(plan::CheckQemuHasNeeds(ctx));
+  RETURN_IF_ERROR(CheckQemuHasNeeds(ctx));
+
+  return absl::OkStatus();
+}
+
+}  // namespace plan
+
+absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
+  RETURN_IF_ERROR(plan::CheckPlanInputs(vmi, host));
+  plan::PlanContext ctx(vmi, host);
+  // Further fds (console and agent listeners, taps) follow the QMP one.
+  ctx.next_child_fd = std::max(host.qmp_fd + 1, 4);
+  Plan plan;
+  RETURN_IF_ERROR(plan::PlanMachine(ctx, plan));
+  RETURN_IF_ERROR(plan::PlanRuntimeOptions(ctx, plan));
+  plan::PlanSockets(ctx, plan);
+  // Devices, in PCI layout order: disks, interfaces, host devices, inputs,
+  // then controllers, balloon, rng, virtio-mem; integrated ones last.
+  RETURN_IF_ERROR(plan::PlanDisks(ctx));
+  RETURN_IF_ERROR(plan::PlanInterfaces(ctx));
+  RETURN_IF_ERROR(plan::PlanHostDevices(ctx));
+  RETURN_IF_ERROR(plan::PlanInputs(ctx));
+  plan::PlanControllers(ctx);
+  RETURN_IF_ERROR(plan::PlanDeviceTable(ctx, plan));
 
   // The devices go here (Plan::CommandLine), before the monitor.
-  plan.device_args_at = argv.size();
-  plan::AppendArgs(argv, "-mon", "chardev=qmp,mode=control");
+  plan.device_args_at = plan.args.size();
+  plan::AppendArgs(plan.args, "-mon", "chardev=qmp,mode=control");
 
   for (FdToPass& fd : ctx.fds) plan.fds.push_back(std::move(fd));
   plan.files = std::move(ctx.files);
