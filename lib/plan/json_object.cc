@@ -235,4 +235,21 @@ void JsonObject::RenderTo(std::string* out) const {
   }
 }
 
+char* JsonWriter::EscapedKey(std::string_view key, size_t value_size) {
+  std::string encoded = JsonString(key);
+  const size_t end = size_ + encoded.size() + value_size + 2;
+  if (end > json_.size()) json_.resize(std::max(end, 2 * json_.size()));
+  char* p = json_.data() + size_;
+  *p++ = size_ == 0 ? '{' : ',';
+  std::memcpy(p, encoded.data(), encoded.size());
+  p += encoded.size();
+  *p++ = ':';
+  size_ = end;
+  return p;
+}
+
+JsonWriter& JsonWriter::Escaped(std::string_view key, std::string_view value) {
+  return Raw(key, JsonString(value));
+}
+
 }  // namespace qdirect::plan

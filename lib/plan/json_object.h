@@ -6,6 +6,7 @@
 // as it is set, so rendering is a copy (or a move, from an rvalue) and an
 // object costs one allocation however many members it has.
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -159,5 +160,77 @@ class JsonObject {
 std::string JsonString(std::string_view s);
 // Appends JsonString(s) to *out.
 void AppendJsonString(std::string_view s, std::string* out);
+
+// Writes a JSON object member after member, for objects that are only
+// rendered: no lookup and no replacement (each key is set once), hence no
+// member table, which is most of what a JsonObject member costs. The keys
+// are kept (as the caller's views: literals) for a property check.
+class JsonWriter {
+ public:
+  // `room`: bytes to make room for, enough for the usual object.
+  explicit JsonWriter(size_t room) : json_(room, '\0') {}
+  [[gnu::always_inline]] JsonWriter& Str(std::string_view key, std::string_view value) {
+    if (json_internal::NeedsEscape(value)) [[unlikely]] {
+      return Escaped(key, value);
+    }
+    char* p = Key(key, value.size() + 2);
+    *p++ = '"';
+    std::memcpy(p, value.data(), value.size());
+    p[value.size()] = '"';
+    return *this;
+  }
+  [[gnu::always_inline]] JsonWriter& Int(std::string_view key, int64_t value) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+    (void)ec;  // 24 bytes always hold an int64
+    return Raw(key, std::string_view(buf, static_cast<size_t>(end - buf)));
+  }
+  [[gnu::always_inline]] JsonWriter& Bool(std::string_view key, bool value) {
+    return Raw(key, value ? "true" : "false");
+  }
+  // A member whose value is JSON already (a number, a nested object).
+  [[gnu::always_inline]] JsonWriter& Raw(std::string_view key, std::string_view json) {
+    std::memcpy(Key(key, json.size()), json.data(), json.size());
+    return *this;
+  }
+
+  // Member names, in order; views of the keys passed.
+  const absl::InlinedVector<std::string_view, 8>& keys() const { return keys_; }
+  // The object, taken from a writer that is done with.
+  std::string Take() && {
+    if (size_ == 0) return "{}";
+    json_.resize(size_);
+    json_.push_back('}');
+    return std::move(json_);
+  }
+
+ private:
+  // Writes `,"key":` (`{` first) with room for a value of value_size bytes
+  // after it, where it returns. Keys are literals: their escape check and
+  // copy fold at compile time.
+  [[gnu::always_inline]] char* Key(std::string_view key, size_t value_size) {
+    keys_.push_back(key);
+    if (json_internal::NeedsEscape(key)) [[unlikely]] {
+      return EscapedKey(key, value_size);
+    }
+    const size_t end = size_ + key.size() + value_size + 4;
+    if (end > json_.size()) json_.resize(std::max(end, 2 * json_.size()));
+    char* p = json_.data() + size_;
+    *p++ = size_ == 0 ? '{' : ',';
+    *p++ = '"';
+    std::memcpy(p, key.data(), key.size());
+    p += key.size();
+    *p++ = '"';
+    *p++ = ':';
+    size_ = end;
+    return p;
+  }
+  char* EscapedKey(std::string_view key, size_t value_size);
+  JsonWriter& Escaped(std::string_view key, std::string_view value);
+
+  std::string json_;  // the members in the first size_ bytes, then room
+  size_t size_ = 0;
+  absl::InlinedVector<std::string_view, 8> keys_;
+};
 
 }  // namespace qdirect::plan

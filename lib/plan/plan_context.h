@@ -160,6 +160,12 @@ struct PlanContext {
   // kept in property_error and reported by CheckQemuHasNeeds after the
   // missing devices and objects, which explain more.
   void CheckProperties(const JsonObject& props, const LazyPath& path);
+  // The same for a -device written by a JsonWriter, of driver `driver`.
+  void CheckProperties(std::string_view driver, const JsonWriter& props, const LazyPath& path);
+  // Whether key is a property of the device type `known` (a host.qemu
+  // entry), or one every device has; else sets property_error.
+  bool CheckProperty(const CapabilityProperties::value_type& known, std::string_view key,
+                     const LazyPath& path);
   absl::Status property_error;
 
   // A socket chardev QEMU serves on a listening unix socket the launcher

@@ -255,22 +255,34 @@ absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
   return ctx.property_error;
 }
 
+bool PlanContext::CheckProperty(const CapabilityProperties::value_type& known,
+                                std::string_view key, const LazyPath& path) {
+  // Every device has driver, id and bus; every PCI device (PCIDevice)
+  // addr, and only PCI devices are given one.
+  if (key == "driver" || key == "id" || key == "bus" || key == "addr") return true;
+  if (known.second.contains(key)) return true;
+  property_error = absl::FailedPreconditionError(
+      absl::StrCat(QemuId(host.qemu), ": device \"", known.first, "\" has no property \"",
+                   std::string(key), "\" needed by ", path.Spell()));
+  return false;
+}
+
 void PlanContext::CheckProperties(const JsonObject& props, const LazyPath& path) {
   if (!property_error.ok()) return;  // the first failure is the one reported
-  const std::string_view driver = props.GetStr("driver");
-  const auto* known = host.qemu.device_properties.Find(driver);
+  const auto* known = host.qemu.device_properties.Find(props.GetStr("driver"));
   if (known == nullptr) return;  // not probed
   for (size_t i = 0; i < props.size(); ++i) {
-    const std::string_view key = props.KeyAt(i);
-    // Every device has driver, id and bus; every PCI device (PCIDevice)
-    // addr, and only PCI devices are given one.
-    if (key == "driver" || key == "id" || key == "bus" || key == "addr") continue;
-    if (!known->second.contains(key)) {
-      property_error = absl::FailedPreconditionError(absl::StrCat(
-          QemuId(host.qemu), ": device \"", std::string(driver), "\" has no property \"",
-          std::string(key), "\" needed by ", path.Spell()));
-      return;
-    }
+    if (!CheckProperty(*known, props.KeyAt(i), path)) return;
+  }
+}
+
+void PlanContext::CheckProperties(std::string_view driver, const JsonWriter& props,
+                                  const LazyPath& path) {
+  if (!property_error.ok()) return;
+  const auto* known = host.qemu.device_properties.Find(driver);
+  if (known == nullptr) return;
+  for (std::string_view key : props.keys()) {
+    if (!CheckProperty(*known, key, path)) return;
   }
 }
 
@@ -776,7 +788,8 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
   bool checked_port[2] = {false, false};  // by multifunction
   for (const RootPort& port : layout.root_ports) {
     std::string addr = port.Addr();
-    JsonObject dev;
+    // Written directly: root ports are many (the spares) and only rendered.
+    JsonWriter dev(128);
     dev.Str("driver", "pcie-root-port")
         .Int("port", port.port)
         .Int("chassis", port.chassis)
@@ -785,11 +798,11 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
         .Str("addr", addr);
     if (port.multifunction) dev.Bool("multifunction", true);
     if (!checked_port[port.multifunction]) {
-      ctx.CheckProperties(dev, LazyPath("root port ", "", port.id));
+      ctx.CheckProperties("pcie-root-port", dev, LazyPath("root port ", "", port.id));
       checked_port[port.multifunction] = true;
     }
     plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0", std::move(addr), "",
-                              std::move(dev).Render());
+                              std::move(dev).Take());
   }
   for (size_t i = 0; i < ctx.pci_devices.size(); ++i) {
     PendingPciDevice& d = ctx.pci_devices[i];

@@ -1,5 +1,6 @@
 #include "plan/json_object.h"
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 
@@ -85,6 +86,28 @@ TEST(JsonObjectTest, EscapesEveryPositionOfAValue) {
       }
     }
   }
+}
+
+TEST(JsonWriterTest, WritesWhatAJsonObjectRendersForTheSameMembers) {
+  JsonObject obj;
+  obj.Str("driver", "pcie-root-port").Int("port", -16).Bool("multifunction", true).Str("id", "");
+  JsonWriter writer(8);  // less room than the object needs: it grows
+  writer.Str("driver", "pcie-root-port").Int("port", -16).Bool("multifunction", true).Str("id", "");
+  EXPECT_THAT(writer.keys(), ::testing::ElementsAre("driver", "port", "multifunction", "id"));
+  EXPECT_EQ(std::move(writer).Take(), obj.Render());
+  EXPECT_EQ(JsonWriter(16).Take(), "{}");
+}
+
+TEST(JsonWriterTest, EscapesKeysAndValuesSoRapidJsonReadsThemBack) {
+  const std::string nasty = "a\"b\\c\nd\te\x01f/\xc3\xa9";
+  JsonWriter writer(64);
+  writer.Str(nasty, nasty).Int("after", 1);
+  const std::string json = std::move(writer).Take();
+  rapidjson::Document doc;
+  doc.Parse(json.c_str());
+  ASSERT_FALSE(doc.HasParseError()) << json;
+  EXPECT_EQ(std::string(doc[nasty.c_str()].GetString()), nasty);
+  EXPECT_EQ(doc["after"].GetInt(), 1);
 }
 
 }  // namespace
