@@ -71,18 +71,10 @@ const spec::Volume* FindVolume(const spec::Vmi& vmi, const std::string& name) {
   return nullptr;
 }
 
-// A blockdev's "cache" member. Built once per mode: every node of every disk
-// takes one of the two.
-const JsonObject& CacheObject(const CacheMode& mode) {
-  auto make = [](bool direct) {
-    JsonObject cache;
-    cache.Bool("direct", direct).Bool("no-flush", false);
-    return cache;
-  };
-  // Never destroyed (static objects keep trivial destructors).
-  static const JsonObject& kDirect = *new JsonObject(make(true));
-  static const JsonObject& kCached = *new JsonObject(make(false));
-  return mode.direct ? kDirect : kCached;
+// A blockdev's "cache" member: one of two constant objects.
+std::string_view CacheObject(const CacheMode& mode) {
+  return mode.direct ? R"({"direct":true,"no-flush":false})"
+                     : R"({"direct":false,"no-flush":false})";
 }
 
 // The file this volume asks the launcher to create, if any.
@@ -169,31 +161,31 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
     // The base is opened explicitly and read-only, rather than by the name
     // stored in the overlay: what QEMU opens is decided here.
     const std::string base_file_node = prefix + "-base-file";
-    JsonObject base_file;
+    JsonWriter base_file(256);
     base_file.Str("driver", "file")
         .Str("filename", rv.backing_path)
         .Str("node-name", base_file_node)
         .Bool("read-only", true)
         .Str("aio", aio)
-        .Object("cache", CacheObject(cache));
+        .Raw("cache", CacheObject(cache));
     ctx.AddBlockdev(base_file_node, std::move(base_file), disk.name);
     backing_node = prefix + "-base-fmt";
-    JsonObject base_fmt;
+    JsonWriter base_fmt(192);
     base_fmt.Str("driver", rv.backing_format.empty() ? "raw" : rv.backing_format)
         .Str("file", base_file_node)
         .Str("node-name", backing_node)
         .Bool("read-only", true)
-        .Object("cache", CacheObject(cache));
+        .Raw("cache", CacheObject(cache));
     ctx.AddBlockdev(backing_node, std::move(base_fmt), disk.name);
   }
 
   const std::string file_node = prefix + "-file";
-  JsonObject file;
+  JsonWriter file(256);
   file.Str("driver", block ? "host_device" : "file")
       .Str("filename", rv.path)
       .Str("node-name", file_node)
       .Str("aio", aio)
-      .Object("cache", CacheObject(cache))
+      .Raw("cache", CacheObject(cache))
       .Bool("read-only", read_only);
   if (!read_only) file.Str("discard", "unmap");
   if (shared) file.Str("locking", "off");
@@ -209,12 +201,12 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
         "\": supported values: \"qcow2\", \"raw\""));
   }
   std::string fmt_node = prefix + "-fmt";
-  JsonObject fmt;
+  JsonWriter fmt(224);
   fmt.Str("driver", format)
       .Str("file", file_node)
       .Str("node-name", fmt_node)
       .Bool("read-only", read_only)
-      .Object("cache", CacheObject(cache));
+      .Raw("cache", CacheObject(cache));
   if (!read_only) fmt.Str("discard", "unmap").Str("detect-zeroes", "unmap");
   if (!backing_node.empty()) fmt.Str("backing", backing_node);
   ctx.AddBlockdev(fmt_node, std::move(fmt), disk.name);

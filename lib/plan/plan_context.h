@@ -134,6 +134,10 @@ struct PlanContext {
     blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, "", "", volume,
                            std::move(props).Render());
   }
+  void AddBlockdev(const std::string& node, JsonWriter&& props, const std::string& volume) {
+    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, "", "", volume,
+                           std::move(props).Take());
+  }
   // Adds a PCI device built from props (driver first) and returns it, for
   // the caller to complete (volume, request, functions): it is built in
   // place, as a PendingPciDevice move copies its JsonObject. The reference
