@@ -6,6 +6,7 @@
 // ProbeQemu() and ResolveVolumes() (which do the I/O).
 
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -29,9 +30,34 @@ namespace qdirect {
 namespace capability_internal {
 // Hashes and compares stored names (by pointer) and looked-up ones (views)
 // alike, so that the index holds pointers to the set's strings.
+// QEMU's names are short ASCII words ("virtio-blk-pci", "chassis"): their
+// first and last eight bytes and their length tell them apart, mixed as
+// MurmurHash3's finalizer does (the table uses the low and high bits).
 struct NameHash {
   using is_transparent = void;
-  size_t operator()(std::string_view name) const { return absl::Hash<std::string_view>()(name); }
+  size_t operator()(std::string_view name) const {
+    uint64_t head = 0, tail = 0;
+    const size_t n = name.size();
+    if (n >= 8) {
+      std::memcpy(&head, name.data(), 8);
+      std::memcpy(&tail, name.data() + n - 8, 8);
+    } else if (n >= 4) {
+      uint32_t a, b;
+      std::memcpy(&a, name.data(), 4);
+      std::memcpy(&b, name.data() + n - 4, 4);
+      head = a;
+      tail = b;
+    } else {
+      for (size_t i = 0; i < n; ++i) head = head << 8 | static_cast<unsigned char>(name[i]);
+    }
+    uint64_t h = head * 0x9e3779b97f4a7c15u ^ (tail + n) * 0xc2b2ae3d27d4eb4fu;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 33;
+    return static_cast<size_t>(h);
+  }
   size_t operator()(const std::string* name) const { return (*this)(std::string_view(*name)); }
 };
 struct NameEq {
@@ -122,7 +148,7 @@ class CapabilityProperties {
   void Reindex();
   Map map_;
   // Views of map_'s keys (map nodes do not move) -> their entries.
-  absl::flat_hash_map<std::string_view, value_type*> index_;
+  absl::flat_hash_map<std::string_view, value_type*, capability_internal::NameHash> index_;
 };
 
 // What one QEMU binary can do, probed once (QMP, -S, no guest) and cached on

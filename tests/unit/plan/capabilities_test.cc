@@ -34,6 +34,50 @@ void WriteFile(const std::string& path, const std::string& text) {
   out << text;
 }
 
+// The index must follow every change, and copies must not view the
+// original's strings.
+TEST(CapabilityNamesTest, LookupsFollowInsertEraseCopyAndMove) {
+  CapabilityNames names = {"virtio-blk-pci", "VGA", "pcie-root-port"};
+  EXPECT_TRUE(names.contains("VGA"));
+  EXPECT_FALSE(names.contains("vga"));
+  EXPECT_FALSE(names.contains("virtio-blk"));
+  EXPECT_TRUE(names.insert("vga"));
+  EXPECT_FALSE(names.insert("vga"));
+  EXPECT_EQ(names.erase("VGA"), 1u);
+  EXPECT_EQ(names.erase("VGA"), 0u);
+  EXPECT_FALSE(names.contains("VGA"));
+  ASSERT_NE(names.Find("vga"), nullptr);
+  EXPECT_EQ(*names.Find("vga"), "vga");
+  EXPECT_THAT(names, ::testing::ElementsAre("pcie-root-port", "vga", "virtio-blk-pci"));
+
+  CapabilityNames copy = names;
+  names.erase("vga");
+  EXPECT_TRUE(copy.contains("vga"));
+  EXPECT_FALSE(names.contains("vga"));
+  copy = names;  // assigned over: the old index goes
+  EXPECT_FALSE(copy.contains("vga"));
+  EXPECT_EQ(copy, names);
+  CapabilityNames moved = std::move(copy);
+  EXPECT_TRUE(moved.contains("virtio-blk-pci"));
+  EXPECT_EQ(moved.count("pcie-root-port"), 1u);
+}
+
+TEST(CapabilityPropertiesTest, LookupsFollowInsertAndCopy) {
+  CapabilityProperties props;
+  props["virtio-blk-pci"] = {"drive", "num-queues"};
+  props["VGA"].insert("vgamem_mb");
+  ASSERT_NE(props.Find("virtio-blk-pci"), nullptr);
+  EXPECT_EQ(props.Find("virtio-blk-pci")->first, "virtio-blk-pci");
+  EXPECT_TRUE(props.Find("virtio-blk-pci")->second.contains("num-queues"));
+  EXPECT_EQ(props.Find("virtio-net-pci"), nullptr);
+  CapabilityProperties copy = props;
+  props["virtio-blk-pci"].erase("num-queues");
+  EXPECT_TRUE(copy.Find("virtio-blk-pci")->second.contains("num-queues"));
+  EXPECT_FALSE(props.Find("virtio-blk-pci")->second.contains("num-queues"));
+  EXPECT_EQ(copy.count("VGA"), 1u);
+  EXPECT_NE(copy, props);
+}
+
 TEST(CapabilitiesTest, BuiltinTableIsQemu72) {
   const QemuCapabilities& caps = BuiltinQemu72Capabilities();
   EXPECT_EQ(caps.major, 7);
