@@ -62,21 +62,28 @@ class JsonObject {
  public:
   // Str, Int and Bool are inline so that a literal key's checks (its
   // KeyBit, whether it needs escaping) cost nothing at run time.
+  // A new key whose key and value need no escaping, with room in the
+  // buffer (nearly every member) is appended right here: a literal key is
+  // then copied as a constant. Anything else goes through Set.
   [[gnu::always_inline]] JsonObject& Str(std::string_view key, std::string_view value) {
-    Set(key, KeyBit(key), json_internal::NeedsEscape(key), value, true);
+    const uint64_t bit = KeyBit(key);
+    if (!json_internal::NeedsEscape(key) && (key_bits_ & bit) == 0 &&
+        !json_internal::NeedsEscape(value) && HasRoom(key, value, 7))
+        [[likely]] {
+      Append(key, bit, value, true);
+    } else {
+      Set(key, bit, json_internal::NeedsEscape(key), value, true);
+    }
     return *this;
   }
   [[gnu::always_inline]] JsonObject& Int(std::string_view key, int64_t value) {
     char buf[24];
     auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
     (void)ec;  // 24 bytes always hold an int64
-    Set(key, KeyBit(key), json_internal::NeedsEscape(key),
-        std::string_view(buf, static_cast<size_t>(end - buf)), false);
-    return *this;
+    return Raw(key, std::string_view(buf, static_cast<size_t>(end - buf)));
   }
   [[gnu::always_inline]] JsonObject& Bool(std::string_view key, bool value) {
-    Set(key, KeyBit(key), json_internal::NeedsEscape(key), value ? "true" : "false", false);
-    return *this;
+    return Raw(key, value ? "true" : "false");
   }
   JsonObject& Null(std::string_view key);
   JsonObject& Object(std::string_view key, const JsonObject& value);
@@ -134,6 +141,50 @@ class JsonObject {
   // Appends a member whose key and value are escaped already (its spans
   // point at them: Set moves those of escaped texts to raw_).
   Member& Append(std::string_view key, std::string_view value, bool is_string);
+  // Whether json_ holds a member of `key` and `value` bytes plus `extra`
+  // after the object (and the value is short: a bound the compiler sees).
+  bool HasRoom(std::string_view key, std::string_view value, size_t extra) const {
+    return value.size() < 4096 && size_ + key.size() + value.size() + extra <= json_.size();
+  }
+  // A non-string value (a number, true/false) under key.
+  [[gnu::always_inline]] JsonObject& Raw(std::string_view key, std::string_view json) {
+    const uint64_t bit = KeyBit(key);
+    if (!json_internal::NeedsEscape(key) && (key_bits_ & bit) == 0 &&
+        HasRoom(key, json, 5)) [[likely]] {
+      Append(key, bit, json, false);
+    } else {
+      Set(key, bit, json_internal::NeedsEscape(key), json, false);
+    }
+    return *this;
+  }
+  // Appends a new member whose key and value need no escaping into room
+  // json_ has.
+  [[gnu::always_inline]] void Append(std::string_view key, uint64_t key_bit,
+                                     std::string_view value, bool is_string) {
+    key_bits_ |= key_bit;
+    // `,"key":value}` over the closing brace.
+    const size_t at = size_ == 0 ? 0 : size_ - 1;
+    char* const base = json_.data();
+    char* p = base + at;
+    *p++ = at == 0 ? '{' : ',';
+    *p++ = '"';
+    Member& m = members_.emplace_back();
+    m.key = {static_cast<uint32_t>(p - base), static_cast<uint32_t>(key.size()), false};
+    std::memcpy(p, key.data(), key.size());
+    p += key.size();
+    *p++ = '"';
+    *p++ = ':';
+    m.value_begin = static_cast<uint32_t>(p - base);
+    if (is_string) *p++ = '"';
+    m.str = {static_cast<uint32_t>(p - base), static_cast<uint32_t>(value.size()), false};
+    std::memcpy(p, value.data(), value.size());
+    p += value.size();
+    if (is_string) *p++ = '"';
+    m.value_end = static_cast<uint32_t>(p - base);
+    m.is_string = is_string;
+    *p++ = '}';
+    size_ = static_cast<uint32_t>(p - base);
+  }
 
   // KeyBit (base/key_bit.h) of every key: most keys set are new, and their
   // bit is usually clear.
