@@ -96,7 +96,9 @@ class Node {
 // The nodes of one stream and the texts they view.
 struct NodeTree {
   std::vector<Node> nodes;
-  std::string source;             // the input, for texts that are slices of it
+  // The input, for texts that are slices of it (empty when the caller keeps
+  // the input alive: ReadStream's InputText::kOutlivesStream).
+  std::string source;
   // Texts that are not (escapes, libyaml's): a list, whose elements stay
   // put and which allocates nothing while empty.
   std::forward_list<std::string> owned;
