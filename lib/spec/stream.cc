@@ -12,6 +12,7 @@
 
 #include <yaml.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -537,13 +538,20 @@ void ReadJson(std::string_view text, const DecodeLimits& limits, Stream* out) {
 
 bool IsList(const Node& v) {
   const Node* kind = v.FindMember("kind");
+  if (kind == nullptr || !kind->IsString() || kind->GetString() != "List") return false;
   const Node* items = v.FindMember("items");
-  return kind != nullptr && kind->IsString() && kind->GetString() == "List" &&
-         items != nullptr && items->IsArray();
+  return items != nullptr && items->IsArray();
 }
 
 // Replaces each list (a top-level array, or `kind: List`) by its items.
 void ExpandLists(const DecodeLimits& limits, Stream* out) {
+  // Most streams hold no list: their documents stay as they are, with no
+  // second vector.
+  if (std::none_of(out->documents.begin(), out->documents.end(), [](const StreamDocument& d) {
+        return d.value->IsArray() || IsList(*d.value);
+      })) {
+    return;
+  }
   std::vector<StreamDocument> expanded;
   for (StreamDocument& d : out->documents) {
     const Node* items = nullptr;
