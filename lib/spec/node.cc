@@ -134,6 +134,9 @@ const Node* Walk(const Node& n, std::string_view path) {
   if (!n.IsObject()) return nullptr;
   for (size_t i = n.Size(); i-- > 0;) {
     std::string_view key = n[i].key();
+    // Most members differ at their key's first byte: no compare call for
+    // them (path is not empty here).
+    if (!key.empty() && key[0] != path[0]) continue;
     if (!path.starts_with(key)) continue;
     std::string_view rest = path.substr(key.size());
     if (!rest.empty() && rest[0] != '.' && rest[0] != '[') continue;
