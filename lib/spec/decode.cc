@@ -188,7 +188,8 @@ FieldError StreamFinding(FieldError::Type type, std::string path, std::string de
 
 DecodeResult Decode(std::string_view text, const DecodeOptions& options) {
   DecodeResult result;
-  Stream stream = ReadStream(text, options.limits);
+  // The stream lives only for this call, and every finding copies its texts.
+  Stream stream = ReadStream(text, options.limits, InputText::kOutlivesStream);
   result.errors = std::move(stream.errors);
   for (size_t i = 0; i < stream.documents.size(); ++i) {
     const StreamDocument& sd = stream.documents[i];

@@ -29,37 +29,31 @@ Node NodeTreeBuilder::Null(SourcePosition pos) {
 
 Node NodeTreeBuilder::Bool(bool b, SourcePosition pos) {
   Node n = Null(pos);
-  n.type_ = Node::Type::kBool;
-  n.number_.i = b ? 1 : 0;
+  SetBool(&n, b);
   return n;
 }
 
 Node NodeTreeBuilder::Int(int64_t i, SourcePosition pos) {
   Node n = Null(pos);
-  n.type_ = Node::Type::kInt;
-  n.number_.i = i;
+  SetInt(&n, i);
   return n;
 }
 
 Node NodeTreeBuilder::Uint(uint64_t u, SourcePosition pos) {
-  if (u <= static_cast<uint64_t>(INT64_MAX)) return Int(static_cast<int64_t>(u), pos);
   Node n = Null(pos);
-  n.type_ = Node::Type::kUint;
-  n.number_.i = static_cast<int64_t>(u);
+  SetUint(&n, u);
   return n;
 }
 
 Node NodeTreeBuilder::Double(double d, SourcePosition pos) {
   Node n = Null(pos);
-  n.type_ = Node::Type::kDouble;
-  n.number_.d = d;
+  SetDouble(&n, d);
   return n;
 }
 
 Node NodeTreeBuilder::String(std::string_view text, SourcePosition pos) {
   Node n = Null(pos);
-  n.type_ = Node::Type::kString;
-  n.text_ = text;
+  SetString(&n, text);
   return n;
 }
 
@@ -140,6 +134,9 @@ const Node* Walk(const Node& n, std::string_view path) {
   if (!n.IsObject()) return nullptr;
   for (size_t i = n.Size(); i-- > 0;) {
     std::string_view key = n[i].key();
+    // Most members differ at their key's first byte: no compare call for
+    // them (path is not empty here).
+    if (!key.empty() && key[0] != path[0]) continue;
     if (!path.starts_with(key)) continue;
     std::string_view rest = path.substr(key.size());
     if (!rest.empty() && rest[0] != '.' && rest[0] != '[') continue;

@@ -96,7 +96,9 @@ class Node {
 // The nodes of one stream and the texts they view.
 struct NodeTree {
   std::vector<Node> nodes;
-  std::string source;             // the input, for texts that are slices of it
+  // The input, for texts that are slices of it (empty when the caller keeps
+  // the input alive: ReadStream's InputText::kOutlivesStream).
+  std::string source;
   // Texts that are not (escapes, libyaml's): a list, whose elements stay
   // put and which allocates nothing while empty.
   std::forward_list<std::string> owned;
@@ -118,6 +120,28 @@ class NodeTreeBuilder {
   static Node Uint(uint64_t u, SourcePosition pos);
   static Node Double(double d, SourcePosition pos);
   static Node String(std::string_view text, SourcePosition pos);
+  // Turn a null (Null() or AddNull()) into a scalar in place. SetUint
+  // makes a kInt when u fits int64.
+  static void SetBool(Node* n, bool b) {
+    n->type_ = Node::Type::kBool;
+    n->number_.i = b ? 1 : 0;
+  }
+  static void SetInt(Node* n, int64_t i) {
+    n->type_ = Node::Type::kInt;
+    n->number_.i = i;
+  }
+  static void SetUint(Node* n, uint64_t u) {
+    n->type_ = u <= static_cast<uint64_t>(INT64_MAX) ? Node::Type::kInt : Node::Type::kUint;
+    n->number_.i = static_cast<int64_t>(u);
+  }
+  static void SetDouble(Node* n, double d) {
+    n->type_ = Node::Type::kDouble;
+    n->number_.d = d;
+  }
+  static void SetString(Node* n, std::string_view text) {
+    n->type_ = Node::Type::kString;
+    n->text_ = text;
+  }
   // Marks a resolved plain scalar's source text.
   static void SetPlainText(Node* n, std::string_view text);
   static void SetKey(Node* n, std::string_view key, SourcePosition key_pos);
@@ -129,6 +153,15 @@ class NodeTreeBuilder {
   void End();
   // Adds a finished scalar as the next value.
   void Add(Node&& n) { pending_.push_back(std::move(n)); }
+  // Adds a null at pos as the next value, to be set in place (SetBool ...):
+  // the fast scanner's scalars are built where they stay, not copied in
+  // from temporaries.
+  Node& AddNull(SourcePosition pos) {
+    Node& n = pending_.emplace_back();
+    n.line_ = pos.line;
+    n.column_ = pos.column;
+    return n;
+  }
   // The value added or ended last: a member's key is set on it.
   Node& Last() { return pending_.back(); }
   // Takes back the last value (a member whose key was already there).

@@ -12,6 +12,7 @@
 
 #include <yaml.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -82,11 +83,16 @@ constexpr size_t kLinearKeyLimit = 32;
 
 class YamlReader {
  public:
-  YamlReader(std::string_view text, const DecodeLimits& limits, Stream* out)
+  YamlReader(std::string_view text, const DecodeLimits& limits, bool borrow, Stream* out)
       : limits_(limits), out_(out), tree_(std::make_shared<NodeTree>()), builder_(tree_.get()) {
-    // The tree keeps its own copy: nodes view it, whoever owns text.
-    tree_->source.assign(text);
-    text_ = tree_->source;
+    // Unless the caller's text outlives the stream, the tree keeps its own
+    // copy: nodes view it, whoever owns text.
+    if (borrow) {
+      text_ = text;
+    } else {
+      tree_->source.assign(text);
+      text_ = tree_->source;
+    }
   }
 
   void Run(bool allow_fast, bool* used_fast) {
@@ -532,13 +538,20 @@ void ReadJson(std::string_view text, const DecodeLimits& limits, Stream* out) {
 
 bool IsList(const Node& v) {
   const Node* kind = v.FindMember("kind");
+  if (kind == nullptr || !kind->IsString() || kind->GetString() != "List") return false;
   const Node* items = v.FindMember("items");
-  return kind != nullptr && kind->IsString() && kind->GetString() == "List" &&
-         items != nullptr && items->IsArray();
+  return items != nullptr && items->IsArray();
 }
 
 // Replaces each list (a top-level array, or `kind: List`) by its items.
 void ExpandLists(const DecodeLimits& limits, Stream* out) {
+  // Most streams hold no list: their documents stay as they are, with no
+  // second vector.
+  if (std::none_of(out->documents.begin(), out->documents.end(), [](const StreamDocument& d) {
+        return d.value->IsArray() || IsList(*d.value);
+      })) {
+    return;
+  }
   std::vector<StreamDocument> expanded;
   for (StreamDocument& d : out->documents) {
     const Node* items = nullptr;
@@ -572,14 +585,8 @@ void ExpandLists(const DecodeLimits& limits, Stream* out) {
   out->documents = std::move(expanded);
 }
 
-}  // namespace
-
-Stream ReadStream(std::string_view text, const DecodeLimits& limits) {
-  return ReadStreamForTest(text, limits, /*allow_fast=*/kYamlFastPathEnabled, nullptr);
-}
-
-Stream ReadStreamForTest(std::string_view text, const DecodeLimits& limits, bool allow_fast,
-                         bool* used_fast) {
+Stream ReadStreamImpl(std::string_view text, const DecodeLimits& limits, bool allow_fast,
+                      bool* used_fast, bool borrow) {
   if (used_fast) *used_fast = false;
   Stream out;
   if (text.size() > limits.max_document_bytes * limits.max_documents) {
@@ -600,10 +607,22 @@ Stream ReadStreamForTest(std::string_view text, const DecodeLimits& limits, bool
     }
     ReadJson(text, limits, &out);
   } else {
-    YamlReader(text, limits, &out).Run(allow_fast, used_fast);
+    YamlReader(text, limits, borrow, &out).Run(allow_fast, used_fast);
   }
   ExpandLists(limits, &out);
   return out;
+}
+
+}  // namespace
+
+Stream ReadStream(std::string_view text, const DecodeLimits& limits, InputText input) {
+  return ReadStreamImpl(text, limits, /*allow_fast=*/kYamlFastPathEnabled, nullptr,
+                        /*borrow=*/input == InputText::kOutlivesStream);
+}
+
+Stream ReadStreamForTest(std::string_view text, const DecodeLimits& limits, bool allow_fast,
+                         bool* used_fast) {
+  return ReadStreamImpl(text, limits, allow_fast, used_fast, /*borrow=*/false);
 }
 
 SourcePosition FindPosition(const StreamDocument& doc, std::string_view path) {

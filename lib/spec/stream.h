@@ -30,9 +30,17 @@ struct Stream {
   std::vector<FieldError> errors;  // syntax errors and broken limits
 };
 
+// Whether ReadStream's caller keeps the text alive as long as the Stream.
+enum class InputText {
+  kCopied,          // the YAML tree copies it (nodes view the copy)
+  kOutlivesStream,  // nodes view it: no copy (for the seed, a malloc, copy
+                    // and free beyond tcache's sizes: ~1.5k instructions)
+};
+
 // Parses text: JSON when its first non-space character is '{' or '[',
 // YAML otherwise. Never fails as a whole; what could be read is returned.
-Stream ReadStream(std::string_view text, const DecodeLimits& limits);
+Stream ReadStream(std::string_view text, const DecodeLimits& limits,
+                  InputText input = InputText::kCopied);
 
 // Whether ReadStream tries the hand-written scanner for the block-YAML
 // subset (yaml_fast.h) before libyaml.

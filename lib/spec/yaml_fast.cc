@@ -329,7 +329,7 @@ class FastScanner {
           if (!Sequence(col, true)) return false;
           --depth_;
         } else {
-          builder_.Add(B::Null({}));  // an empty value
+          builder_.AddNull({});  // an empty value
         }
       } else if (!InlineValue(p - l.begin, col)) {
         return false;
@@ -398,7 +398,7 @@ class FastScanner {
       if (end < l.end && t_[end] != ' ') return false;
       if (!RestIsComment(l, end)) return false;
       if (TooLong(text)) return false;
-      builder_.Add(B::String(text, Pos(line, col)));
+      B::SetString(&builder_.AddNull(Pos(line, col)), text);
       ++li_;
       return true;
     }
@@ -429,8 +429,9 @@ class FastScanner {
     size_t e = i;
     while (e > p && t_[e - 1] == ' ') --e;
     std::string_view text = t_.substr(p, e - p);
-    builder_.Add(PlainScalar(text, Pos(line, col)));
-    if (builder_.Last().IsString() && TooLong(text)) return false;
+    Node& scalar = builder_.AddNull(Pos(line, col));
+    SetPlainScalar(&scalar, text);
+    if (scalar.IsString() && TooLong(text)) return false;
     ++li_;
     // A more indented line that is not a comment would continue the
     // scalar: both callers refuse a next content line indented past their

@@ -20,7 +20,7 @@ bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) 
 
 // Integers as go-yaml v2 reads them (strconv.ParseInt with base 0 after
 // removing '_').
-bool ResolveInt(std::string_view s, SourcePosition pos, Node* out) {
+bool ResolveInt(std::string_view s, Node* out) {
   // Copied only to drop separators, which few numbers have.
   std::string clean;
   std::string_view t = s;
@@ -55,21 +55,21 @@ bool ResolveInt(std::string_view s, SourcePosition pos, Node* out) {
   if (ptr != t.data() + t.size()) return false;
   if (ec == std::errc::result_out_of_range) {
     if (base != 10) return false;
-    *out = B::Double(std::strtod(std::string(s).c_str(), nullptr), pos);
+    B::SetDouble(out, std::strtod(std::string(s).c_str(), nullptr));
     return true;
   }
   if (ec != std::errc()) return false;
   if (!negative) {
-    *out = B::Uint(magnitude, pos);
+    B::SetUint(out, magnitude);
   } else if (magnitude <= static_cast<uint64_t>(INT64_MAX) + 1) {
-    *out = B::Int(static_cast<int64_t>(0 - magnitude), pos);
+    B::SetInt(out, static_cast<int64_t>(0 - magnitude));
   } else {
-    *out = B::Double(-static_cast<double>(magnitude), pos);
+    B::SetDouble(out, -static_cast<double>(magnitude));
   }
   return true;
 }
 
-bool ResolveFloat(std::string_view s, SourcePosition pos, Node* out) {
+bool ResolveFloat(std::string_view s, Node* out) {
   // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
   size_t i = 0;
   if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
@@ -90,41 +90,48 @@ bool ResolveFloat(std::string_view s, SourcePosition pos, Node* out) {
   if (i != s.size()) return false;
   double d = std::strtod(std::string(s).c_str(), nullptr);
   if (d - d != 0) return false;  // inf: JSON cannot hold it, keep the text
-  *out = B::Double(d, pos);
+  B::SetDouble(out, d);
   return true;
 }
 
-// Resolves a plain scalar; returns false when it is a string.
-bool ResolvePlain(std::string_view s, SourcePosition pos, Node* out) {
+// Resolves a plain scalar into the null *out; returns false when it is a
+// string.
+bool ResolvePlain(std::string_view s, Node* out) {
   // The null and boolean words are five characters at most, and start
   // with one of these.
   if (s.size() <= 5 &&
       (s.empty() || std::string_view("~nNtTfFyYoO").find(s[0]) != std::string_view::npos)) {
     if (OneOf(s, {"", "~", "null", "Null", "NULL"})) {
-      *out = B::Null(pos);
-      return true;
+      return true;  // *out is a null already
     }
     if (OneOf(s, {"true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})) {
-      *out = B::Bool(true, pos);
+      B::SetBool(out, true);
       return true;
     }
     if (OneOf(s, {"false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})) {
-      *out = B::Bool(false, pos);
+      B::SetBool(out, false);
       return true;
     }
   }
   if (s.size() > 64) return false;
   char c = s[0];
   if (!(c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9'))) return false;
-  return ResolveInt(s, pos, out) || ResolveFloat(s, pos, out);
+  return ResolveInt(s, out) || ResolveFloat(s, out);
 }
 
 }  // namespace
 
+void SetPlainScalar(Node* n, std::string_view text) {
+  if (!ResolvePlain(text, n)) {
+    B::SetString(n, text);
+  } else if (!n->IsNull()) {
+    B::SetPlainText(n, text);
+  }
+}
+
 Node PlainScalar(std::string_view text, SourcePosition pos) {
-  Node n;
-  if (!ResolvePlain(text, pos, &n)) return B::String(text, pos);
-  if (!n.IsNull()) B::SetPlainText(&n, text);
+  Node n = B::Null(pos);
+  SetPlainScalar(&n, text);
   return n;
 }
 

@@ -17,5 +17,8 @@ namespace qdirect::spec {
 // The node of plain scalar text at pos: null, bool, number (with its plain
 // text) or string.
 Node PlainScalar(std::string_view text, SourcePosition pos);
+// PlainScalar in place: n is a null (NodeTreeBuilder::AddNull) with its
+// position already.
+void SetPlainScalar(Node* n, std::string_view text);
 
 }  // namespace qdirect::spec
