@@ -101,32 +101,10 @@ void JsonObject::Grow(size_t size) {
 // Inlined into Set: one call per member.
 [[gnu::always_inline]] inline JsonObject::Member& JsonObject::Append(
     std::string_view key, std::string_view value, bool is_string) {
-  // `,"key":value}` over the closing brace.
   const size_t at = size_ == 0 ? 0 : size_ - 1;
-  const size_t quotes = is_string ? 2 : 0;
-  const size_t end = at + key.size() + value.size() + quotes + 5;
+  const size_t end = at + key.size() + value.size() + (is_string ? 2 : 0) + 5;
   if (end > json_.size()) Grow(end);
-  char* const base = json_.data();
-  char* p = base + at;
-  *p++ = at == 0 ? '{' : ',';
-  *p++ = '"';
-  Member m;
-  m.key = {static_cast<uint32_t>(p - base), static_cast<uint32_t>(key.size()), false};
-  std::memcpy(p, key.data(), key.size());
-  p += key.size();
-  *p++ = '"';
-  *p++ = ':';
-  m.value_begin = static_cast<uint32_t>(p - base);
-  if (is_string) *p++ = '"';
-  m.str = {static_cast<uint32_t>(p - base), static_cast<uint32_t>(value.size()), false};
-  std::memcpy(p, value.data(), value.size());
-  p += value.size();
-  if (is_string) *p++ = '"';
-  m.value_end = static_cast<uint32_t>(p - base);
-  *p = '}';
-  m.is_string = is_string;
-  size_ = static_cast<uint32_t>(end);
-  return members_.emplace_back(m);
+  return AppendInRoom(key, value, is_string);
 }
 
 JsonObject::Member& JsonObject::Replace(Member& m, std::string_view value, bool is_string) {

@@ -70,7 +70,8 @@ class JsonObject {
     if (!json_internal::NeedsEscape(key) && (key_bits_ & bit) == 0 &&
         !json_internal::NeedsEscape(value) && HasRoom(key, value, 7))
         [[likely]] {
-      Append(key, bit, value, true);
+      key_bits_ |= bit;
+      AppendInRoom(key, value, true);
     } else {
       Set(key, bit, json_internal::NeedsEscape(key), value, true);
     }
@@ -151,18 +152,17 @@ class JsonObject {
     const uint64_t bit = KeyBit(key);
     if (!json_internal::NeedsEscape(key) && (key_bits_ & bit) == 0 &&
         HasRoom(key, json, 5)) [[likely]] {
-      Append(key, bit, json, false);
+      key_bits_ |= bit;
+      AppendInRoom(key, json, false);
     } else {
       Set(key, bit, json_internal::NeedsEscape(key), json, false);
     }
     return *this;
   }
-  // Appends a new member whose key and value need no escaping into room
-  // json_ has.
-  [[gnu::always_inline]] void Append(std::string_view key, uint64_t key_bit,
-                                     std::string_view value, bool is_string) {
-    key_bits_ |= key_bit;
-    // `,"key":value}` over the closing brace.
+  // Appends a member (key and value escaped already) into room json_ has:
+  // `,"key":value}` over the closing brace. Its key bit is the caller's.
+  [[gnu::always_inline]] Member& AppendInRoom(std::string_view key, std::string_view value,
+                                              bool is_string) {
     const size_t at = size_ == 0 ? 0 : size_ - 1;
     char* const base = json_.data();
     char* p = base + at;
@@ -184,6 +184,7 @@ class JsonObject {
     m.is_string = is_string;
     *p++ = '}';
     size_ = static_cast<uint32_t>(p - base);
+    return m;
   }
 
   // KeyBit (base/key_bit.h) of every key: most keys set are new, and their
