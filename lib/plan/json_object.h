@@ -34,7 +34,7 @@ inline constexpr std::array<bool, 256> kEscaped = [] {
 }();
 
 // Whether any of the eight bytes in x needs escaping (base/byte_flags.h).
-constexpr bool WordNeedsEscape(uint64_t x) {
+[[gnu::always_inline]] constexpr bool WordNeedsEscape(uint64_t x) {
   return (ByteFlagsBelow(x, 0x20) | ByteFlagsEqual(x, '"') | ByteFlagsEqual(x, '\\')) != 0;
 }
 
