@@ -19,24 +19,26 @@ inline constexpr uint64_t kByteOnes = 0x0101010101010101u;
 inline constexpr uint64_t kByteHighs = 0x8080808080808080u;
 
 // The eight bytes at p.
-inline uint64_t LoadWord(const char* p) {
+[[gnu::always_inline]] inline uint64_t LoadWord(const char* p) {
   uint64_t x;
   std::memcpy(&x, p, 8);
   return x;
 }
 
 // Bytes below c (c at most 0x80).
-constexpr uint64_t ByteFlagsBelow(uint64_t x, uint8_t c) {
+[[gnu::always_inline]] constexpr uint64_t ByteFlagsBelow(uint64_t x, uint8_t c) {
   return (x - kByteOnes * c) & ~x & kByteHighs;
 }
 
 // Bytes equal to c.
-constexpr uint64_t ByteFlagsEqual(uint64_t x, char c) {
+[[gnu::always_inline]] constexpr uint64_t ByteFlagsEqual(uint64_t x, char c) {
   const uint64_t y = x ^ (kByteOnes * static_cast<uint8_t>(c));
   return (y - kByteOnes) & ~y & kByteHighs;
 }
 
 // Bytes above 0x7e: DEL and everything outside ASCII.
-constexpr uint64_t ByteFlagsAboveTilde(uint64_t x) { return ((x + kByteOnes) | x) & kByteHighs; }
+[[gnu::always_inline]] constexpr uint64_t ByteFlagsAboveTilde(uint64_t x) {
+  return ((x + kByteOnes) | x) & kByteHighs;
+}
 
 }  // namespace qdirect

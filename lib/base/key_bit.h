@@ -10,7 +10,7 @@
 
 namespace qdirect {
 
-inline uint64_t KeyBit(std::string_view key) {
+[[gnu::always_inline]] inline uint64_t KeyBit(std::string_view key) {
   const unsigned first = key.empty() ? 0 : static_cast<unsigned char>(key[0]);
   return uint64_t{1} << ((key.size() * 7 + first) & 63);
 }

@@ -144,7 +144,8 @@ class JsonObject {
   Member& Append(std::string_view key, std::string_view value, bool is_string);
   // Whether json_ holds a member of `key` and `value` bytes plus `extra`
   // after the object (and the value is short: a bound the compiler sees).
-  bool HasRoom(std::string_view key, std::string_view value, size_t extra) const {
+  [[gnu::always_inline]] bool HasRoom(std::string_view key, std::string_view value,
+                                      size_t extra) const {
     return value.size() < 4096 && size_ + key.size() + value.size() + extra <= json_.size();
   }
   // A non-string value (a number, true/false) under key.
@@ -215,12 +216,13 @@ void AppendJsonString(std::string_view s, std::string* out);
 
 // Writes a JSON object member after member, for objects that are only
 // rendered: no lookup and no replacement (each key is set once), hence no
-// member table, which is most of what a JsonObject member costs. The keys
-// are kept (as the caller's views: literals) for a property check.
+// member table, which is most of what a JsonObject member costs. Asked to,
+// it keeps the keys (as the caller's views: literals) for a property check.
 class JsonWriter {
  public:
   // `room`: bytes to make room for, enough for the usual object.
-  explicit JsonWriter(size_t room) : json_(room, '\0') {}
+  explicit JsonWriter(size_t room, bool keep_keys = false)
+      : json_(room, '\0'), keep_keys_(keep_keys) {}
   [[gnu::always_inline]] JsonWriter& Str(std::string_view key, std::string_view value) {
     if (json_internal::NeedsEscape(value)) [[unlikely]] {
       return Escaped(key, value);
@@ -246,7 +248,7 @@ class JsonWriter {
     return *this;
   }
 
-  // Member names, in order; views of the keys passed.
+  // Member names, in order (views of the keys passed), when kept.
   const absl::InlinedVector<std::string_view, 8>& keys() const { return keys_; }
   // The object, taken from a writer that is done with.
   std::string Take() && {
@@ -261,7 +263,7 @@ class JsonWriter {
   // after it, where it returns. Keys are literals: their escape check and
   // copy fold at compile time.
   [[gnu::always_inline]] char* Key(std::string_view key, size_t value_size) {
-    keys_.push_back(key);
+    if (keep_keys_) keys_.push_back(key);
     if (json_internal::NeedsEscape(key)) [[unlikely]] {
       return EscapedKey(key, value_size);
     }
@@ -282,6 +284,7 @@ class JsonWriter {
 
   std::string json_;  // the members in the first size_ bytes, then room
   size_t size_ = 0;
+  bool keep_keys_;
   absl::InlinedVector<std::string_view, 8> keys_;
 };
 

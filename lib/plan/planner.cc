@@ -789,7 +789,8 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
   for (const RootPort& port : layout.root_ports) {
     std::string addr = port.Addr();
     // Written directly: root ports are many (the spares) and only rendered.
-    JsonWriter dev(128);
+    // The first of each kind keeps its keys for the property check.
+    JsonWriter dev(128, /*keep_keys=*/!checked_port[port.multifunction]);
     dev.Str("driver", "pcie-root-port")
         .Int("port", port.port)
         .Int("chassis", port.chassis)
