@@ -25,6 +25,28 @@ inline constexpr uint64_t kByteHighs = 0x8080808080808080u;
   return x;
 }
 
+// Copies n bytes, a short run (most JSON values and names) with a few
+// overlapping word moves instead of a call to memcpy.
+[[gnu::always_inline]] inline void CopyBytes(char* dst, const char* src, size_t n) {
+  if (n >= 8 && n <= 16) {
+    const uint64_t head = LoadWord(src), tail = LoadWord(src + n - 8);
+    std::memcpy(dst, &head, 8);
+    std::memcpy(dst + n - 8, &tail, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t head, tail;
+    std::memcpy(&head, src, 4);
+    std::memcpy(&tail, src + n - 4, 4);
+    std::memcpy(dst, &head, 4);
+    std::memcpy(dst + n - 4, &tail, 4);
+  } else if (n > 0 && n < 4) {
+    dst[0] = src[0];
+    dst[n / 2] = src[n / 2];
+    dst[n - 1] = src[n - 1];
+  } else if (n > 16) {
+    std::memcpy(dst, src, n);
+  }
+}
+
 // Bytes below c (c at most 0x80).
 [[gnu::always_inline]] constexpr uint64_t ByteFlagsBelow(uint64_t x, uint8_t c) {
   return (x - kByteOnes * c) & ~x & kByteHighs;

@@ -178,7 +178,7 @@ class JsonObject {
     m.value_begin = static_cast<uint32_t>(p - base);
     if (is_string) *p++ = '"';
     m.str = {static_cast<uint32_t>(p - base), static_cast<uint32_t>(value.size()), false};
-    std::memcpy(p, value.data(), value.size());
+    CopyBytes(p, value.data(), value.size());
     p += value.size();
     if (is_string) *p++ = '"';
     m.value_end = static_cast<uint32_t>(p - base);
@@ -229,7 +229,7 @@ class JsonWriter {
     }
     char* p = Key(key, value.size() + 2);
     *p++ = '"';
-    std::memcpy(p, value.data(), value.size());
+    CopyBytes(p, value.data(), value.size());
     p[value.size()] = '"';
     return *this;
   }
@@ -244,7 +244,7 @@ class JsonWriter {
   }
   // A member whose value is JSON already (a number, a nested object).
   [[gnu::always_inline]] JsonWriter& Raw(std::string_view key, std::string_view json) {
-    std::memcpy(Key(key, json.size()), json.data(), json.size());
+    CopyBytes(Key(key, json.size()), json.data(), json.size());
     return *this;
   }
 

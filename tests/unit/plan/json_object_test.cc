@@ -101,6 +101,22 @@ TEST(JsonWriterTest, WritesWhatAJsonObjectRendersForTheSameMembers) {
   EXPECT_EQ(JsonWriter(16).Take(), "{}");
 }
 
+// Values are copied by size class (1-3, 4-7, 8-16, longer bytes): every
+// length comes out whole, in both builders.
+TEST(JsonWriterTest, CopiesValuesOfEveryLength) {
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (size_t n = 0; n <= 40; ++n) {
+    const std::string value = alphabet.substr(0, n);
+    JsonWriter writer(16);
+    writer.Int("n", static_cast<int64_t>(n)).Str("v", value);
+    JsonObject obj;  // its first member goes through Set, the next inline
+    obj.Int("n", static_cast<int64_t>(n)).Str("v", value);
+    const std::string expected = "{\"n\":" + std::to_string(n) + ",\"v\":\"" + value + "\"}";
+    EXPECT_EQ(std::move(writer).Take(), expected) << n;
+    EXPECT_EQ(obj.Render(), expected) << n;
+  }
+}
+
 TEST(JsonWriterTest, EscapesKeysAndValuesSoRapidJsonReadsThemBack) {
   const std::string nasty = "a\"b\\c\nd\te\x01f/\xc3\xa9";
   JsonWriter writer(64);
