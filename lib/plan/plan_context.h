@@ -126,16 +126,16 @@ struct PlanContext {
   // entry is built in place: a DeviceEntry move copies six strings.
   void AddObject(const std::string& id, JsonObject&& props, const LazyPath& path) {
     NeedObject(props.GetStr("qom-type"), path);
-    objects.emplace_back(DeviceEntry::Kind::kObject, id, "", "", "",
-                         std::move(props).Render());
+    objects.emplace_back(DeviceEntry::Kind::kObject, id, std::string(), std::string(),
+                         std::string(), std::move(props).Render());
   }
   void AddBlockdev(const std::string& node, JsonObject&& props,
                    const std::string& volume) {
-    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, "", "", volume,
+    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, std::string(), std::string(), volume,
                            std::move(props).Render());
   }
   void AddBlockdev(const std::string& node, JsonWriter&& props, const std::string& volume) {
-    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, "", "", volume,
+    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, std::string(), std::string(), volume,
                            std::move(props).Take());
   }
   // Adds a PCI device built from props (driver first) and returns it, for
@@ -155,7 +155,7 @@ struct PlanContext {
     NeedDevice(props.GetStr("driver"), path);
     CheckProperties(props, path);
     std::string id(props.GetStr("id"));  // before props is rendered away
-    bus_devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(id), bus, "", volume,
+    bus_devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(id), bus, std::string(), volume,
                              std::move(props).Render());
   }
   // Checks that every member of props (a -device) is a property of its
@@ -174,7 +174,7 @@ struct PlanContext {
 
   // A socket chardev QEMU serves on a listening unix socket the launcher
   // binds and passes at child_fd.
-  void AddListenerChardev(const std::string& id, int child_fd);
+  void AddListenerChardev(std::string_view id, int child_fd);
 };
 
 // The parts of MakePlan, in the order it calls them (planner.cc, disks.cc,

@@ -21,6 +21,9 @@
 #include "qdirect/plan.h"
 
 namespace qdirect {
+
+using std::string_literals::operator""s;  // "qmp"s: a literal's length, no strlen
+
 namespace plan {
 namespace {
 
@@ -37,11 +40,22 @@ std::string QemuId(const QemuCapabilities& caps) {
   return absl::StrCat("qemu ", caps.version, " (", caps.binary, ")");
 }
 
+// A literal word as a view of its known length (a const char* would cost
+// a strlen call: ~20 literals a plan); any other word as it is.
+template <size_t N>
+std::string_view Word(const char (&literal)[N]) {
+  return std::string_view(literal, N - 1);
+}
+template <typename W>
+W&& Word(W&& word) {
+  return std::forward<W>(word);
+}
+
 // Appends each word to argv, moving the ones passed as rvalues (an
 // initializer list would copy every one).
 template <typename... Words>
 void AppendArgs(std::vector<std::string>& argv, Words&&... words) {
-  (argv.emplace_back(std::forward<Words>(words)), ...);
+  (argv.emplace_back(Word(std::forward<Words>(words))), ...);
 }
 
 bool Enabled(const std::optional<spec::FeatureState>& f) {
@@ -215,7 +229,7 @@ absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
 
 }  // namespace
 
-void PlanContext::AddListenerChardev(const std::string& id, int child_fd) {
+void PlanContext::AddListenerChardev(std::string_view id, int child_fd) {
   // chardev-add's arguments, written out whole: five nested JsonObjects
   // for two variable strings cost more than the rest of a chardev.
   char fd_buf[16];
@@ -235,8 +249,8 @@ void PlanContext::AddListenerChardev(const std::string& id, int child_fd) {
   keyval.reserve(48 + id.size());
   keyval.append("socket,id=").append(id).append(",fd=").append(fd).append(
       ",server=on,wait=off");
-  chardevs.emplace_back(DeviceEntry::Kind::kChardev, id, "", "", "", std::move(args),
-                        std::move(keyval));
+  chardevs.emplace_back(DeviceEntry::Kind::kChardev, std::string(id), std::string(),
+                        std::string(), std::string(), std::move(args), std::move(keyval));
 }
 
 absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
@@ -623,12 +637,12 @@ void PlanSockets(PlanContext& ctx, Plan& plan) {
   // control.sock).
   plan.qmp_socket = host.runtime_dir + "/qmp.sock";
   ctx.AddListenerChardev("qmp", host.qmp_fd);
-  plan.fds.push_back({FdToPass::Kind::kQmpListener, host.qmp_fd, "qmp"});
+  plan.fds.push_back({FdToPass::Kind::kQmpListener, host.qmp_fd, "qmp"s});
   if (devices.autoattach_serial_console) {
     plan.console_socket = host.runtime_dir + "/console.sock";
     const int fd = ctx.next_child_fd++;
     ctx.AddListenerChardev("console", fd);
-    plan.fds.push_back({FdToPass::Kind::kConsoleListener, fd, "console"});
+    plan.fds.push_back({FdToPass::Kind::kConsoleListener, fd, "console"s});
     JsonObject serial;
     serial.Str("driver", "isa-serial").Str("chardev", "console").Str("id", "serial0");
     ctx.AddBusDevice(std::move(serial), "", "",
@@ -640,7 +654,7 @@ void PlanSockets(PlanContext& ctx, Plan& plan) {
   {
     const int fd = ctx.next_child_fd++;
     ctx.AddListenerChardev("agent", fd);
-    plan.fds.push_back({FdToPass::Kind::kAgentListener, fd, "agent"});
+    plan.fds.push_back({FdToPass::Kind::kAgentListener, fd, "agent"s});
   }
 
 }
@@ -802,8 +816,8 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
       ctx.CheckProperties("pcie-root-port", dev, LazyPath("root port ", "", port.id));
       checked_port[port.multifunction] = true;
     }
-    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0", std::move(addr), "",
-                              std::move(dev).Take());
+    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0"s, std::move(addr),
+                              std::string(), std::move(dev).Take());
   }
   for (size_t i = 0; i < ctx.pci_devices.size(); ++i) {
     PendingPciDevice& d = ctx.pci_devices[i];
