@@ -27,30 +27,6 @@ Node NodeTreeBuilder::Null(SourcePosition pos) {
   return n;
 }
 
-Node NodeTreeBuilder::Bool(bool b, SourcePosition pos) {
-  Node n = Null(pos);
-  SetBool(&n, b);
-  return n;
-}
-
-Node NodeTreeBuilder::Int(int64_t i, SourcePosition pos) {
-  Node n = Null(pos);
-  SetInt(&n, i);
-  return n;
-}
-
-Node NodeTreeBuilder::Uint(uint64_t u, SourcePosition pos) {
-  Node n = Null(pos);
-  SetUint(&n, u);
-  return n;
-}
-
-Node NodeTreeBuilder::Double(double d, SourcePosition pos) {
-  Node n = Null(pos);
-  SetDouble(&n, d);
-  return n;
-}
-
 Node NodeTreeBuilder::String(std::string_view text, SourcePosition pos) {
   Node n = Null(pos);
   SetString(&n, text);

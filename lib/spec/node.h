@@ -115,10 +115,6 @@ class NodeTreeBuilder {
   explicit NodeTreeBuilder(NodeTree* tree) : tree_(tree) {}
 
   static Node Null(SourcePosition pos);
-  static Node Bool(bool b, SourcePosition pos);
-  static Node Int(int64_t i, SourcePosition pos);
-  static Node Uint(uint64_t u, SourcePosition pos);
-  static Node Double(double d, SourcePosition pos);
   static Node String(std::string_view text, SourcePosition pos);
   // Turn a null (Null() or AddNull()) into a scalar in place. SetUint
   // makes a kInt when u fits int64.
@@ -154,8 +150,7 @@ class NodeTreeBuilder {
   // Adds a finished scalar as the next value.
   void Add(Node&& n) { pending_.push_back(std::move(n)); }
   // Adds a null at pos as the next value, to be set in place (SetBool ...):
-  // the fast scanner's scalars are built where they stay, not copied in
-  // from temporaries.
+  // scalars are built where they stay, not copied in from temporaries.
   Node& AddNull(SourcePosition pos) {
     Node& n = pending_.emplace_back();
     n.line_ = pos.line;

@@ -499,15 +499,15 @@ void Convert(const Value& v, NodeTreeBuilder* b) {
   } else if (v.IsString()) {
     b->Add(B::String(View(v), {}));
   } else if (v.IsBool()) {
-    b->Add(B::Bool(v.GetBool(), {}));
+    B::SetBool(&b->AddNull({}), v.GetBool());
   } else if (v.IsInt64()) {
-    b->Add(B::Int(v.GetInt64(), {}));
+    B::SetInt(&b->AddNull({}), v.GetInt64());
   } else if (v.IsUint64()) {
-    b->Add(B::Uint(v.GetUint64(), {}));
+    B::SetUint(&b->AddNull({}), v.GetUint64());
   } else if (v.IsNumber()) {
-    b->Add(B::Double(v.GetDouble(), {}));
+    B::SetDouble(&b->AddNull({}), v.GetDouble());
   } else {
-    b->Add(B::Null({}));
+    b->AddNull({});
   }
 }
 
