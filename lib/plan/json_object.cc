@@ -7,24 +7,8 @@
 
 namespace qdirect::plan {
 
-using json_internal::NeedsEscape;
-
-namespace {
-
-// NeedsEscape for a value, most of which are four to seven bytes ("qcow2",
-// "native", "pcie.0"): those are checked as one word, their first and last
-// four bytes (overlapping), instead of byte by byte. Keys keep the plain
-// NeedsEscape, which the compiler answers for a literal.
-bool ValueNeedsEscape(std::string_view s) {
-  if (s.size() < 4 || s.size() >= 8) return NeedsEscape(s);
-  uint32_t first, last;
-  std::memcpy(&first, s.data(), 4);
-  std::memcpy(&last, s.data() + s.size() - 4, 4);
-  return json_internal::WordNeedsEscape(first | uint64_t{last} << 32);
-}
-
-}  // namespace
 using json_internal::kEscaped;
+using json_internal::NeedsEscape;
 
 void AppendJsonString(std::string_view s, std::string* out) {
   if (!NeedsEscape(s)) {
@@ -169,7 +153,7 @@ JsonObject::Member& JsonObject::Set(std::string_view key, uint64_t key_bit, bool
     }
   }
   key_bits_ |= key_bit;
-  if (escape_key || (is_string && ValueNeedsEscape(value))) [[unlikely]] {
+  if (escape_key || (is_string && json_internal::ValueNeedsEscape(value))) [[unlikely]] {
     return AppendEscaped(key, value, is_string);
   }
   return Append(key, value, is_string);

@@ -55,6 +55,17 @@ inline constexpr std::array<bool, 256> kEscaped = [] {
   return WordNeedsEscape(LoadWord(s.data() + s.size() - 8));
 }
 
+// NeedsEscape for a value, most of which are four to seven bytes ("qcow2",
+// "native", "pcie.0"): those are checked as one word, their first and last
+// four bytes (overlapping), instead of byte by byte. Keys keep the plain
+// NeedsEscape, which the compiler answers for a literal.
+[[gnu::always_inline]] inline bool ValueNeedsEscape(std::string_view s) {
+  if (s.size() < 4 || s.size() >= 8) return NeedsEscape(s);
+  uint32_t first, last;
+  std::memcpy(&first, s.data(), 4);
+  std::memcpy(&last, s.data() + s.size() - 4, 4);
+  return WordNeedsEscape(first | uint64_t{last} << 32);
+}
 
 }  // namespace json_internal
 
@@ -68,7 +79,7 @@ class JsonObject {
   [[gnu::always_inline]] JsonObject& Str(std::string_view key, std::string_view value) {
     const uint64_t bit = KeyBit(key);
     if (!json_internal::NeedsEscape(key) && (key_bits_ & bit) == 0 &&
-        !json_internal::NeedsEscape(value) && HasRoom(key, value, 7))
+        !json_internal::ValueNeedsEscape(value) && HasRoom(key, value, 7))
         [[likely]] {
       key_bits_ |= bit;
       AppendInRoom(key, value, true);
@@ -224,7 +235,7 @@ class JsonWriter {
   explicit JsonWriter(size_t room, bool keep_keys = false)
       : json_(room, '\0'), keep_keys_(keep_keys) {}
   [[gnu::always_inline]] JsonWriter& Str(std::string_view key, std::string_view value) {
-    if (json_internal::NeedsEscape(value)) [[unlikely]] {
+    if (json_internal::ValueNeedsEscape(value)) [[unlikely]] {
       return Escaped(key, value);
     }
     char* p = Key(key, value.size() + 2);
