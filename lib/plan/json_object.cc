@@ -198,15 +198,11 @@ void JsonObject::RenderTo(std::string* out) const {
 }
 
 char* JsonWriter::EscapedKey(std::string_view key, size_t value_size) {
-  std::string encoded = JsonString(key);
-  const size_t end = size_ + encoded.size() + value_size + 2;
-  if (end > json_.size()) json_.resize(std::max(end, 2 * json_.size()));
-  char* p = json_.data() + size_;
-  *p++ = size_ == 0 ? '{' : ',';
+  const std::string encoded = JsonString(key);
+  char* p = Open(encoded.size() + 1 + value_size);
   std::memcpy(p, encoded.data(), encoded.size());
   p += encoded.size();
   *p++ = ':';
-  size_ = end;
   return p;
 }
 

@@ -278,19 +278,25 @@ class JsonWriter {
     if (json_internal::NeedsEscape(key)) [[unlikely]] {
       return EscapedKey(key, value_size);
     }
-    const size_t end = size_ + key.size() + value_size + 4;
-    if (end > json_.size()) json_.resize(std::max(end, 2 * json_.size()));
-    char* p = json_.data() + size_;
-    *p++ = size_ == 0 ? '{' : ',';
+    char* p = Open(key.size() + 3 + value_size);
     *p++ = '"';
     std::memcpy(p, key.data(), key.size());
     p += key.size();
     *p++ = '"';
     *p++ = ':';
-    size_ = end;
     return p;
   }
   char* EscapedKey(std::string_view key, size_t value_size);
+  // Makes room for a member of `size` bytes after its `{` or `,`, writes
+  // that, counts the member as written and returns where it goes.
+  [[gnu::always_inline]] char* Open(size_t size) {
+    const size_t end = size_ + 1 + size;
+    if (end > json_.size()) json_.resize(std::max(end, 2 * json_.size()));
+    char* p = json_.data() + size_;
+    *p++ = size_ == 0 ? '{' : ',';
+    size_ = end;
+    return p;
+  }
   JsonWriter& Escaped(std::string_view key, std::string_view value);
 
   std::string json_;  // the members in the first size_ bytes, then room
