@@ -38,34 +38,41 @@ inline constexpr std::array<bool, 256> kEscaped = [] {
   return (ByteFlagsBelow(x, 0x20) | ByteFlagsEqual(x, '"') | ByteFlagsEqual(x, '\\')) != 0;
 }
 
-// Whether s holds a byte JSON needs escaped. Eight bytes at a time: the
-// members of a plan are long paths and names that almost never need it.
-// Inlined: it runs for every key and string value set, and for a literal
-// key (nearly all of them) the compiler answers it.
+// Whether s holds a byte JSON needs escaped, a word at a time: the
+// members of a plan are names of two to seven bytes ("id", "driver",
+// "pcie.0") and long paths, and almost none needs it. Short texts are
+// gathered into one word (bytes that need no escape fill the rest), longer
+// ones read as words, the last overlapping the one before. Inlined: it
+// runs for every key and string value set, and for a literal the compiler
+// folds the loads.
 [[gnu::always_inline]] inline bool NeedsEscape(std::string_view s) {
-  if (s.size() < 8) {
-    bool escaped = false;
-    for (char c : s) escaped |= kEscaped[static_cast<unsigned char>(c)];
-    return escaped;
+  const char* d = s.data();
+  const size_t n = s.size();
+  if (n < 4) {
+    if (n == 0) return false;
+    // s[0], s[n / 2] and s[n - 1] cover every byte of one to three.
+    const uint64_t x = static_cast<unsigned char>(d[0]) |
+                       uint64_t{static_cast<unsigned char>(d[n / 2])} << 8 |
+                       uint64_t{static_cast<unsigned char>(d[n - 1])} << 16 |
+                       (kByteOnes * 'a' << 24);
+    return WordNeedsEscape(x);
   }
-  for (size_t i = 0; i + 8 <= s.size(); i += 8) {
-    if (WordNeedsEscape(LoadWord(s.data() + i))) return true;
+  if (n < 8) {
+    uint32_t first, last;
+    std::memcpy(&first, d, 4);
+    std::memcpy(&last, d + n - 4, 4);
+    return WordNeedsEscape(first | uint64_t{last} << 32);
+  }
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    if (WordNeedsEscape(LoadWord(d + i))) return true;
   }
   // The last eight bytes, overlapping words already checked.
-  return WordNeedsEscape(LoadWord(s.data() + s.size() - 8));
+  return WordNeedsEscape(LoadWord(d + n - 8));
 }
 
-// NeedsEscape for a value, most of which are four to seven bytes ("qcow2",
-// "native", "pcie.0"): those are checked as one word, their first and last
-// four bytes (overlapping), instead of byte by byte. Keys keep the plain
-// NeedsEscape, which the compiler answers for a literal.
-[[gnu::always_inline]] inline bool ValueNeedsEscape(std::string_view s) {
-  if (s.size() < 4 || s.size() >= 8) return NeedsEscape(s);
-  uint32_t first, last;
-  std::memcpy(&first, s.data(), 4);
-  std::memcpy(&last, s.data() + s.size() - 4, 4);
-  return WordNeedsEscape(first | uint64_t{last} << 32);
-}
+// NeedsEscape for a value (the same check: kept as a name for the call
+// sites that check values).
+[[gnu::always_inline]] inline bool ValueNeedsEscape(std::string_view s) { return NeedsEscape(s); }
 
 }  // namespace json_internal
 
@@ -154,10 +161,12 @@ class JsonObject {
   // point at them: Set moves those of escaped texts to raw_).
   Member& Append(std::string_view key, std::string_view value, bool is_string);
   // Whether json_ holds a member of `key` and `value` bytes plus `extra`
-  // after the object (and the value is short: a bound the compiler sees).
+  // after the object (and key and value are short: bounds the compiler
+  // sees, or GCC warns of a huge memcpy).
   [[gnu::always_inline]] bool HasRoom(std::string_view key, std::string_view value,
                                       size_t extra) const {
-    return value.size() < 4096 && size_ + key.size() + value.size() + extra <= json_.size();
+    return key.size() < 4096 && value.size() < 4096 &&
+           size_ + key.size() + value.size() + extra <= json_.size();
   }
   // A non-string value (a number, true/false) under key.
   [[gnu::always_inline]] JsonObject& Raw(std::string_view key, std::string_view json) {

@@ -88,6 +88,26 @@ TEST(JsonObjectTest, EscapesEveryPositionOfAValue) {
   }
 }
 
+TEST(JsonObjectTest, EscapesEveryPositionOfAKey) {
+  // Keys take the same word-wise check as values (one to three bytes are
+  // gathered into one word): try each byte of each size, in both writers.
+  for (char special : {'"', '\\', '\n', '\x1f'}) {
+    for (size_t size = 1; size <= 12; ++size) {
+      for (size_t at = 0; at < size; ++at) {
+        std::string key(size, 'k');
+        key[at] = special;
+        const std::string want = "{" + JsonString(key) + ":1}";
+        JsonObject obj;
+        obj.Int(key, 1);
+        EXPECT_EQ(obj.Render(), want) << size << " " << at;
+        JsonWriter writer(16);
+        writer.Int(key, 1);
+        EXPECT_EQ(std::move(writer).Take(), want) << size << " " << at;
+      }
+    }
+  }
+}
+
 TEST(JsonWriterTest, WritesWhatAJsonObjectRendersForTheSameMembers) {
   JsonObject obj;
   obj.Str("driver", "pcie-root-port").Int("port", -16).Bool("multifunction", true).Str("id", "");
