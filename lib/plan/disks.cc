@@ -216,7 +216,7 @@ absl::StatusOr<std::string> AddBlockdevs(PlanContext& ctx,
 }  // namespace
 
 absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
-                      const std::string& node_prefix, const std::string& path,
+                      const std::string& node_prefix, std::string path,
                       DiskUnits& units) {
   const spec::Devices& devices = ctx.vmi.domain.devices;
   const std::string& policy = ctx.vmi.domain.io_threads_policy;
@@ -283,7 +283,7 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
       if (!iothread.empty()) dev.Str("iothread", iothread);
       if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
       if (disk.shareable) dev.Bool("share-rw", true);
-      PendingPciDevice& pci = ctx.AddPciDevice(std::move(dev), id, path);
+      PendingPciDevice& pci = ctx.AddPciDevice(std::move(dev), id, std::move(path));
       pci.volume = disk.name;
       pci.request.fixed_address = disk.pci_address;
       return absl::OkStatus();

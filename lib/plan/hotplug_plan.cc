@@ -102,11 +102,11 @@ absl::Status Collect(PlanContext& ctx, const std::string& port,
     PendingPciDevice& d = ctx.pci_devices[0];
     if (!d.request.fixed_address.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          d.request.owner, ".pciAddress: a hot-plugged device takes the next "
+          d.request.Owner(), ".pciAddress: a hot-plugged device takes the next "
                            "free root port; a fixed address is not supported"));
     }
     d.props.Str("bus", port).Str("addr", "0x0");
-    ctx.CheckProperties(d.props, d.request.owner);
+    ctx.CheckProperties(d.props, OwnerPath(d.request));
     device = {DeviceEntry::Kind::kDevice, d.id, port, "0x0", d.volume,
               std::move(d.props).Render(), ""};
     out.root_port = port;

@@ -158,7 +158,7 @@ absl::StatusOr<JsonObject> UserNetdev(const spec::Interface& iface,
 }  // namespace
 
 absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
-                           const std::string& path) {
+                           std::string path) {
   const spec::Devices& devices = ctx.vmi.domain.devices;
   const bool pod_mode =
       ctx.host.network_mode == HostFacts::NetworkMode::kPod;
@@ -272,7 +272,8 @@ absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
     // One vector per rx and tx queue, plus config and control.
     nic.Bool("mq", true).Int("vectors", 2 * queues + 2);
   }
-  PendingPciDevice& pci = ctx.AddPciDevice(std::move(nic), "ua-" + iface.name, path);
+  PendingPciDevice& pci =
+      ctx.AddPciDevice(std::move(nic), "ua-" + iface.name, std::move(path));
   pci.volume = iface.name;
   pci.request.fixed_address = iface.pci_address;
   return absl::OkStatus();

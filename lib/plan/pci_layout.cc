@@ -54,13 +54,13 @@ absl::StatusOr<int> ParseRootSlot(const PciRequest& request) {
                   &function, &tail) != 4 ||
       text.size() != 12) {
     return absl::InvalidArgumentError(absl::StrCat(
-        request.owner, ".pciAddress: Invalid value: \"", text,
+        request.Owner(), ".pciAddress: Invalid value: \"", text,
         "\": must be DDDD:BB:SS.F"));
   }
   if (domain != 0 || bus != 0 || function != 0 || slot == 0 ||
       static_cast<int>(slot) > kMaxSlot) {
     return absl::InvalidArgumentError(absl::StrCat(
-        request.owner, ".pciAddress: Invalid value: \"", text,
+        request.Owner(), ".pciAddress: Invalid value: \"", text,
         "\": only 0000:00:SS.0 with slot 01..1f is supported (a slot on "
         "the root bus)"));
   }
@@ -68,6 +68,14 @@ absl::StatusOr<int> ParseRootSlot(const PciRequest& request) {
 }
 
 }  // namespace
+
+std::string PciRequest::Owner() const {
+  if (owner_field.empty()) return owner;
+  std::string path;
+  path.reserve(owner_root.size() + 1 + owner_field.size());
+  path.append(owner_root).append(1, '.').append(owner_field);
+  return path;
+}
 
 std::string RootPort::Addr() const {
   // Written backwards: function, '.', slot.
@@ -110,7 +118,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
     if (slot < 0) continue;
     if (taken(slot)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          r.owner, ".pciAddress: Invalid value: \"", r.fixed_address,
+          r.Owner(), ".pciAddress: Invalid value: \"", r.fixed_address,
           "\": slot ", Hex(slot), " is already in use"));
     }
     take(slot);
@@ -130,7 +138,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
       int slot = next_free_slot(2);
       if (slot < 0) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            requests[i].owner, ": no free slot left on pci.0"));
+            requests[i].Owner(), ": no free slot left on pci.0"));
       }
       take(slot);
       layout.placements[i] = {root_bus, Hex(slot)};
@@ -191,7 +199,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
     int s = next_free_slot(2);
     if (s < 0) {
       return absl::ResourceExhaustedError(
-          absl::StrCat(requests[i].owner, ": no free slot left on pcie.0"));
+          absl::StrCat(requests[i].Owner(), ": no free slot left on pcie.0"));
     }
     take(s);
     layout.placements[i] = {root_bus, Hex(s)};

@@ -10,6 +10,7 @@
 // directly on pci.0 slots (ACPI hotplug needs no ports).
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -19,7 +20,14 @@ namespace qdirect::plan {
 enum class PciFamily { kQ35, kI440fx };
 
 struct PciRequest {
-  std::string owner;  // field path, for errors: "spec.domain.devices.disks[0]"
+  // The device's field path, for errors ("spec.domain.devices.disks[0]"):
+  // `owner` when spelled, else `owner_root` + "." + `owner_field`, spelled
+  // only for an error (the planner's own controllers: views of the spec's
+  // path and of a literal, which outlive the layout).
+  std::string owner;
+  std::string_view owner_root;
+  std::string_view owner_field;
+  std::string Owner() const;
   // Fixed address from the spec ("0000:00:05.0"): only bus 0 is accepted;
   // the device then sits on the root bus at that slot.
   std::string fixed_address;

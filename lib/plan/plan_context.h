@@ -150,6 +150,19 @@ struct PlanContext {
     device.request.owner = std::move(path);
     return device;
   }
+  // AddPciDevice for one of the planner's own devices (a controller),
+  // whose errors name `field` under the spec's path (a literal): spelled
+  // only for an error.
+  PendingPciDevice& AddFieldPciDevice(JsonObject&& props, std::string id,
+                                      std::string_view field) {
+    NeedDevice(props.GetStr("driver"), Field(field));
+    PendingPciDevice& device = pci_devices.emplace_back();
+    device.props = std::move(props);
+    device.id = std::move(id);
+    device.request.owner_root = vmi.spec_path;
+    device.request.owner_field = field;
+    return device;
+  }
   void AddBusDevice(JsonObject&& props, const std::string& bus, const std::string& volume,
                     const LazyPath& path) {
     NeedDevice(props.GetStr("driver"), path);
@@ -177,6 +190,12 @@ struct PlanContext {
   void AddListenerChardev(std::string_view id, int child_fd);
 };
 
+// A PCI request's owner (PciRequest::Owner) as a LazyPath.
+inline LazyPath OwnerPath(const PciRequest& request) {
+  return request.owner_field.empty() ? LazyPath(request.owner)
+                                     : LazyPath(request.owner_root, ".", request.owner_field);
+}
+
 // The parts of MakePlan, in the order it calls them (planner.cc, disks.cc,
 // interfaces.cc, host_devices.cc). Each is a function of its own, not
 // only for reading: one function of them all grew past what the compiler
@@ -203,14 +222,15 @@ struct DiskUnits {
 };
 // One disk: its blockdev nodes (<node_prefix>-file, -fmt, ...) and its
 // device. Cold plug (PlanDisks) and hotplug (PlanVolumeHotplug) both use it,
-// so the JSON QEMU gets is the same either way.
+// so the JSON QEMU gets is the same either way. `path` (the disk's field
+// path) ends up in the device's PCI request: pass a temporary.
 absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
-                      const std::string& node_prefix, const std::string& path,
+                      const std::string& node_prefix, std::string path,
                       DiskUnits& units);
 // One interface: its netdev and NIC (and its passt), or its VFIO device
 // for SR-IOV. Shared by cold plug and hotplug.
 absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
-                           const std::string& path);
+                           std::string path);
 // Every device and object used exists in ctx.host.qemu, with every property
 // recorded by CheckProperties.
 absl::Status CheckQemuHasNeeds(const PlanContext& ctx);

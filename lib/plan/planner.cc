@@ -151,6 +151,12 @@ void AddPortDevice(PlanContext& ctx, JsonObject&& props, std::string path) {
   ctx.AddPciDevice(std::move(props), std::move(id), std::move(path));
 }
 
+// AddPortDevice for a controller that answers to `field` (a literal).
+void AddFieldPortDevice(PlanContext& ctx, JsonObject&& props, std::string_view field) {
+  std::string id(props.GetStr("id"));
+  ctx.AddFieldPciDevice(std::move(props), std::move(id), field);
+}
+
 // Memory backend(s) and the -m option.
 absl::StatusOr<std::string> PlanMemory(PlanContext& ctx) {
   const spec::Memory& memory = ctx.vmi.domain.memory;
@@ -696,7 +702,7 @@ void PlanControllers(PlanContext& ctx) {
   {
     JsonObject dev;
     dev.Str("driver", "virtio-serial-pci").Str("id", "virtio-serial0");
-    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices"));
+    AddFieldPortDevice(ctx, std::move(dev), "domain.devices");
     JsonObject port;
     port.Str("driver", "virtserialport")
         .Str("bus", "virtio-serial0.0")
@@ -715,12 +721,12 @@ void PlanControllers(PlanContext& ctx) {
       ctx.AddObject(ctx.scsi_iothread, std::move(obj), ctx.Field("domain.devices.disks"));
       dev.Str("iothread", ctx.scsi_iothread);
     }
-    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.disks"));
+    AddFieldPortDevice(ctx, std::move(dev), "domain.devices.disks");
   }
   if (ctx.need_xhci) {
     JsonObject dev;
     dev.Str("driver", "qemu-xhci").Str("id", "usb");
-    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices"));
+    AddFieldPortDevice(ctx, std::move(dev), "domain.devices");
   }
   if (devices.autoattach_mem_balloon) {
     JsonObject dev;
@@ -729,7 +735,7 @@ void PlanControllers(PlanContext& ctx) {
     if (!domain.memory.hugepages && !domain.cpu.dedicated_cpu_placement) {
       dev.Bool("free-page-reporting", true);
     }
-    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.autoattachMemBalloon"));
+    AddFieldPortDevice(ctx, std::move(dev), "domain.devices.autoattachMemBalloon");
   }
   if (devices.rng) {
     JsonObject obj;
@@ -737,7 +743,7 @@ void PlanControllers(PlanContext& ctx) {
     ctx.AddObject("rng0", std::move(obj), ctx.Field("domain.devices.rng"));
     JsonObject dev;
     dev.Str("driver", "virtio-rng-pci").Str("id", "rng").Str("rng", "rng0");
-    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.devices.rng"));
+    AddFieldPortDevice(ctx, std::move(dev), "domain.devices.rng");
   }
   if (ctx.need_virtio_mem) {
     JsonObject dev;
@@ -745,7 +751,7 @@ void PlanControllers(PlanContext& ctx) {
         .Str("id", "virtiomem0")
         .Str("memdev", "mem-virtiomem0")
         .Int("requested-size", 0);
-    AddPortDevice(ctx, std::move(dev), ctx.Path("domain.memory.maxGuest"));
+    AddFieldPortDevice(ctx, std::move(dev), "domain.memory.maxGuest");
   }
   // Integrated on the root bus: the watchdog (conventional PCI) and the VGA
   // at 00:01.0 (q35) / 00:02.0 (pc), where firmware and guests look first.
@@ -753,7 +759,7 @@ void PlanControllers(PlanContext& ctx) {
     const std::string id = "ua-" + devices.watchdog->name;
     JsonObject dev;
     dev.Str("driver", "i6300esb").Str("id", id);
-    ctx.AddPciDevice(std::move(dev), id, ctx.Path("domain.devices.watchdog"))
+    ctx.AddFieldPciDevice(std::move(dev), id, "domain.devices.watchdog")
         .request.root_bus = true;
   }
   if (devices.autoattach_graphics_device) {
@@ -762,8 +768,8 @@ void PlanControllers(PlanContext& ctx) {
     JsonObject dev;
     dev.Str("driver", "VGA").Str("id", "video0");
     PciRequest& request =
-        ctx.AddPciDevice(std::move(dev), "video0",
-                         ctx.Path("domain.devices.autoattachGraphicsDevice"))
+        ctx.AddFieldPciDevice(std::move(dev), "video0",
+                              "domain.devices.autoattachGraphicsDevice")
             .request;
     request.root_bus = true;
     request.preferred_slot = ctx.q35 ? 1 : 2;
@@ -823,7 +829,7 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
     PendingPciDevice& d = ctx.pci_devices[i];
     const PciPlacement& where = layout.placements[i];
     d.props.Str("bus", where.bus).Str("addr", where.addr);
-    const std::string& owner = requests[i].owner;
+    const LazyPath owner = OwnerPath(requests[i]);
     ctx.CheckProperties(d.props, owner);
     plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(d.id), where.bus, where.addr,
                               d.volume, std::move(d.props).Render());
