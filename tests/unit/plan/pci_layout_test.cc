@@ -93,6 +93,24 @@ TEST(PciLayoutTest, DuplicateFixedAddressIsRefused) {
                         "is already in use"));
 }
 
+TEST(PciLayoutTest, AnOwnerGivenAsRootAndFieldIsSpelledForTheError) {
+  // The planner's controllers name their owner as views, spelled only for
+  // an error.
+  std::vector<PciRequest> r(2);
+  r[0].owner_root = "spec.template.spec";
+  r[0].owner_field = "domain.devices";
+  r[0].root_bus = true;
+  r[0].preferred_slot = 3;
+  r[1].owner_root = "spec";
+  r[1].owner_field = "domain.devices.watchdog";
+  r[1].fixed_address = "0000:00:03.0";
+  EXPECT_EQ(r[0].Owner(), "spec.template.spec.domain.devices");
+  absl::StatusOr<PciLayout> layout = LayoutPci(PciFamily::kQ35, r, 0);
+  EXPECT_THAT(std::string(layout.status().message()),
+              HasSubstr("spec.domain.devices.watchdog.pciAddress: Invalid value: "
+                        "\"0000:00:03.0\": slot 0x3 is already in use"));
+}
+
 TEST(PciLayoutTest, MalformedAddressIsRefused) {
   std::vector<PciRequest> r = Requests(1);
   r[0].fixed_address = "00:05.0";
