@@ -283,9 +283,9 @@ absl::Status PlanDisk(PlanContext& ctx, const spec::Disk& disk,
       if (!iothread.empty()) dev.Str("iothread", iothread);
       if (!cache.write_cache && !read_only) dev.Str("write-cache", "off");
       if (disk.shareable) dev.Bool("share-rw", true);
-      PendingPciDevice& pci = ctx.AddPciDevice(std::move(dev), id, std::move(path));
+      auto [pci, request] = ctx.AddPciDevice(std::move(dev), id, std::move(path));
       pci.volume = disk.name;
-      pci.request.fixed_address = disk.pci_address;
+      request.fixed_address = disk.pci_address;
       return absl::OkStatus();
     }
     case spec::DiskBus::kSata: {

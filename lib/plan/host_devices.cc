@@ -105,7 +105,7 @@ void AddVfioDevice(PlanContext& ctx, const std::string& name,
   const bool companions = facts != nullptr && !facts->companions.empty() &&
                           PciFunction(address.pci) == 0;
   if (companions) dev.Bool("multifunction", true);
-  PendingPciDevice& pci = ctx.AddPciDevice(std::move(dev), "ua-" + name, path);
+  PendingPciDevice& pci = ctx.AddPciDevice(std::move(dev), "ua-" + name, path).device;
   pci.volume = name;
   if (!companions) return;
   for (const std::string& companion : facts->companions) {

@@ -100,13 +100,14 @@ absl::Status Collect(PlanContext& ctx, const std::string& port,
   DeviceEntry device;
   if (!ctx.pci_devices.empty()) {
     PendingPciDevice& d = ctx.pci_devices[0];
-    if (!d.request.fixed_address.empty()) {
+    const plan::PciRequest& request = ctx.pci_requests[0];
+    if (!request.fixed_address.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          d.request.Owner(), ".pciAddress: a hot-plugged device takes the next "
+          request.Owner(), ".pciAddress: a hot-plugged device takes the next "
                            "free root port; a fixed address is not supported"));
     }
     d.props.Str("bus", port).Str("addr", "0x0");
-    ctx.CheckProperties(d.props, OwnerPath(d.request));
+    ctx.CheckProperties(d.props, plan::OwnerPath(request));
     device = {DeviceEntry::Kind::kDevice, d.id, port, "0x0", d.volume,
               std::move(d.props).Render(), ""};
     out.root_port = port;

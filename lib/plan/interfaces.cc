@@ -272,10 +272,9 @@ absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
     // One vector per rx and tx queue, plus config and control.
     nic.Bool("mq", true).Int("vectors", 2 * queues + 2);
   }
-  PendingPciDevice& pci =
-      ctx.AddPciDevice(std::move(nic), "ua-" + iface.name, std::move(path));
+  auto [pci, request] = ctx.AddPciDevice(std::move(nic), "ua-" + iface.name, std::move(path));
   pci.volume = iface.name;
-  pci.request.fixed_address = iface.pci_address;
+  request.fixed_address = iface.pci_address;
   return absl::OkStatus();
 }
 

@@ -31,17 +31,18 @@ char* WriteHex(int value, char* end) {
 // Room for WriteHex of an int.
 constexpr size_t kHexSize = 2 + 2 * sizeof(int);
 
-std::string Hex(int value) {
+PciName Hex(int value) {
   char buf[kHexSize];
   char* const end = buf + sizeof(buf);
-  return std::string(WriteHex(value, end), end);
+  const char* const begin = WriteHex(value, end);
+  return PciName(std::string_view(begin, static_cast<size_t>(end - begin)));
 }
 
 // "rp3": written by hand, as Hex (nine or more per plan).
-std::string RootPortId(int number) {
+PciName RootPortId(int number) {
   char buf[16] = {'r', 'p'};
   char* const end = std::to_chars(buf + 2, buf + sizeof(buf), number).ptr;
-  return std::string(buf, end);
+  return PciName(std::string_view(buf, static_cast<size_t>(end - buf)));
 }
 
 // Parses "DDDD:BB:SS.F" (KubeVirt's pciAddress) and accepts only bus 0,
@@ -77,23 +78,22 @@ std::string PciRequest::Owner() const {
   return path;
 }
 
-std::string RootPort::Addr() const {
+PciName RootPort::Addr() const {
   // Written backwards: function, '.', slot.
   char buf[2 * kHexSize + 1];
   char* const end = buf + sizeof(buf);
   char* p = WriteHex(function, end);
   *--p = '.';
   p = WriteHex(slot, p);
-  return std::string(p, end);
+  return PciName(std::string_view(p, static_cast<size_t>(end - p)));
 }
 
-absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
-                                    const std::vector<PciRequest>& requests,
+absl::StatusOr<PciLayout> LayoutPci(PciFamily family, std::span<const PciRequest> requests,
                                     int spare_root_ports) {
   PciLayout layout;
   layout.placements.resize(requests.size());
   const bool q35 = family == PciFamily::kQ35;
-  const std::string root_bus = q35 ? "pcie.0" : "pci.0";
+  const PciName root_bus(q35 ? "pcie.0" : "pci.0");
 
   // Slots taken, one bit each (slots are 0..kMaxSlot). Nobody else may
   // take the host bridge's, and ICH9's LPC/SATA/SMBus at 0x1f on q35, PIIX3
@@ -119,7 +119,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
     if (taken(slot)) {
       return absl::InvalidArgumentError(absl::StrCat(
           r.Owner(), ".pciAddress: Invalid value: \"", r.fixed_address,
-          "\": slot ", Hex(slot), " is already in use"));
+          "\": slot ", std::string(Hex(slot).view()), " is already in use"));
     }
     take(slot);
     layout.placements[i] = {root_bus, Hex(slot)};
@@ -147,8 +147,7 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
   }
 
   // q35: one root port per remaining non-integrated device, then spares.
-  std::vector<size_t> port_users;
-  port_users.reserve(requests.size());
+  absl::InlinedVector<size_t, 16> port_users;
   for (size_t i = 0; i < requests.size(); ++i) {
     if (layout.placements[i].bus.empty() && !requests[i].root_bus) {
       port_users.push_back(i);
@@ -187,11 +186,11 @@ absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
     }
   }
   for (size_t u = 0; u < port_users.size(); ++u) {
-    layout.placements[port_users[u]] = {layout.root_ports[u].id, "0x0"};
+    layout.placements[port_users[u]] = {layout.root_ports[u].id, PciName("0x0")};
   }
   layout.free_root_ports.reserve(layout.root_ports.size() - port_users.size());
   for (size_t k = port_users.size(); k < layout.root_ports.size(); ++k) {
-    layout.free_root_ports.push_back(layout.root_ports[k].id);
+    layout.free_root_ports.emplace_back(layout.root_ports[k].id.view());
   }
   // Integrated devices without a slot take the next free ones.
   for (size_t i = 0; i < requests.size(); ++i) {

@@ -9,10 +9,16 @@
 // itself; spare root ports follow for hotplug. pc (i440fx): devices sit
 // directly on pci.0 slots (ACPI hotplug needs no ports).
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 
 namespace qdirect::plan {
@@ -37,29 +43,56 @@ struct PciRequest {
   int preferred_slot = -1;
 };
 
+// A bus name or address of a layout ("rp12", "pcie.0", "0x2.0x7"), held
+// inline: a layout is a few dozen of them, and as strings each cost a
+// copy call wherever it moved.
+class PciName {
+ public:
+  static constexpr size_t kCapacity = 15;
+  PciName() = default;
+  // s fits kCapacity (every name a layout makes does); longer is cut.
+  explicit PciName(std::string_view s) : size_(static_cast<uint8_t>(std::min(s.size(), kCapacity))) {
+    std::memcpy(text_, s.data(), size_);
+  }
+  // (The bound is the constructor's; spelled here too so that the compiler
+  // sees reads of a view stay inside the name.)
+  std::string_view view() const { return std::string_view(text_, std::min<size_t>(size_, kCapacity)); }
+  bool empty() const { return size_ == 0; }
+  friend bool operator==(const PciName& a, std::string_view b) { return a.view() == b; }
+  friend bool operator==(const PciName& a, const PciName& b) { return a.view() == b.view(); }
+  friend std::ostream& operator<<(std::ostream& out, const PciName& name) {
+    return out << name.view();
+  }
+
+ private:
+  char text_[kCapacity] = {};
+  uint8_t size_ = 0;
+};
+
 struct PciPlacement {
-  std::string bus;   // "rp3", "pcie.0", "pci.0"
-  std::string addr;  // "0x0", "0x1f", ...
+  PciName bus;   // "rp3", "pcie.0", "pci.0"
+  PciName addr;  // "0x0", "0x1f", ...
 };
 
 struct RootPort {
-  std::string id;  // "rp1"
+  PciName id;  // "rp1"
   int chassis = 0;
   int port = 0;
   int slot = 0;      // on pcie.0
   int function = 0;
   bool multifunction = false;  // set on function 0 of a shared slot
-  std::string Addr() const;    // "0x2.0x1"
+  PciName Addr() const;        // "0x2.0x1"
 };
 
 struct PciLayout {
-  std::vector<PciPlacement> placements;  // one per request, same order
-  std::vector<RootPort> root_ports;      // used ones first, then spares
+  // One per request, same order; a typical plan's inline.
+  absl::InlinedVector<PciPlacement, 8> placements;
+  // Used ones first, then spares.
+  absl::InlinedVector<RootPort, 16> root_ports;
   std::vector<std::string> free_root_ports;
 };
 
-absl::StatusOr<PciLayout> LayoutPci(PciFamily family,
-                                    const std::vector<PciRequest>& requests,
+absl::StatusOr<PciLayout> LayoutPci(PciFamily family, std::span<const PciRequest> requests,
                                     int spare_root_ports);
 
 }  // namespace qdirect::plan

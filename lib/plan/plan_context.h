@@ -25,12 +25,12 @@
 
 namespace qdirect::plan {
 
-// A -device that needs a PCI address, placed once every one is known.
+// A -device that needs a PCI address, placed once every one is known (its
+// PciRequest is PlanContext::pci_requests at the same index).
 struct PendingPciDevice {
   JsonObject props;  // "driver" first; bus/addr are appended at layout
   std::string id;
   std::string volume;
-  PciRequest request;
   // Further functions of a multifunction device (a GPU's HDMI audio): on
   // the same bus and slot, at function `number`; props get bus and addr.
   struct Function {
@@ -58,6 +58,8 @@ struct PlanContext {
   EntryGroup blockdevs;
   EntryGroup netdevs;
   absl::InlinedVector<PendingPciDevice, 8> pci_devices;  // layout order
+  // pci_devices[i]'s request: side by side, LayoutPci reads them in place.
+  absl::InlinedVector<PciRequest, 8> pci_requests;
   EntryGroup bus_devices;  // on ide/scsi/usb/serial buses
   std::vector<FdToPass> fds;
   std::vector<FileToCreate> files;
@@ -138,30 +140,37 @@ struct PlanContext {
     blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, std::string(), std::string(), volume,
                            std::move(props).Take());
   }
+  // A PCI device just added and its request, for the caller to complete
+  // (volume, functions; fixed address, root bus).
+  struct AddedPciDevice {
+    PendingPciDevice& device;
+    PciRequest& request;
+  };
   // Adds a PCI device built from props (driver first) and returns it, for
-  // the caller to complete (volume, request, functions): it is built in
-  // place, as a PendingPciDevice move copies its JsonObject. The reference
-  // lasts until the next device is added.
-  PendingPciDevice& AddPciDevice(JsonObject&& props, std::string id, std::string path) {
+  // the caller to complete: it is built in place, as a PendingPciDevice
+  // move copies its JsonObject. The references last until the next device
+  // is added.
+  AddedPciDevice AddPciDevice(JsonObject&& props, std::string id, std::string path) {
     NeedDevice(props.GetStr("driver"), path);
-    PendingPciDevice& device = pci_devices.emplace_back();
-    device.props = std::move(props);
-    device.id = std::move(id);
-    device.request.owner = std::move(path);
-    return device;
+    AddedPciDevice added = NewPciDevice(std::move(props), std::move(id));
+    added.request.owner = std::move(path);
+    return added;
   }
   // AddPciDevice for one of the planner's own devices (a controller),
   // whose errors name `field` under the spec's path (a literal): spelled
   // only for an error.
-  PendingPciDevice& AddFieldPciDevice(JsonObject&& props, std::string id,
-                                      std::string_view field) {
+  AddedPciDevice AddFieldPciDevice(JsonObject&& props, std::string id, std::string_view field) {
     NeedDevice(props.GetStr("driver"), Field(field));
+    AddedPciDevice added = NewPciDevice(std::move(props), std::move(id));
+    added.request.owner_root = vmi.spec_path;
+    added.request.owner_field = field;
+    return added;
+  }
+  AddedPciDevice NewPciDevice(JsonObject&& props, std::string id) {
     PendingPciDevice& device = pci_devices.emplace_back();
     device.props = std::move(props);
     device.id = std::move(id);
-    device.request.owner_root = vmi.spec_path;
-    device.request.owner_field = field;
-    return device;
+    return {device, pci_requests.emplace_back()};
   }
   void AddBusDevice(JsonObject&& props, const std::string& bus, const std::string& volume,
                     const LazyPath& path) {

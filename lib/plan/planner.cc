@@ -780,14 +780,9 @@ void PlanControllers(PlanContext& ctx) {
 absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
   const HostFacts& host = ctx.host;
   // PCI layout.
-  // The requests move to the layout; their owners are read from requests.
-  std::vector<PciRequest> requests;
-  requests.reserve(ctx.pci_devices.size());
-  for (PendingPciDevice& d : ctx.pci_devices) requests.push_back(std::move(d.request));
   ASSIGN_OR_RETURN(PciLayout layout,
-                   LayoutPci(ctx.q35 ? PciFamily::kQ35
-                                           : PciFamily::kI440fx,
-                                   requests, host.spare_root_ports));
+                   LayoutPci(ctx.q35 ? PciFamily::kQ35 : PciFamily::kI440fx, ctx.pci_requests,
+                             host.spare_root_ports));
   plan.free_root_ports = std::move(layout.free_root_ports);
   // The device table, in the order argv needs it: the groups collected so
   // far, then the PCI devices built here in place (no second move of each
@@ -807,39 +802,42 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
   // each kind has every property a root port uses.
   bool checked_port[2] = {false, false};  // by multifunction
   for (const RootPort& port : layout.root_ports) {
-    std::string addr = port.Addr();
+    const PciName addr = port.Addr();
     // Written directly: root ports are many (the spares) and only rendered.
     // The first of each kind keeps its keys for the property check.
     JsonWriter dev(128, /*keep_keys=*/!checked_port[port.multifunction]);
     dev.Str("driver", "pcie-root-port")
         .Int("port", port.port)
         .Int("chassis", port.chassis)
-        .Str("id", port.id)
+        .Str("id", port.id.view())
         .Str("bus", "pcie.0")
-        .Str("addr", addr);
+        .Str("addr", addr.view());
     if (port.multifunction) dev.Bool("multifunction", true);
     if (!checked_port[port.multifunction]) {
-      ctx.CheckProperties("pcie-root-port", dev, LazyPath("root port ", "", port.id));
+      ctx.CheckProperties("pcie-root-port", dev, LazyPath("root port ", "", port.id.view()));
       checked_port[port.multifunction] = true;
     }
-    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, port.id, "pcie.0"s, std::move(addr),
-                              std::string(), std::move(dev).Take());
+    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::string(port.id.view()), "pcie.0"s,
+                              std::string(addr.view()), std::string(), std::move(dev).Take());
   }
   for (size_t i = 0; i < ctx.pci_devices.size(); ++i) {
     PendingPciDevice& d = ctx.pci_devices[i];
     const PciPlacement& where = layout.placements[i];
-    d.props.Str("bus", where.bus).Str("addr", where.addr);
-    const LazyPath owner = OwnerPath(requests[i]);
+    d.props.Str("bus", where.bus.view()).Str("addr", where.addr.view());
+    const LazyPath owner = OwnerPath(ctx.pci_requests[i]);
     ctx.CheckProperties(d.props, owner);
-    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(d.id), where.bus, where.addr,
+    plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(d.id),
+                              std::string(where.bus.view()), std::string(where.addr.view()),
                               d.volume, std::move(d.props).Render());
     for (PendingPciDevice::Function& f : d.functions) {
-      std::string addr = absl::StrCat(where.addr, ".0x", absl::Hex(f.number));
-      f.props.Str("bus", where.bus).Str("addr", addr);
+      std::string addr =
+          absl::StrCat(std::string(where.addr.view()), ".0x", absl::Hex(f.number));
+      f.props.Str("bus", where.bus.view()).Str("addr", addr);
       ctx.NeedDevice(f.props.GetStr("driver"), owner);
       ctx.CheckProperties(f.props, owner);
-      plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(f.id), where.bus,
-                                std::move(addr), d.volume, std::move(f.props).Render());
+      plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(f.id),
+                                std::string(where.bus.view()), std::move(addr), d.volume,
+                                std::move(f.props).Render());
     }
   }
   for (DeviceEntry& e : ctx.bus_devices) plan.devices.push_back(std::move(e));
