@@ -236,13 +236,11 @@ void AppendJsonString(std::string_view s, std::string* out);
 
 // Writes a JSON object member after member, for objects that are only
 // rendered: no lookup and no replacement (each key is set once), hence no
-// member table, which is most of what a JsonObject member costs. Asked to,
-// it keeps the keys (as the caller's views: literals) for a property check.
+// member table, which is most of what a JsonObject member costs.
 class JsonWriter {
  public:
   // `room`: bytes to make room for, enough for the usual object.
-  explicit JsonWriter(size_t room, bool keep_keys = false)
-      : json_(room, '\0'), keep_keys_(keep_keys) {}
+  explicit JsonWriter(size_t room) : json_(room, '\0') {}
   [[gnu::always_inline]] JsonWriter& Str(std::string_view key, std::string_view value) {
     if (json_internal::ValueNeedsEscape(value)) [[unlikely]] {
       return Escaped(key, value);
@@ -268,8 +266,6 @@ class JsonWriter {
     return *this;
   }
 
-  // Member names, in order (views of the keys passed), when kept.
-  const absl::InlinedVector<std::string_view, 8>& keys() const { return keys_; }
   // The object, taken from a writer that is done with.
   std::string Take() && {
     if (size_ == 0) return "{}";
@@ -283,7 +279,6 @@ class JsonWriter {
   // after it, where it returns. Keys are literals: their escape check and
   // copy fold at compile time.
   [[gnu::always_inline]] char* Key(std::string_view key, size_t value_size) {
-    if (keep_keys_) keys_.push_back(key);
     if (json_internal::NeedsEscape(key)) [[unlikely]] {
       return EscapedKey(key, value_size);
     }
@@ -310,8 +305,6 @@ class JsonWriter {
 
   std::string json_;  // the members in the first size_ bytes, then room
   size_t size_ = 0;
-  bool keep_keys_;
-  absl::InlinedVector<std::string_view, 8> keys_;
 };
 
 }  // namespace qdirect::plan

@@ -8,6 +8,7 @@
 
 #include <charconv>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <string>
@@ -186,8 +187,9 @@ struct PlanContext {
   // kept in property_error and reported by CheckQemuHasNeeds after the
   // missing devices and objects, which explain more.
   void CheckProperties(const JsonObject& props, const LazyPath& path);
-  // The same for a -device written by a JsonWriter, of driver `driver`.
-  void CheckProperties(std::string_view driver, const JsonWriter& props, const LazyPath& path);
+  // The same for a -device of driver `driver` with properties `keys`.
+  void CheckProperties(std::string_view driver, std::initializer_list<std::string_view> keys,
+                       const LazyPath& path);
   // Whether key is a property of the device type `known` (a host.qemu
   // entry), or one every device has; else sets property_error.
   bool CheckProperty(const CapabilityProperties::value_type& known, std::string_view key,

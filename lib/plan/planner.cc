@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <set>
 #include <string>
 #include <utility>
@@ -144,6 +145,30 @@ absl::StatusOr<std::string> CpuOption(const PlanContext& ctx) {
     }
   }
   return option;
+}
+
+// A root port's -device JSON. Written from a template: root ports are
+// many (the spares) and differ only in their numbers and names, which need
+// no escaping.
+std::string RootPortJson(const RootPort& port, std::string_view addr) {
+  char buf[192];
+  char* p = buf;
+  auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  put(R"({"driver":"pcie-root-port","port":)");
+  p = std::to_chars(p, p + 12, port.port).ptr;
+  put(R"(,"chassis":)");
+  p = std::to_chars(p, p + 12, port.chassis).ptr;
+  put(R"(,"id":")");
+  put(port.id.view());
+  put(R"(","bus":"pcie.0","addr":")");
+  put(addr);
+  put("\"");
+  if (port.multifunction) put(R"(,"multifunction":true)");
+  put("}");
+  return std::string(buf, static_cast<size_t>(p - buf));
 }
 
 void AddPortDevice(PlanContext& ctx, JsonObject&& props, std::string path) {
@@ -296,12 +321,13 @@ void PlanContext::CheckProperties(const JsonObject& props, const LazyPath& path)
   }
 }
 
-void PlanContext::CheckProperties(std::string_view driver, const JsonWriter& props,
+void PlanContext::CheckProperties(std::string_view driver,
+                                  std::initializer_list<std::string_view> keys,
                                   const LazyPath& path) {
   if (!property_error.ok()) return;
   const auto* known = host.qemu.device_properties.Find(driver);
   if (known == nullptr) return;
-  for (std::string_view key : props.keys()) {
+  for (std::string_view key : keys) {
     if (!CheckProperty(*known, key, path)) return;
   }
 }
@@ -798,27 +824,17 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
   if (!layout.root_ports.empty()) {
     ctx.NeedDevice("pcie-root-port", ctx.Field("domain.devices"));
   }
-  // Root ports differ only in their values and in multifunction: one of
-  // each kind has every property a root port uses.
-  bool checked_port[2] = {false, false};  // by multifunction
+  if (!layout.root_ports.empty()) {
+    // Every root port has the properties of RootPortJson (the first is
+    // named: it is there whenever any is).
+    ctx.CheckProperties("pcie-root-port", {"port", "chassis", "multifunction"},
+                        LazyPath("root port ", "", layout.root_ports[0].id.view()));
+  }
   for (const RootPort& port : layout.root_ports) {
     const PciName addr = port.Addr();
-    // Written directly: root ports are many (the spares) and only rendered.
-    // The first of each kind keeps its keys for the property check.
-    JsonWriter dev(128, /*keep_keys=*/!checked_port[port.multifunction]);
-    dev.Str("driver", "pcie-root-port")
-        .Int("port", port.port)
-        .Int("chassis", port.chassis)
-        .Str("id", port.id.view())
-        .Str("bus", "pcie.0")
-        .Str("addr", addr.view());
-    if (port.multifunction) dev.Bool("multifunction", true);
-    if (!checked_port[port.multifunction]) {
-      ctx.CheckProperties("pcie-root-port", dev, LazyPath("root port ", "", port.id.view()));
-      checked_port[port.multifunction] = true;
-    }
     plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::string(port.id.view()), "pcie.0"s,
-                              std::string(addr.view()), std::string(), std::move(dev).Take());
+                              std::string(addr.view()), std::string(),
+                              RootPortJson(port, addr.view()));
   }
   for (size_t i = 0; i < ctx.pci_devices.size(); ++i) {
     PendingPciDevice& d = ctx.pci_devices[i];
