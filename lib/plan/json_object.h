@@ -78,6 +78,9 @@ inline constexpr std::array<bool, 256> kEscaped = [] {
 
 class JsonObject {
  public:
+  // Room for a typical object from the start: its first member is then
+  // appended inline too (an empty JsonObject is rare).
+  JsonObject() : json_(192, '\0') {}
   // Str, Int and Bool are inline so that a literal key's checks (its
   // KeyBit, whether it needs escaping) cost nothing at run time.
   // A new key whose key and value need no escaping, with room in the

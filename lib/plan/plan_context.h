@@ -168,9 +168,8 @@ struct PlanContext {
     return added;
   }
   AddedPciDevice NewPciDevice(JsonObject&& props, std::string id) {
-    PendingPciDevice& device = pci_devices.emplace_back();
-    device.props = std::move(props);
-    device.id = std::move(id);
+    // Built from props (a default JsonObject would allocate its room first).
+    PendingPciDevice& device = pci_devices.emplace_back(std::move(props), std::move(id));
     return {device, pci_requests.emplace_back()};
   }
   void AddBusDevice(JsonObject&& props, const std::string& bus, const std::string& volume,
