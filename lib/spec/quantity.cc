@@ -64,9 +64,19 @@ class BigUint {
 
 struct Parsed {
   bool negative = false;
-  std::string digits;  // integer and fraction digits, no dot
-  int64_t exp10 = 0;   // value = digits * 10^exp10 * 1024^binary
+  // The digits, views of the text: value = integer fraction (the digits
+  // side by side) * 10^exp10 * 1024^binary.
+  std::string_view integer;
+  std::string_view fraction;
+  int64_t exp10 = 0;
   int binary = 0;
+
+  size_t Digits() const { return integer.size() + fraction.size(); }
+  template <typename F>
+  void ForEachDigit(F f) const {
+    for (char c : integer) f(static_cast<uint32_t>(c - '0'));
+    for (char c : fraction) f(static_cast<uint32_t>(c - '0'));
+  }
 };
 
 absl::Status Malformed(std::string_view text) {
@@ -76,6 +86,47 @@ absl::Status Malformed(std::string_view text) {
       "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"));
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The digits at text[*i...], *i moved past them.
+std::string_view DigitsAt(std::string_view text, size_t* i) {
+  const size_t start = *i;
+  while (*i < text.size() && IsDigit(text[*i])) ++*i;
+  return text.substr(start, *i - start);
+}
+
+// A suffix's scale ("" n u m k M G T P E, Ki .. Ei); false for none of
+// them. A switch: a quantity is parsed per resource of every manifest.
+bool SuffixScale(std::string_view suffix, int* exp10, int* binary) {
+  *exp10 = 0;
+  *binary = 0;
+  if (suffix.empty()) return true;
+  if (suffix.size() == 1) {
+    switch (suffix[0]) {
+      case 'n': *exp10 = -9; return true;
+      case 'u': *exp10 = -6; return true;
+      case 'm': *exp10 = -3; return true;
+      case 'k': *exp10 = 3; return true;
+      case 'M': *exp10 = 6; return true;
+      case 'G': *exp10 = 9; return true;
+      case 'T': *exp10 = 12; return true;
+      case 'P': *exp10 = 15; return true;
+      case 'E': *exp10 = 18; return true;
+      default: return false;
+    }
+  }
+  if (suffix.size() != 2 || suffix[1] != 'i') return false;
+  switch (suffix[0]) {
+    case 'K': *binary = 1; return true;
+    case 'M': *binary = 2; return true;
+    case 'G': *binary = 3; return true;
+    case 'T': *binary = 4; return true;
+    case 'P': *binary = 5; return true;
+    case 'E': *binary = 6; return true;
+    default: return false;
+  }
+}
+
 absl::StatusOr<Parsed> Split(std::string_view text) {
   Parsed p;
   size_t i = 0;
@@ -83,39 +134,18 @@ absl::StatusOr<Parsed> Split(std::string_view text) {
     p.negative = text[i] == '-';
     ++i;
   }
-  size_t int_digits = 0, frac_digits = 0;
-  bool dot = false;
-  for (; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= '0' && c <= '9') {
-      p.digits.push_back(c);
-      (dot ? frac_digits : int_digits)++;
-    } else if (c == '.' && !dot) {
-      dot = true;
-    } else {
-      break;
-    }
+  p.integer = DigitsAt(text, &i);
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    p.fraction = DigitsAt(text, &i);
   }
-  if (int_digits + frac_digits == 0) return Malformed(text);
-  p.exp10 = -static_cast<int64_t>(frac_digits);
+  if (p.Digits() == 0) return Malformed(text);
+  p.exp10 = -static_cast<int64_t>(p.fraction.size());
   std::string_view suffix = text.substr(i);
-  struct Suffix {
-    std::string_view name;
-    int exp10;
-    int binary;
-  };
-  static constexpr Suffix kSuffixes[] = {
-      {"", 0, 0},     {"n", -9, 0},   {"u", -6, 0},   {"m", -3, 0},
-      {"k", 3, 0},    {"M", 6, 0},    {"G", 9, 0},    {"T", 12, 0},
-      {"P", 15, 0},   {"E", 18, 0},   {"Ki", 0, 1},   {"Mi", 0, 2},
-      {"Gi", 0, 3},   {"Ti", 0, 4},   {"Pi", 0, 5},   {"Ei", 0, 6},
-  };
-  for (const Suffix& s : kSuffixes) {
-    if (suffix == s.name) {
-      p.exp10 += s.exp10;
-      p.binary = s.binary;
-      return p;
-    }
+  int suffix_exp10 = 0;
+  if (SuffixScale(suffix, &suffix_exp10, &p.binary)) {
+    p.exp10 += suffix_exp10;
+    return p;
   }
   // A decimal exponent: e or E, an optional sign, digits.
   if (suffix.size() >= 2 && (suffix[0] == 'e' || suffix[0] == 'E')) {
@@ -142,9 +172,9 @@ absl::StatusOr<Parsed> Split(std::string_view text) {
 // whether dividing dropped digits; false when a step would not fit (the
 // exact path then decides, overflow errors included).
 bool ScaledInWord(const Parsed& p, int extra10, uint64_t* magnitude, bool* inexact) {
-  if (p.digits.size() > 19) return false;  // 19 digits always fit
+  if (p.Digits() > 19) return false;  // 19 digits always fit
   uint64_t n = 0;
-  for (char c : p.digits) n = n * 10 + static_cast<uint64_t>(c - '0');
+  p.ForEachDigit([&n](uint32_t d) { n = n * 10 + d; });
   *inexact = false;
   if (n != 0) {
     int64_t e = p.exp10 + extra10;
@@ -174,10 +204,10 @@ absl::StatusOr<int64_t> Scaled(const Parsed& p, int extra10,
   bool inexact = false;
   if (!ScaledInWord(p, extra10, &magnitude, &inexact)) {
     BigUint n;
-    for (char c : p.digits) {
-      n.MulAdd(10, static_cast<uint32_t>(c - '0'));
+    p.ForEachDigit([&n](uint32_t d) {
+      n.MulAdd(10, d);
       n.Trim();
-    }
+    });
     if (n.IsZero()) return 0;
     int64_t e = p.exp10 + extra10;
     for (int i = 0; i < p.binary; ++i) n.MulAdd(1024, 0);
