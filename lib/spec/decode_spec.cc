@@ -253,7 +253,8 @@ bool ParseBus(Findings* f, const ObjectReader& disk, const std::string& text, Di
   return false;
 }
 
-void ParseCache(Findings* f, const std::string& path, const std::string& text, DiskCache* c) {
+// The cache mode text names, into *c; false (c untouched) for an unknown one.
+bool ParseCache(std::string_view text, DiskCache* c) {
   if (text == "none") {
     *c = DiskCache::kNone;
   } else if (text == "writethrough") {
@@ -261,18 +262,28 @@ void ParseCache(Findings* f, const std::string& path, const std::string& text, D
   } else if (text == "writeback") {
     *c = DiskCache::kWriteBack;
   } else {
-    Unsupported(f, path, text, {"none", "writeback", "writethrough"});
+    return false;
   }
+  return true;
 }
 
-void ParseIo(Findings* f, const std::string& path, const std::string& text, DiskIo* io) {
+void UnsupportedCache(Findings* f, std::string path, std::string text) {
+  Unsupported(f, std::move(path), std::move(text), {"none", "writeback", "writethrough"});
+}
+
+bool ParseIo(std::string_view text, DiskIo* io) {
   if (text == "native") {
     *io = DiskIo::kNative;
   } else if (text == "threads") {
     *io = DiskIo::kThreads;
   } else {
-    Unsupported(f, path, text, {"native", "threads"});
+    return false;
   }
+  return true;
+}
+
+void UnsupportedIo(Findings* f, std::string path, std::string text) {
+  Unsupported(f, std::move(path), std::move(text), {"native", "threads"});
 }
 
 void DecodeDisk(ObjectReader& r, Disk* d) {
@@ -286,11 +297,11 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
   std::string text;
   bool cache_set = false, io_set = false;
   if (r.String("cache", &text)) {
-    ParseCache(f, r.PathOf("cache"), text, &d->cache);
+    if (!ParseCache(text, &d->cache)) UnsupportedCache(f, r.PathOf("cache"), text);
     cache_set = true;
   }
   if (r.String("io", &text)) {
-    ParseIo(f, r.PathOf("io"), text, &d->io);
+    if (!ParseIo(text, &d->io)) UnsupportedIo(f, r.PathOf("io"), text);
     io_set = true;
   }
   r.Forbid({"floppy", "blockSize", "errorPolicy"});
@@ -327,22 +338,33 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
     if (type == Disk::Type::kLun) t.Forbid({"reservation"});
     // The seed manifests put cache/io inside the target; KubeVirt has them
     // on the disk. Apply them (unless set in the right place) and say so.
-    // Both paths of each warning extend the disk's, spelled once.
     std::string disk_path;
     for (std::string_view misplaced : {"cache", "io"}) {
       if (!t.String(misplaced, &text)) continue;
+      const bool cache = misplaced == "cache";
+      // False only for a value applied and unknown: an error.
+      const bool known = (cache ? cache_set : io_set) ||
+                         (cache ? ParseCache(text, &d->cache) : ParseIo(text, &d->io));
+      if (known && !f->reports_warnings()) continue;
+      // Both paths of a finding extend the disk's, spelled once.
       if (disk_path.empty()) disk_path = r.path();
       std::string path =
           absl::StrCat(disk_path, ".", std::string(key), ".", std::string(misplaced));
-      FieldError w;
-      w.type = FieldError::Type::kUnknown;
-      w.path = path;
-      w.detail = absl::StrCat("misplaced field: KubeVirt expects ", disk_path, ".",
-                              std::string(misplaced));
-      Findings::PlaceAt(&w, t.PositionOf(misplaced));
-      f->Warn(std::move(w));
-      if (misplaced == "cache" && !cache_set) ParseCache(f, path, text, &d->cache);
-      if (misplaced == "io" && !io_set) ParseIo(f, path, text, &d->io);
+      if (f->reports_warnings()) {
+        FieldError w;
+        w.type = FieldError::Type::kUnknown;
+        w.path = known ? std::move(path) : path;
+        w.detail = absl::StrCat("misplaced field: KubeVirt expects ", disk_path, ".",
+                                std::string(misplaced));
+        Findings::PlaceAt(&w, t.PositionOf(misplaced));
+        f->Warn(std::move(w));
+      }
+      if (known) continue;
+      if (cache) {
+        UnsupportedCache(f, std::move(path), text);
+      } else {
+        UnsupportedIo(f, std::move(path), text);
+      }
     }
   }
   if (targets == 0) d->type = Disk::Type::kDisk;  // KubeVirt: no target is a disk

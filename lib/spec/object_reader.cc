@@ -28,6 +28,7 @@ void Findings::Error(FieldError e) {
 }
 
 void Findings::Warn(FieldError e) {
+  if (drop_warnings_) return;
   Place(&e);
   std::vector<FieldError>& to = strict_ ? errors : warnings;
   // A document with one warning usually has a few (a misplaced field per
@@ -67,8 +68,8 @@ std::string IndexPath(const std::string& path, size_t index) {
   return out;
 }
 
-ObjectReader::ObjectReader(Findings* findings, const Node* value, std::string path)
-    : findings_(findings), path_(std::move(path)) {
+ObjectReader::ObjectReader(Findings* findings, const Node* value, std::string_view path)
+    : findings_(findings), key_(path) {
   Init(value);
 }
 
@@ -110,7 +111,7 @@ size_t Digits(size_t n) {
 }  // namespace
 
 size_t ObjectReader::PathSize() const {
-  if (parent_ == nullptr) return path_.size();
+  if (parent_ == nullptr) return key_.size();
   const size_t parent = parent_->PathSize();
   size_t n = parent + (parent != 0 ? 1 : 0) + key_.size();
   if (index_ != kNoIndex) n += 2 + Digits(index_);
@@ -119,7 +120,7 @@ size_t ObjectReader::PathSize() const {
 
 void ObjectReader::WritePath(char* out, size_t size) const {
   if (parent_ == nullptr) {
-    std::memcpy(out, path_.data(), size);
+    std::memcpy(out, key_.data(), size);
     return;
   }
   // Backwards from the end: "[index]", the key, "." unless the parent's
@@ -149,7 +150,7 @@ std::string ObjectReader::path() const {
 }
 
 ObjectReader::~ObjectReader() {
-  if (value_ == nullptr) return;
+  if (value_ == nullptr || !findings_->reports_warnings()) return;
   // The first 64 members: only the unread ones' bits, in member order.
   const size_t size = value_->Size();
   uint64_t unread = ~used_;

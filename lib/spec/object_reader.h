@@ -21,11 +21,19 @@ namespace qdirect::spec {
 // The findings of one document.
 class Findings {
  public:
-  Findings(const StreamDocument* doc, bool strict) : doc_(doc), strict_(strict) {}
+  // Whether warnings are wanted: LoadVmi returns none, so it has them
+  // dropped unspelled (strict mode still reports them, as errors).
+  enum class Warnings { kKept, kDropped };
+
+  Findings(const StreamDocument* doc, bool strict, Warnings warnings = Warnings::kKept)
+      : doc_(doc), strict_(strict), drop_warnings_(!strict && warnings == Warnings::kDropped) {}
 
   void Error(FieldError e);
   // Unknown and misplaced fields: errors when strict.
   void Warn(FieldError e);
+  // False when Warn would drop what it is given: a warning costs its
+  // paths and text, so callers ask before they spell one.
+  bool reports_warnings() const { return !drop_warnings_; }
   // `at` (may be null) is the node the finding is about: its position
   // saves a search by path.
   void Invalid(std::string path, std::string value, std::string detail,
@@ -43,13 +51,15 @@ class Findings {
   void Place(FieldError* e) const;
   const StreamDocument* doc_;
   bool strict_;
+  bool drop_warnings_;
 };
 
 class ObjectReader {
  public:
   // value may be null (the field is absent). A value that is not an object
-  // is reported and read as absent.
-  ObjectReader(Findings* findings, const Node* value, std::string path);
+  // is reported and read as absent. path (a literal, or text that outlives
+  // the reader) is the object's own ("" for a document).
+  ObjectReader(Findings* findings, const Node* value, std::string_view path);
   // Member `key` of parent (read with parent.Field). A reader's path is
   // spelled only when a finding needs it: parent and key (a literal, or
   // text that outlives the reader) must outlive it.
@@ -107,11 +117,11 @@ class ObjectReader {
 
   Findings* findings_;
   const Node* value_ = nullptr;
-  // The path: parent_'s member key_ (item index_ of it), or path_.
+  // The path: parent_'s member key_ (item index_ of it), or with no
+  // parent, key_ itself.
   const ObjectReader* parent_ = nullptr;
   std::string_view key_;
   size_t index_ = kNoIndex;
-  std::string path_;
   // Which members were read: the first 64 in a word (no allocation for a
   // typical object), any further ones in used_more_.
   bool Used(size_t i) const {

@@ -3,6 +3,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -709,6 +710,78 @@ TEST(LoadVmiTest, ListsEveryErrorOnItsOwnLine) {
   std::string message(vmi.status().message());
   EXPECT_THAT(message, HasSubstr("spec.domain.devices.disks[0].bus: Unsupported value: \"ide\""));
   EXPECT_THAT(message, HasSubstr("\nmetadata.name: Invalid value: \"My_VMI\""));
+}
+
+TEST(LoadVmiTest, StrictModeFailsOnAnUnknownField) {
+  std::string text = absl::StrCat(kVm, "      securityContext:\n        runAsNonRoot: true\n");
+  DecodeOptions options;
+  options.strict = true;
+  absl::StatusOr<Vmi> vmi = LoadVmi(text, options);
+  ASSERT_EQ(vmi.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(vmi.status().message(), "spec.template.spec.securityContext: unknown field");
+}
+
+TEST(LoadVmiTest, MisplacedUnknownCacheIsAnErrorOnItsPath) {
+  std::string text = absl::StrReplaceAll(
+      kVm, {{"            disk: {}\n", "            disk:\n              cache: bogus\n"}});
+  absl::StatusOr<Vmi> vmi = LoadVmi(text);
+  ASSERT_EQ(vmi.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(vmi.status().message(),
+            "spec.template.spec.domain.devices.disks[0].disk.cache: Unsupported value: "
+            "\"bogus\": supported values: \"none\", \"writeback\", \"writethrough\"");
+}
+
+// LoadVmi as Decode's result reads: the Vmi, or every error on a line of its
+// own (prefixed with its document when there are several VMIs).
+absl::StatusOr<Vmi> LoadVmiThroughDecode(const std::string& text, const DecodeOptions& options) {
+  DecodeResult result = Decode(text, options);
+  std::vector<std::string> lines = Strings(result.errors);
+  for (const DecodedVmi& d : result.vmis) {
+    for (const FieldError& e : d.errors) {
+      lines.push_back(result.vmis.size() > 1
+                          ? absl::StrCat("document ", d.document_index + 1, ": ", e.ToString())
+                          : e.ToString());
+    }
+  }
+  if (result.vmis.size() != 1) {
+    lines.insert(lines.begin(),
+                 absl::StrCat("expected exactly one VirtualMachine or VirtualMachineInstance, "
+                              "found ",
+                              result.vmis.size()));
+  }
+  if (!lines.empty()) return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  return std::move(result.vmis.front().vmi);
+}
+
+TEST(LoadVmiTest, AgreesWithDecode) {
+  const std::string misplaced = absl::StrReplaceAll(
+      kVm, {{"            disk: {}\n",
+             "            disk:\n              cache: none\n              io: bogus\n"}});
+  const std::string bad_vmi = absl::StrReplaceAll(kVmi, {{"bus: virtio", "bus: ide"}});
+  const std::string unknown = absl::StrCat(kVm, "      securityContext: {}\n");
+  const std::string texts[] = {
+      kVm,
+      kVmi,
+      misplaced,
+      unknown,
+      absl::StrCat(kVm, "---\n", bad_vmi),
+      absl::StrCat("kind: PersistentVolumeClaim\nmetadata:\n  name: c\n---\n", bad_vmi),
+      absl::StrCat("just text\n---\n", kVmi),
+      "apiVersion: kubevirt.io/v2\nkind: VirtualMachineInstance\n",
+      "",
+  };
+  for (bool strict : {false, true}) {
+    DecodeOptions options;
+    options.strict = strict;
+    for (const std::string& text : texts) {
+      absl::StatusOr<Vmi> want = LoadVmiThroughDecode(text, options);
+      absl::StatusOr<Vmi> got = LoadVmi(text, options);
+      EXPECT_EQ(got.status(), want.status()) << text;
+      if (got.ok() && want.ok()) {
+        EXPECT_EQ(*got, *want) << text;
+      }
+    }
+  }
 }
 
 }  // namespace
