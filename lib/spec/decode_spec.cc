@@ -37,25 +37,30 @@ void Unsupported(Findings* f, std::string path, std::string value,
   f->Error(std::move(e));
 }
 
-// A FeatureState-like object: {enabled: bool}, present means enabled.
-FeatureState DecodeFeatureState(ObjectReader& parent, std::string_view key) {
-  ObjectReader r(parent, parent.Field(key), key);
+// A FeatureState-like object, parent's member key (value v): {enabled:
+// bool}, present means enabled.
+FeatureState DecodeFeatureState(ObjectReader& parent, const Node* v, std::string_view key) {
+  ObjectReader r(parent, v, key);
   FeatureState s;
   r.Bool("enabled", &s.enabled);
   return s;
 }
 
-std::optional<FeatureState> OptionalFeature(ObjectReader& parent, std::string_view key) {
-  if (parent.Field(key) == nullptr) return std::nullopt;
-  return DecodeFeatureState(parent, key);
+// Inline: most features asked for are absent, and a literal key's
+// presence check folds (ObjectReader::Field).
+[[gnu::always_inline]] inline std::optional<FeatureState> OptionalFeature(ObjectReader& parent,
+                                                                          std::string_view key) {
+  const Node* v = parent.Field(key);
+  if (v == nullptr) return std::nullopt;
+  return DecodeFeatureState(parent, v, key);
 }
 
 void DecodeResources(ObjectReader& r, ResourceRequirements* out) {
   for (std::string_view key : {"requests", "limits"}) {
-    ObjectReader list(r, r.Field(key), key);
+    const Node* v = r.Field(key);
+    ObjectReader list(r, v, key);
     if (!list.present()) continue;
     auto* target = key == "requests" ? &out->requests : &out->limits;
-    const Node* v = r.Field(key);
     for (const Node& m : *v) {
       std::string name(m.key());
       Quantity q;
@@ -87,13 +92,13 @@ void DecodeCpu(ObjectReader& r, Cpu* cpu) {
 
 void DecodeMemory(ObjectReader& r, Memory* mem) {
   Quantity q;
-  if (r.Quantity("guest", &q)) mem->guest = q;
-  if (r.Quantity("maxGuest", &q)) mem->max_guest = q;
+  if (r.Quantity("guest", &q)) mem->guest = std::move(q);
+  if (r.Quantity("maxGuest", &q)) mem->max_guest = std::move(q);
   ObjectReader hp(r, r.Field("hugepages"), "hugepages");
   if (hp.present()) {
     Hugepages h;
     hp.String("pageSize", &h.page_size);
-    mem->hugepages = h;
+    mem->hugepages = std::move(h);
   }
 }
 
@@ -133,9 +138,9 @@ void DecodeFirmware(ObjectReader& r, Firmware* fw) {
       c.String("initrdPath", &kc.initrd_path);
       c.String("imagePullPolicy", &kc.image_pull_policy);
       c.Ignore({"imagePullSecret"});
-      k.container = kc;
+      k.container = std::move(kc);
     }
-    fw->kernel_boot = k;
+    fw->kernel_boot = std::move(k);
   }
 }
 
@@ -151,33 +156,33 @@ void DecodeHyperv(ObjectReader& r, Hyperv* h) {
   h->tlbflush = OptionalFeature(r, "tlbflush");
   h->ipi = OptionalFeature(r, "ipi");
   h->evmcs = OptionalFeature(r, "evmcs");
-  if (r.Field("spinlocks") != nullptr) {
-    ObjectReader s(r, r.Field("spinlocks"), "spinlocks");
+  if (const Node* v = r.Field("spinlocks")) {
+    ObjectReader s(r, v, "spinlocks");
     FeatureSpinlocks f;
     s.Bool("enabled", &f.enabled);
     s.Uint32("spinlocks", &f.spinlocks);
     h->spinlocks = f;
   }
-  if (r.Field("vendorid") != nullptr) {
-    ObjectReader s(r, r.Field("vendorid"), "vendorid");
+  if (const Node* v = r.Field("vendorid")) {
+    ObjectReader s(r, v, "vendorid");
     FeatureVendorId f;
     s.Bool("enabled", &f.enabled);
     s.String("vendorid", &f.vendor_id);
-    h->vendorid = f;
+    h->vendorid = std::move(f);
   }
-  if (r.Field("synictimer") != nullptr) {
-    ObjectReader s(r, r.Field("synictimer"), "synictimer");
+  if (const Node* v = r.Field("synictimer")) {
+    ObjectReader s(r, v, "synictimer");
     SyNicTimer t;
     s.Bool("enabled", &t.enabled);
     t.direct = OptionalFeature(s, "direct");
-    h->synictimer = t;
+    h->synictimer = std::move(t);
   }
 }
 
 void DecodeFeatures(ObjectReader& r, Features* f) {
-  if (r.Field("acpi") != nullptr) f->acpi = DecodeFeatureState(r, "acpi");
-  if (r.Field("apic") != nullptr) {
-    ObjectReader a(r, r.Field("apic"), "apic");
+  if (const Node* v = r.Field("acpi")) f->acpi = DecodeFeatureState(r, v, "acpi");
+  if (const Node* v = r.Field("apic")) {
+    ObjectReader a(r, v, "apic");
     FeatureState s;
     a.Bool("enabled", &s.enabled);
     a.Forbid({"endOfInterrupt"});
@@ -185,13 +190,13 @@ void DecodeFeatures(ObjectReader& r, Features* f) {
   }
   f->smm = OptionalFeature(r, "smm");
   f->pvspinlock = OptionalFeature(r, "pvspinlock");
-  if (r.Field("kvm") != nullptr) {
-    ObjectReader k(r, r.Field("kvm"), "kvm");
+  if (const Node* v = r.Field("kvm")) {
+    ObjectReader k(r, v, "kvm");
     bool hidden = false;
     if (k.Bool("hidden", &hidden)) f->kvm_hidden = FeatureState{hidden};
   }
-  if (r.Field("hyperv") != nullptr) {
-    ObjectReader h(r, r.Field("hyperv"), "hyperv");
+  if (const Node* v = r.Field("hyperv")) {
+    ObjectReader h(r, v, "hyperv");
     Hyperv hv;
     DecodeHyperv(h, &hv);
     f->hyperv = hv;
@@ -201,8 +206,9 @@ void DecodeFeatures(ObjectReader& r, Features* f) {
 
 std::optional<Timer> DecodeTimer(ObjectReader& timers, std::string_view key, bool policy,
                                  bool track) {
-  if (timers.Field(key) == nullptr) return std::nullopt;
-  ObjectReader t(timers, timers.Field(key), key);
+  const Node* v = timers.Field(key);
+  if (v == nullptr) return std::nullopt;
+  ObjectReader t(timers, v, key);
   Timer timer;
   t.Bool("present", &timer.present);
   if (policy) t.String("tickPolicy", &timer.tick_policy);
@@ -211,13 +217,14 @@ std::optional<Timer> DecodeTimer(ObjectReader& timers, std::string_view key, boo
 }
 
 void DecodeClock(ObjectReader& r, Clock* c) {
-  bool has_utc = r.Field("utc") != nullptr;
+  const Node* utc = r.Field("utc");
+  const bool has_utc = utc != nullptr;
   bool has_tz = r.String("timezone", &c->timezone);
   if (has_utc && has_tz) {
     r.findings()->Forbidden(r.path(), "only one of utc and timezone may be set");
   }
   if (has_utc) {
-    ObjectReader u(r, r.Field("utc"), "utc");
+    ObjectReader u(r, utc, "utc");
     int64_t offset = 0;
     if (u.Int64("offsetSeconds", &offset)) {
       if (offset < INT32_MIN || offset > INT32_MAX) {
@@ -310,13 +317,14 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
       {"disk", Disk::Type::kDisk}, {"cdrom", Disk::Type::kCdrom}, {"lun", Disk::Type::kLun}};
   int targets = 0;
   for (const auto& [key, type] : kTargets) {
-    if (r.Field(key) == nullptr) continue;
+    const Node* v = r.Field(key);
+    if (v == nullptr) continue;
     if (++targets > 1) {
       f->Forbidden(r.PathOf(key), "a disk can only have a single target type defined");
       continue;
     }
     d->type = type;
-    ObjectReader t(r, r.Field(key), key);
+    ObjectReader t(r, v, key);
     // KubeVirt's defaults: virtio disks, sata cdroms (read-only), scsi luns.
     d->bus = type == Disk::Type::kDisk    ? DiskBus::kVirtio
              : type == Disk::Type::kCdrom ? DiskBus::kSata
@@ -386,17 +394,18 @@ void DecodeInterface(ObjectReader& r, Interface* iface) {
       {"slirp", Interface::Binding::kSlirp},     {"macvtap", Interface::Binding::kMacvtap}};
   int bindings = 0;
   for (const auto& [key, binding] : kBindings) {
-    if (r.Field(key) == nullptr) continue;
+    const Node* v = r.Field(key);
+    if (v == nullptr) continue;
     if (++bindings > 1) {
       f->Forbidden(r.PathOf(key), "an interface can only have one binding");
       continue;
     }
     iface->binding = binding;
     // The core bindings are empty objects.
-    ObjectReader b(r, r.Field(key), key);
+    ObjectReader b(r, v, key);
   }
-  if (r.Field("binding") != nullptr) {
-    ObjectReader b(r, r.Field("binding"), "binding");
+  if (const Node* v = r.Field("binding")) {
+    ObjectReader b(r, v, "binding");
     std::string name;
     if (++bindings > 1) {
       f->Forbidden(r.PathOf("binding"), "an interface can only have one binding");
@@ -508,17 +517,17 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
       d->inputs.push_back(std::move(input));
     }
   }
-  if (r.Field("watchdog") != nullptr) {
-    ObjectReader w(r, r.Field("watchdog"), "watchdog");
+  if (const Node* v = r.Field("watchdog")) {
+    ObjectReader w(r, v, "watchdog");
     Watchdog wd;
     w.String("name", &wd.name);
     ObjectReader i6300(w, w.Field("i6300esb"), "i6300esb");
     i6300.String("action", &wd.action);
     w.Forbid({"diag288"});
-    d->watchdog = wd;
+    d->watchdog = std::move(wd);
   }
-  if (r.Field("rng") != nullptr) {
-    ObjectReader rng(r, r.Field("rng"), "rng");
+  if (const Node* v = r.Field("rng")) {
+    ObjectReader rng(r, v, "rng");
     d->rng = true;
   }
   r.Bool("autoattachSerialConsole", &d->autoattach_serial_console);
@@ -588,42 +597,43 @@ void DecodeCloudInitData(ObjectReader& r, std::string_view plain_key,
                  "must be valid base64");
     }
   }
-  if (r.Field(secret_key) != nullptr) {
+  if (const Node* v = r.Field(secret_key)) {
     ++*sources;
-    ObjectReader s(r, r.Field(secret_key), secret_key);
+    ObjectReader s(r, v, secret_key);
     s.String("name", secret);
   }
 }
 
-bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out) {
+// Reads volume r's source `key` (value v).
+bool DecodeVolumeSource(ObjectReader& r, const Node* v, std::string_view key, VolumeSource* out) {
   Findings* f = r.findings();
-  ObjectReader s(r, r.Field(key), key);
+  ObjectReader s(r, v, key);
   if (key == "containerDisk") {
     ContainerDiskSource c;
     s.String("image", &c.image);
     s.String("path", &c.path);
     s.String("imagePullPolicy", &c.image_pull_policy);
     s.Ignore({"imagePullSecret"});
-    *out = c;
+    *out = std::move(c);
   } else if (key == "persistentVolumeClaim") {
     PersistentVolumeClaimSource c;
     s.String("claimName", &c.claim_name);
     s.Bool("readOnly", &c.read_only);
     s.Bool("hotpluggable", &c.hotpluggable);
-    *out = c;
+    *out = std::move(c);
   } else if (key == "dataVolume") {
     DataVolumeSource c;
     s.String("name", &c.name);
     s.Bool("hotpluggable", &c.hotpluggable);
-    *out = c;
+    *out = std::move(c);
   } else if (key == "hostDisk") {
     HostDiskSource c;
     s.String("path", &c.path);
     s.String("type", &c.type);
     Quantity q;
-    if (s.Quantity("capacity", &q)) c.capacity = q;
+    if (s.Quantity("capacity", &q)) c.capacity = std::move(q);
     s.Bool("shared", &c.shared);
-    *out = c;
+    *out = std::move(c);
   } else if (key == "emptyDisk") {
     EmptyDiskSource c;
     if (!s.Quantity("capacity", &c.capacity)) {
@@ -634,13 +644,13 @@ bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out
         f->Error(std::move(e));
       }
     }
-    *out = c;
+    *out = std::move(c);
   } else if (key == "ephemeral") {
     EphemeralSource c;
     ObjectReader pvc(s, s.Field("persistentVolumeClaim"), "persistentVolumeClaim");
     pvc.String("claimName", &c.persistent_volume_claim.claim_name);
     pvc.Bool("readOnly", &c.persistent_volume_claim.read_only);
-    *out = c;
+    *out = std::move(c);
   } else if (key == "cloudInitNoCloud" || key == "cloudInitConfigDrive") {
     CloudInitSource c;
     c.flavor = key == "cloudInitNoCloud" ? CloudInitSource::Flavor::kNoCloud
@@ -663,7 +673,7 @@ bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out
       e.detail = "must have at least one userdata or networkdata source set";
       f->Error(std::move(e));
     }
-    *out = c;
+    *out = std::move(c);
   } else {
     ConfigSource c;
     if (key == "configMap") {
@@ -681,7 +691,7 @@ bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out
     }
     s.String("volumeLabel", &c.volume_label);
     s.Bool("optional", &c.optional);
-    *out = c;
+    *out = std::move(c);
   }
   return true;
 }
@@ -696,12 +706,13 @@ void DecodeVolume(ObjectReader& r, Volume* v) {
   r.Forbid({"sysprep", "memoryDump", "downwardMetrics"});
   int sources = 0;
   for (std::string_view key : kSources) {
-    if (r.Field(key) == nullptr) continue;
+    const Node* value = r.Field(key);
+    if (value == nullptr) continue;
     if (++sources > 1) {
       f->Forbidden(r.PathOf(key), "may not specify more than 1 volume type");
       continue;
     }
-    DecodeVolumeSource(r, key, &v->source);
+    DecodeVolumeSource(r, value, key, &v->source);
   }
   if (sources == 0 && r.present()) {
     bool unsupported = false;
@@ -721,23 +732,25 @@ void DecodeVolume(ObjectReader& r, Volume* v) {
 void DecodeNetwork(ObjectReader& r, Network* n) {
   Findings* f = r.findings();
   r.String("name", &n->name);
-  bool pod = r.Field("pod") != nullptr;
-  bool multus = r.Field("multus") != nullptr;
+  const Node* pod_value = r.Field("pod");
+  const Node* multus_value = r.Field("multus");
+  const bool pod = pod_value != nullptr;
+  const bool multus = multus_value != nullptr;
   if (pod && multus) {
     f->Forbidden(r.PathOf("multus"), "should have only one network type");
   }
   if (multus) {
-    ObjectReader m(r, r.Field("multus"), "multus");
+    ObjectReader m(r, multus_value, "multus");
     MultusNetwork net;
     m.String("networkName", &net.network_name);
     m.Bool("default", &net.is_default);
-    n->source = net;
+    n->source = std::move(net);
   } else if (pod) {
-    ObjectReader p(r, r.Field("pod"), "pod");
+    ObjectReader p(r, pod_value, "pod");
     PodNetwork net;
     p.String("vmNetworkCIDR", &net.vm_network_cidr);
     p.String("vmIPv6NetworkCIDR", &net.vm_ipv6_network_cidr);
-    n->source = net;
+    n->source = std::move(net);
   } else if (r.present()) {
     FieldError e;
     e.type = FieldError::Type::kRequired;

@@ -248,44 +248,31 @@ void ObjectReader::Forbid(std::initializer_list<std::string_view> keys) {
   }
 }
 
-const Node* ObjectReader::Array(std::string_view key) {
-  const Node* v = Field(key);
-  if (v == nullptr) return nullptr;
-  if (!v->IsArray()) {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be an array, not ", JsonTypeName(*v)), v);
-    return nullptr;
-  }
-  return v;
+const Node* ObjectReader::NotArray(std::string_view key, const Node& v) {
+  findings_->Invalid(PathOf(key), Describe(v),
+                     absl::StrCat("must be an array, not ", JsonTypeName(v)), &v);
+  return nullptr;
 }
 
-bool ObjectReader::String(std::string_view key, std::string* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  if (v->IsString()) {
-    out->assign(v->GetString());
+bool ObjectReader::ReadString(std::string_view key, const Node& v, std::string* out) {
+  if (v.IsString()) {
+    out->assign(v.GetString());
     return true;
   }
   // `name: 1234` in YAML: Kubernetes' typed decoding keeps the text.
-  if (std::optional<std::string_view> text = v->plain_text()) {
+  if (std::optional<std::string_view> text = v.plain_text()) {
     out->assign(*text);
     return true;
   }
-  findings_->Invalid(PathOf(key), Describe(*v),
-                     absl::StrCat("must be a string, not ", JsonTypeName(*v)), v);
+  findings_->Invalid(PathOf(key), Describe(v),
+                     absl::StrCat("must be a string, not ", JsonTypeName(v)), &v);
   return false;
 }
 
-bool ObjectReader::Bool(std::string_view key, bool* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  if (!v->IsBool()) {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be a boolean, not ", JsonTypeName(*v)), v);
-    return false;
-  }
-  *out = v->GetBool();
-  return true;
+bool ObjectReader::NotBool(std::string_view key, const Node& v) {
+  findings_->Invalid(PathOf(key), Describe(v),
+                     absl::StrCat("must be a boolean, not ", JsonTypeName(v)), &v);
+  return false;
 }
 
 namespace {
@@ -308,49 +295,38 @@ bool AsInt64(const Node& v, int64_t* out) {
 
 }  // namespace
 
-bool ObjectReader::Int64(std::string_view key, int64_t* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  if (!AsInt64(*v, out)) {
-    findings_->Invalid(PathOf(key), Describe(*v), "must be an integer", v);
+bool ObjectReader::ReadInt64(std::string_view key, const Node& v, int64_t* out) {
+  if (!AsInt64(v, out)) {
+    findings_->Invalid(PathOf(key), Describe(v), "must be an integer", &v);
     return false;
   }
   return true;
 }
 
-bool ObjectReader::Uint32(std::string_view key, uint32_t* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
+bool ObjectReader::ReadUint32(std::string_view key, const Node& v, uint32_t* out) {
   int64_t i = 0;
-  if (!AsInt64(*v, &i) || i < 0 || i > UINT32_MAX) {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       "must be an integer between 0 and 4294967295", v);
+  if (!AsInt64(v, &i) || i < 0 || i > UINT32_MAX) {
+    findings_->Invalid(PathOf(key), Describe(v),
+                       "must be an integer between 0 and 4294967295", &v);
     return false;
   }
   *out = static_cast<uint32_t>(i);
   return true;
 }
 
-bool ObjectReader::Uint32(std::string_view key, std::optional<uint32_t>* out) {
-  uint32_t v = 0;
-  if (!Uint32(key, &v)) return false;
-  *out = v;
-  return true;
-}
-
-bool ObjectReader::Quantity(std::string_view key, spec::Quantity* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  std::string text;
-  if (v->IsString()) {
-    text.assign(v->GetString());
-  } else if (std::optional<std::string_view> plain = v->plain_text()) {
-    text.assign(*plain);
-  } else if (v->IsNumber()) {
-    text = Describe(*v);
+bool ObjectReader::ReadQuantity(std::string_view key, const Node& v, spec::Quantity* out) {
+  std::string number;  // a JSON number's text, spelled by Describe
+  std::string_view text;
+  if (v.IsString()) {
+    text = v.GetString();
+  } else if (std::optional<std::string_view> plain = v.plain_text()) {
+    text = *plain;
+  } else if (v.IsNumber()) {
+    number = Describe(v);
+    text = number;
   } else {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be a quantity, not ", JsonTypeName(*v)), v);
+    findings_->Invalid(PathOf(key), Describe(v),
+                       absl::StrCat("must be a quantity, not ", JsonTypeName(v)), &v);
     return false;
   }
   absl::StatusOr<spec::Quantity> q = ParseQuantity(text);
@@ -360,22 +336,21 @@ bool ObjectReader::Quantity(std::string_view key, spec::Quantity* out) {
     if (size_t colon = detail.find("\": "); colon != std::string::npos) {
       detail = detail.substr(colon + 3);
     }
-    findings_->Invalid(PathOf(key), text, detail, v);
+    findings_->Invalid(PathOf(key), std::string(text), detail, &v);
     return false;
   }
   *out = std::move(*q);
   return true;
 }
 
-bool ObjectReader::StringMap(std::string_view key, std::map<std::string, std::string>* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  if (!v->IsObject()) {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be an object, not ", JsonTypeName(*v)), v);
+bool ObjectReader::ReadStringMap(std::string_view key, const Node& v,
+                                 std::map<std::string, std::string>* out) {
+  if (!v.IsObject()) {
+    findings_->Invalid(PathOf(key), Describe(v),
+                       absl::StrCat("must be an object, not ", JsonTypeName(v)), &v);
     return false;
   }
-  for (const Node& m : *v) {
+  for (const Node& m : v) {
     std::string name(m.key());
     if (m.IsString()) {
       (*out)[name].assign(m.GetString());

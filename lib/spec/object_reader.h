@@ -79,7 +79,7 @@ class ObjectReader {
 
   // The member, marked as read; nullptr when absent or null. Inline: most
   // keys asked for are absent, and a literal key's bit folds to a constant.
-  const Node* Field(std::string_view key) {
+  [[gnu::always_inline]] const Node* Field(std::string_view key) {
     if (value_ == nullptr || (present_ & KeyBit(key)) == 0) return nullptr;
     return FindField(key);
   }
@@ -91,23 +91,63 @@ class ObjectReader {
   void Forbid(std::initializer_list<std::string_view> keys);
 
   // An array member; nullptr (reported) when it is not an array.
-  const Node* Array(std::string_view key);
+  [[gnu::always_inline]] const Node* Array(std::string_view key) {
+    const Node* v = Field(key);
+    return v == nullptr || v->IsArray() ? v : NotArray(key, *v);
+  }
 
-  // Typed members: each returns true when present and well typed.
-  bool String(std::string_view key, std::string* out);
-  bool Bool(std::string_view key, bool* out);
-  bool Uint32(std::string_view key, uint32_t* out);
-  bool Uint32(std::string_view key, std::optional<uint32_t>* out);
-  bool Int64(std::string_view key, int64_t* out);
-  bool Quantity(std::string_view key, spec::Quantity* out);
-  bool StringMap(std::string_view key, std::map<std::string, std::string>* out);
-
+  // Typed members: each returns true when present and well typed. Inline
+  // up to the presence check, as Field is; the value is read out of line.
+  [[gnu::always_inline]] bool String(std::string_view key, std::string* out) {
+    const Node* v = Field(key);
+    return v != nullptr && ReadString(key, *v, out);
+  }
+  [[gnu::always_inline]] bool Bool(std::string_view key, bool* out) {
+    const Node* v = Field(key);
+    if (v == nullptr) return false;
+    if (!v->IsBool()) return NotBool(key, *v);
+    *out = v->GetBool();
+    return true;
+  }
+  [[gnu::always_inline]] bool Uint32(std::string_view key, uint32_t* out) {
+    const Node* v = Field(key);
+    return v != nullptr && ReadUint32(key, *v, out);
+  }
+  [[gnu::always_inline]] bool Uint32(std::string_view key, std::optional<uint32_t>* out) {
+    uint32_t v = 0;
+    if (!Uint32(key, &v)) return false;
+    *out = v;
+    return true;
+  }
+  [[gnu::always_inline]] bool Int64(std::string_view key, int64_t* out) {
+    const Node* v = Field(key);
+    return v != nullptr && ReadInt64(key, *v, out);
+  }
+  [[gnu::always_inline]] bool Quantity(std::string_view key, spec::Quantity* out) {
+    const Node* v = Field(key);
+    return v != nullptr && ReadQuantity(key, *v, out);
+  }
+  [[gnu::always_inline]] bool StringMap(std::string_view key,
+                                        std::map<std::string, std::string>* out) {
+    const Node* v = Field(key);
+    return v != nullptr && ReadStringMap(key, *v, out);
+  }
  private:
   static constexpr size_t kNoIndex = SIZE_MAX;
   // Reports member, never read, as an unknown field.
   void Unknown(const Node& member);
   // Field past the presence filter: the scan.
   const Node* FindField(std::string_view key);
+  // The typed readers past Field: v is member key's value.
+  bool ReadString(std::string_view key, const Node& v, std::string* out);
+  bool ReadUint32(std::string_view key, const Node& v, uint32_t* out);
+  bool ReadInt64(std::string_view key, const Node& v, int64_t* out);
+  bool ReadQuantity(std::string_view key, const Node& v, spec::Quantity* out);
+  bool ReadStringMap(std::string_view key, const Node& v,
+                     std::map<std::string, std::string>* out);
+  // Report member key's value v as of the wrong type; false and null.
+  bool NotBool(std::string_view key, const Node& v);
+  const Node* NotArray(std::string_view key, const Node& v);
   // Takes value, reporting one that is not an object.
   void Init(const Node* value);
   // The path's length, and the path written into [out, out + size): one
