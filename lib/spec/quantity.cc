@@ -5,6 +5,7 @@
 // Value() and MilliValue() round up (towards +infinity), as Kubernetes does
 // for positive amounts.
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -172,21 +173,30 @@ absl::StatusOr<Parsed> Split(std::string_view text) {
 // whether dividing dropped digits; false when a step would not fit (the
 // exact path then decides, overflow errors included).
 bool ScaledInWord(const Parsed& p, int extra10, uint64_t* magnitude, bool* inexact) {
+  static constexpr std::array<uint64_t, 20> kPow10 = [] {
+    std::array<uint64_t, 20> t{};
+    t[0] = 1;
+    for (size_t i = 1; i < t.size(); ++i) t[i] = t[i - 1] * 10;
+    return t;
+  }();
   if (p.Digits() > 19) return false;  // 19 digits always fit
   uint64_t n = 0;
   p.ForEachDigit([&n](uint32_t d) { n = n * 10 + d; });
   *inexact = false;
   if (n != 0) {
-    int64_t e = p.exp10 + extra10;
-    for (int i = 0; i < p.binary; ++i) {
-      if (__builtin_mul_overflow(n, uint64_t{1024}, &n)) return false;
-    }
-    for (; e > 0; --e) {
-      if (__builtin_mul_overflow(n, uint64_t{10}, &n)) return false;
-    }
-    for (; e < 0 && n != 0; ++e) {
-      *inexact |= n % 10 != 0;
-      n /= 10;
+    // One shift and one multiply or divide, not a step per power.
+    const int shift = 10 * p.binary;  // at most 60
+    if (shift != 0 && (n >> (64 - shift)) != 0) return false;
+    n <<= shift;
+    const int64_t e = p.exp10 + extra10;
+    if (e > 0) {
+      if (e > 19 || __builtin_mul_overflow(n, kPow10[e], &n)) return false;
+    } else if (e < -19) {
+      *inexact = true;  // n < 10^20: every digit goes
+      n = 0;
+    } else if (e < 0) {
+      *inexact = n % kPow10[-e] != 0;
+      n /= kPow10[-e];
     }
   }
   *magnitude = n;
