@@ -151,16 +151,7 @@ std::string ObjectReader::path() const {
 
 ObjectReader::~ObjectReader() {
   if (value_ == nullptr || !findings_->reports_warnings()) return;
-  // The first 64 members: only the unread ones' bits, in member order.
-  const size_t size = value_->Size();
-  uint64_t unread = ~used_;
-  if (size < 64) unread &= (uint64_t{1} << size) - 1;
-  for (; unread != 0; unread &= unread - 1) {
-    Unknown((*value_)[static_cast<size_t>(std::countr_zero(unread))]);
-  }
-  for (size_t i = 64; i < size; ++i) {
-    if (!Used(i)) Unknown((*value_)[i]);
-  }
+  ForEachUnread([this](const Node& member) { Unknown(member); });
 }
 
 void ObjectReader::Unknown(const Node& member) {
@@ -238,11 +229,33 @@ SourcePosition ObjectReader::PositionOf(std::string_view key) const {
   return m == nullptr ? SourcePosition{} : m->position();
 }
 
+namespace {
+
+bool OneOf(std::string_view name, std::initializer_list<std::string_view> keys) {
+  for (std::string_view k : keys) {
+    if (name == k) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Both go by the members left unread, usually none, rather than by keys.
 void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
-  for (std::string_view k : keys) Field(k);
+  if (value_ == nullptr) return;
+  ForEachUnread([&](const Node& member) {
+    // The first member of that name, as Field reads it: a repeated JSON
+    // key stays unread, and unknown.
+    if (OneOf(member.key(), keys)) FindField(member.key());
+  });
 }
 
 void ObjectReader::Forbid(std::initializer_list<std::string_view> keys) {
+  if (value_ == nullptr) return;
+  bool any = false;
+  ForEachUnread([&](const Node& member) { any |= OneOf(member.key(), keys); });
+  if (!any) return;
+  // Reported in the order of keys.
   for (std::string_view k : keys) {
     if (const Node* v = Field(k)) findings_->Forbidden(PathOf(k), "not supported by qdirect yet", v);
   }

@@ -5,6 +5,7 @@
 // field with its full path, type mismatches are kInvalid findings, and
 // fields KubeVirt has but qdirect does not support are kForbidden.
 
+#include <bit>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -87,7 +88,8 @@ class ObjectReader {
   SourcePosition PositionOf(std::string_view key) const;
   // Members accepted and ignored (tolerated Kubernetes fields).
   void Ignore(std::initializer_list<std::string_view> keys);
-  // Members KubeVirt knows and qdirect does not support yet.
+  // Members KubeVirt knows and qdirect does not support yet: each present
+  // and not read otherwise is reported.
   void Forbid(std::initializer_list<std::string_view> keys);
 
   // An array member; nullptr (reported) when it is not an array.
@@ -166,6 +168,20 @@ class ObjectReader {
   // typical object), any further ones in used_more_.
   bool Used(size_t i) const {
     return i < 64 ? (used_ >> i) & 1 : static_cast<bool>(used_more_[i - 64]);
+  }
+  // Calls f on each member not read so far (read ones are most, and are
+  // skipped a word at a time). f may mark members read.
+  template <typename F>
+  void ForEachUnread(F f) const {
+    const size_t size = value_->Size();
+    uint64_t unread = ~used_;
+    if (size < 64) unread &= (uint64_t{1} << size) - 1;
+    for (; unread != 0; unread &= unread - 1) {
+      f((*value_)[static_cast<size_t>(std::countr_zero(unread))]);
+    }
+    for (size_t i = 64; i < size; ++i) {
+      if (!Used(i)) f((*value_)[i]);
+    }
   }
   void MarkUsed(size_t i) {
     if (i < 64) {

@@ -170,6 +170,22 @@ TEST(DecodeTest, JsonInputDecodesLikeYaml) {
   EXPECT_EQ(DecodeOne(kJson).vmi, DecodeOne(kVmi).vmi);
 }
 
+TEST(DecodeTest, JsonRepeatedKeyIsReadOnceAndTheRepeatIsUnknown) {
+  constexpr char kJson[] = R"({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+    "metadata": {"name": "my-vmi"},
+    "spec": {"domain": {"resources": {"requests": {"memory": "512M", "memory": "1Gi"}},
+                        "chassis": {}, "chassis": {}},
+             "affinity": {}, "affinity": {}}})";
+  DecodeResult r = Decode(kJson);
+  ASSERT_EQ(r.vmis.size(), 1u);
+  EXPECT_EQ(r.vmis[0].vmi.domain.resources.requests.at("memory").text, "512M");
+  EXPECT_THAT(Strings(r.vmis[0].errors),
+              ElementsAre("spec.domain.chassis: Forbidden: not supported by qdirect yet"));
+  EXPECT_THAT(Strings(r.vmis[0].warnings),
+              ElementsAre("spec.domain.resources.requests.memory: unknown field",
+                          "spec.domain.chassis: unknown field", "spec.affinity: unknown field"));
+}
+
 TEST(DecodeTest, JsonArrayIsAListOfDocuments) {
   std::string json = R"([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
     {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance", "metadata": {"name": "a"},
