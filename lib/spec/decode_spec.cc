@@ -64,7 +64,7 @@ void DecodeResources(ObjectReader& r, ResourceRequirements* out) {
     for (const Node& m : *v) {
       std::string name(m.key());
       Quantity q;
-      if (list.Quantity(name, &q)) (*target)[name] = std::move(q);
+      if (list.Quantity(name, &q)) target->insert_or_assign(std::move(name), std::move(q));
     }
   }
   r.Bool("overcommitGuestOverhead", &out->overcommit_guest_overhead);

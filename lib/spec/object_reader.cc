@@ -93,7 +93,7 @@ void ObjectReader::Init(const Node* value) {
     return;
   }
   value_ = value;
-  if (value->Size() > 64) used_more_.assign(value->Size() - 64, false);
+  if (value->Size() > 64) used_more_ = std::make_unique<uint64_t[]>((value->Size() - 1) / 64);
   for (const Node& m : *value) present_ |= KeyBit(m.key());
 }
 
@@ -267,14 +267,25 @@ const Node* ObjectReader::NotArray(std::string_view key, const Node& v) {
   return nullptr;
 }
 
+namespace {
+
+// *out = text: clear and append, which skip assign's checks for text
+// inside *out (never so here, where text views the source).
+void SetText(std::string* out, std::string_view text) {
+  out->clear();
+  out->append(text.data(), text.size());
+}
+
+}  // namespace
+
 bool ObjectReader::ReadString(std::string_view key, const Node& v, std::string* out) {
   if (v.IsString()) {
-    out->assign(v.GetString());
+    SetText(out, v.GetString());
     return true;
   }
   // `name: 1234` in YAML: Kubernetes' typed decoding keeps the text.
   if (std::optional<std::string_view> text = v.plain_text()) {
-    out->assign(*text);
+    SetText(out, *text);
     return true;
   }
   findings_->Invalid(PathOf(key), Describe(v),

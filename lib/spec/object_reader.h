@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -165,9 +166,10 @@ class ObjectReader {
   std::string_view key_;
   size_t index_ = kNoIndex;
   // Which members were read: the first 64 in a word (no allocation for a
-  // typical object), any further ones in used_more_.
+  // typical object), any further ones in used_more_'s words.
   bool Used(size_t i) const {
-    return i < 64 ? (used_ >> i) & 1 : static_cast<bool>(used_more_[i - 64]);
+    if (i < 64) return (used_ >> i) & 1;
+    return (used_more_[(i - 64) / 64] >> ((i - 64) % 64)) & 1;
   }
   // Calls f on each member not read so far (read ones are most, and are
   // skipped a word at a time). f may mark members read.
@@ -187,11 +189,12 @@ class ObjectReader {
     if (i < 64) {
       used_ |= uint64_t{1} << i;
     } else {
-      used_more_[i - 64] = true;
+      used_more_[(i - 64) / 64] |= uint64_t{1} << ((i - 64) % 64);
     }
   }
   uint64_t used_ = 0;
-  std::vector<bool> used_more_;
+  // A pointer, not a vector: one word to set up and tear down per reader.
+  std::unique_ptr<uint64_t[]> used_more_;
   // KeyBit (base/key_bit.h) of every member's name: Field answers most
   // absent keys without a scan.
   uint64_t present_ = 0;

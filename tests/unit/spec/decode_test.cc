@@ -432,6 +432,21 @@ TEST(DecodeTest, WideObjectReportsEachUnknownFieldAndReadsTheRest) {
   EXPECT_EQ(r.vmis[0].vmi.domain.devices.disks[0].name, "containerdisk");
 }
 
+TEST(DecodeTest, ObjectPastTwoWordsOfMembersReadsAndReportsEach) {
+  std::string unknown;
+  for (int i = 0; i < 200; ++i) absl::StrAppend(&unknown, "    x", i, ": 1\n");
+  std::string text = absl::StrReplaceAll(
+      kVmi, {{"  domain:\n", absl::StrCat("  domain:\n", unknown)}});
+  DecodeResult r = Decode(text);
+  ASSERT_EQ(r.vmis.size(), 1u);
+  EXPECT_THAT(Strings(r.vmis[0].errors), IsEmpty());
+  ASSERT_EQ(r.vmis[0].warnings.size(), 200u);
+  EXPECT_EQ(r.vmis[0].warnings[199].ToString(), "spec.domain.x199: unknown field");
+  // devices and resources are members 200 and 201.
+  ASSERT_EQ(r.vmis[0].vmi.domain.devices.disks.size(), 1u);
+  EXPECT_EQ(r.vmis[0].vmi.domain.resources.requests.at("memory").text, "512M");
+}
+
 TEST(DecodeTest, UnknownBusIsUnsupported) {
   std::string text = absl::StrReplaceAll(kVmi, {{"bus: virtio", "bus: ide"}});
   DecodeResult r = Decode(text);
