@@ -461,10 +461,9 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   if (const Node* disks = r.Array("disks"); disks && !too_many("disks", disks->Size(), limits.max_disks)) {
     d->disks.reserve(disks->Size());
     for (size_t i = 0; i < disks->Size(); ++i) {
+      // Decoded in place, as are the other lists' items: no moves.
       ObjectReader dr(r, &(*disks)[i], "disks", i);
-      Disk disk;
-      DecodeDisk(dr, &disk);
-      d->disks.push_back(std::move(disk));
+      DecodeDisk(dr, &d->disks.emplace_back());
     }
   }
   if (const Node* ifaces = r.Array("interfaces");
@@ -472,9 +471,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
     d->interfaces.reserve(ifaces->Size());
     for (size_t i = 0; i < ifaces->Size(); ++i) {
       ObjectReader ir(r, &(*ifaces)[i], "interfaces", i);
-      Interface iface;
-      DecodeInterface(ir, &iface);
-      d->interfaces.push_back(std::move(iface));
+      DecodeInterface(ir, &d->interfaces.emplace_back());
     }
   }
   const Node* gpus = r.Array("gpus");
@@ -798,9 +795,7 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
       vmi->volumes.reserve(volumes->Size());
       for (size_t i = 0; i < volumes->Size(); ++i) {
         ObjectReader vr(r, &(*volumes)[i], "volumes", i);
-        Volume v;
-        DecodeVolume(vr, &v);
-        vmi->volumes.push_back(std::move(v));
+        DecodeVolume(vr, &vmi->volumes.emplace_back());
       }
     }
   }
@@ -813,11 +808,10 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
       e.detail = absl::StrCat("must have at most ", limits.max_interfaces, " items");
       f->Error(std::move(e));
     } else {
+      vmi->networks.reserve(networks->Size());
       for (size_t i = 0; i < networks->Size(); ++i) {
         ObjectReader nr(r, &(*networks)[i], "networks", i);
-        Network n;
-        DecodeNetwork(nr, &n);
-        vmi->networks.push_back(std::move(n));
+        DecodeNetwork(nr, &vmi->networks.emplace_back());
       }
     }
   }

@@ -238,11 +238,19 @@ bool OneOf(std::string_view name, std::initializer_list<std::string_view> keys) 
   return false;
 }
 
+uint64_t KeyBits(std::initializer_list<std::string_view> keys) {
+  uint64_t bits = 0;
+  for (std::string_view k : keys) bits |= KeyBit(k);
+  return bits;
+}
+
 }  // namespace
 
-// Both go by the members left unread, usually none, rather than by keys.
+// Both first rule out, by present_, objects that have none of keys (most).
+// Ignore then goes by the members left unread, usually few, rather than by
+// keys.
 void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
-  if (value_ == nullptr) return;
+  if (value_ == nullptr || (present_ & KeyBits(keys)) == 0) return;
   ForEachUnread([&](const Node& member) {
     // The first member of that name, as Field reads it: a repeated JSON
     // key stays unread, and unknown.
@@ -251,11 +259,7 @@ void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
 }
 
 void ObjectReader::Forbid(std::initializer_list<std::string_view> keys) {
-  if (value_ == nullptr) return;
-  bool any = false;
-  ForEachUnread([&](const Node& member) { any |= OneOf(member.key(), keys); });
-  if (!any) return;
-  // Reported in the order of keys.
+  if (value_ == nullptr || (present_ & KeyBits(keys)) == 0) return;
   for (std::string_view k : keys) {
     if (const Node* v = Field(k)) findings_->Forbidden(PathOf(k), "not supported by qdirect yet", v);
   }

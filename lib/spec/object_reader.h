@@ -89,8 +89,7 @@ class ObjectReader {
   SourcePosition PositionOf(std::string_view key) const;
   // Members accepted and ignored (tolerated Kubernetes fields).
   void Ignore(std::initializer_list<std::string_view> keys);
-  // Members KubeVirt knows and qdirect does not support yet: each present
-  // and not read otherwise is reported.
+  // Members KubeVirt knows and qdirect does not support yet.
   void Forbid(std::initializer_list<std::string_view> keys);
 
   // An array member; nullptr (reported) when it is not an array.
