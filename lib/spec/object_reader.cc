@@ -73,18 +73,6 @@ ObjectReader::ObjectReader(Findings* findings, const Node* value, std::string_vi
   Init(value);
 }
 
-ObjectReader::ObjectReader(const ObjectReader& parent, const Node* value,
-                           std::string_view key)
-    : findings_(parent.findings_), parent_(&parent), key_(key) {
-  Init(value);
-}
-
-ObjectReader::ObjectReader(const ObjectReader& parent, const Node* value,
-                           std::string_view key, size_t index)
-    : findings_(parent.findings_), parent_(&parent), key_(key), index_(index) {
-  Init(value);
-}
-
 void ObjectReader::Init(const Node* value) {
   if (value == nullptr || value->IsNull()) return;
   if (!value->IsObject()) {
@@ -149,8 +137,7 @@ std::string ObjectReader::path() const {
   return out;
 }
 
-ObjectReader::~ObjectReader() {
-  if (value_ == nullptr || !findings_->reports_warnings()) return;
+void ObjectReader::ReportUnread() {
   ForEachUnread([this](const Node& member) { Unknown(member); });
 }
 

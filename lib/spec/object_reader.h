@@ -64,13 +64,22 @@ class ObjectReader {
   ObjectReader(Findings* findings, const Node* value, std::string_view path);
   // Member `key` of parent (read with parent.Field). A reader's path is
   // spelled only when a finding needs it: parent and key (a literal, or
-  // text that outlives the reader) must outlive it.
-  ObjectReader(const ObjectReader& parent, const Node* value,
-               std::string_view key);
+  // text that outlives the reader) must outlive it. Inline, as is the
+  // destructor: a decode makes dozens of readers, most of small objects.
+  ObjectReader(const ObjectReader& parent, const Node* value, std::string_view key)
+      : findings_(parent.findings_), parent_(&parent), key_(key) {
+    if (value != nullptr) Init(value);
+  }
   // Item `index` of parent's array member `key`.
-  ObjectReader(const ObjectReader& parent, const Node* value,
-               std::string_view key, size_t index);
-  ~ObjectReader();
+  ObjectReader(const ObjectReader& parent, const Node* value, std::string_view key,
+               size_t index)
+      : findings_(parent.findings_), parent_(&parent), key_(key), index_(index) {
+    if (value != nullptr) Init(value);
+  }
+  // Reports the members never read as unknown fields.
+  ~ObjectReader() {
+    if (value_ != nullptr && findings_->reports_warnings()) ReportUnread();
+  }
   ObjectReader(const ObjectReader&) = delete;
   ObjectReader& operator=(const ObjectReader&) = delete;
 
@@ -138,6 +147,8 @@ class ObjectReader {
   static constexpr size_t kNoIndex = SIZE_MAX;
   // Reports member, never read, as an unknown field.
   void Unknown(const Node& member);
+  // Unknown for each member never read.
+  void ReportUnread();
   // Field past the presence filter: the scan.
   const Node* FindField(std::string_view key);
   // The typed readers past Field: v is member key's value.
