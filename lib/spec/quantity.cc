@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -128,7 +129,9 @@ bool SuffixScale(std::string_view suffix, int* exp10, int* binary) {
   }
 }
 
-absl::StatusOr<Parsed> Split(std::string_view text) {
+// The parts of text; nullopt when malformed. (std::optional, not
+// StatusOr, on this path: the status is built once, by ParseQuantity.)
+std::optional<Parsed> Split(std::string_view text) {
   Parsed p;
   size_t i = 0;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
@@ -140,7 +143,7 @@ absl::StatusOr<Parsed> Split(std::string_view text) {
     ++i;
     p.fraction = DigitsAt(text, &i);
   }
-  if (p.Digits() == 0) return Malformed(text);
+  if (p.Digits() == 0) return std::nullopt;
   p.exp10 = -static_cast<int64_t>(p.fraction.size());
   std::string_view suffix = text.substr(i);
   int suffix_exp10 = 0;
@@ -156,17 +159,17 @@ absl::StatusOr<Parsed> Split(std::string_view text) {
       neg = suffix[j] == '-';
       ++j;
     }
-    if (j >= suffix.size()) return Malformed(text);
+    if (j >= suffix.size()) return std::nullopt;
     int64_t e = 0;
     for (; j < suffix.size(); ++j) {
-      if (suffix[j] < '0' || suffix[j] > '9') return Malformed(text);
+      if (suffix[j] < '0' || suffix[j] > '9') return std::nullopt;
       // Exponents past this bound overflow (or vanish) anyway.
       if (e < 100000) e = e * 10 + (suffix[j] - '0');
     }
     p.exp10 += neg ? -e : e;
     return p;
   }
-  return Malformed(text);
+  return std::nullopt;
 }
 
 // Scaled's common case, in 64 bits: the magnitude of p * 10^extra10 and
@@ -203,13 +206,9 @@ bool ScaledInWord(const Parsed& p, int extra10, uint64_t* magnitude, bool* inexa
   return true;
 }
 
-// Scales p by 10^extra10 and rounds towards +infinity into an int64.
-absl::StatusOr<int64_t> Scaled(const Parsed& p, int extra10,
-                               std::string_view text) {
-  auto overflow = [&] {
-    return absl::InvalidArgumentError(
-        absl::StrCat("quantity \"", std::string(text), "\": overflow: does not fit in a 64-bit integer"));
-  };
+// Scales p by 10^extra10 and rounds towards +infinity into an int64;
+// nullopt when it does not fit.
+std::optional<int64_t> Scaled(const Parsed& p, int extra10) {
   uint64_t magnitude = 0;
   bool inexact = false;
   if (!ScaledInWord(p, extra10, &magnitude, &inexact)) {
@@ -223,18 +222,18 @@ absl::StatusOr<int64_t> Scaled(const Parsed& p, int extra10,
     for (int i = 0; i < p.binary; ++i) n.MulAdd(1024, 0);
     for (; e > 0; --e) {
       n.MulAdd(10, 0);
-      if (n.Limbs() > 3) return overflow();
+      if (n.Limbs() > 3) return std::nullopt;
     }
     for (; e < 0 && !n.IsZero(); ++e) inexact |= n.Div(10);
-    if (!n.ToU64(&magnitude)) return overflow();
+    if (!n.ToU64(&magnitude)) return std::nullopt;
   }
   if (!p.negative) {
     if (inexact) ++magnitude;
-    if (magnitude > static_cast<uint64_t>(INT64_MAX)) return overflow();
+    if (magnitude > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
     return static_cast<int64_t>(magnitude);
   }
   // Towards +infinity: a negative amount drops its fraction.
-  if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) return overflow();
+  if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) return std::nullopt;
   return static_cast<int64_t>(0 - magnitude);
 }
 
@@ -242,17 +241,15 @@ absl::StatusOr<int64_t> Scaled(const Parsed& p, int extra10,
 
 absl::StatusOr<Quantity> ParseQuantity(std::string_view text) {
   if (text.empty() || text.size() > 128) return Malformed(text);
-  absl::StatusOr<Parsed> parsed = Split(text);
-  if (!parsed.ok()) return parsed.status();
-  Quantity q;
-  q.text = std::string(text);
-  absl::StatusOr<int64_t> value = Scaled(*parsed, 0, text);
-  if (!value.ok()) return value.status();
-  absl::StatusOr<int64_t> milli = Scaled(*parsed, 3, text);
-  if (!milli.ok()) return milli.status();
-  q.value = *value;
-  q.milli = *milli;
-  return q;
+  std::optional<Parsed> parsed = Split(text);
+  if (!parsed) return Malformed(text);
+  std::optional<int64_t> value = Scaled(*parsed, 0);
+  std::optional<int64_t> milli = value ? Scaled(*parsed, 3) : std::nullopt;
+  if (!milli) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "quantity \"", std::string(text), "\": overflow: does not fit in a 64-bit integer"));
+  }
+  return Quantity{std::string(text), *value, *milli};
 }
 
 }  // namespace qdirect::spec
