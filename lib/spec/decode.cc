@@ -116,8 +116,8 @@ void DecodeVirtualMachine(ObjectReader& doc, const DecodeOptions& options, Vmi* 
   }
   // dataVolumeTemplates are provisioning requests for a cluster's CDI;
   // the volumes that use them are resolved by the runtime.
-  spec.Ignore({"dataVolumeTemplates", "updateVolumesStrategy"});
-  spec.Forbid({"instancetype", "preference"});
+  spec.Ignore("dataVolumeTemplates", "updateVolumesStrategy");
+  spec.Forbid("instancetype", "preference");
   ObjectReader tmpl(spec, spec.Field("template"), "template");
   if (!tmpl.present()) {
     FieldError e;
@@ -224,7 +224,7 @@ void DecodeDocument(const StreamDocument& sd, DocumentKind kind, const DecodeOpt
   {
     ObjectReader doc(findings, sd.value, "");
     doc.Field("kind");
-    doc.Ignore({"status"});
+    doc.Ignore("status");
     readable = CheckApiVersion(doc, findings);
     if (readable) {
       if (kind == DocumentKind::kVirtualMachine) {
@@ -233,7 +233,7 @@ void DecodeDocument(const StreamDocument& sd, DocumentKind kind, const DecodeOpt
         DecodeVirtualMachineInstance(doc, options, vmi);
       }
     } else {
-      doc.Ignore({"metadata", "spec"});
+      doc.Ignore("metadata", "spec");
     }
   }
   // A document of an unknown API version was not read: validating its

@@ -78,7 +78,7 @@ void DecodeCpu(ObjectReader& r, Cpu* cpu) {
   r.String("model", &cpu->model);
   r.Bool("dedicatedCpuPlacement", &cpu->dedicated_cpu_placement);
   r.Bool("isolateEmulatorThread", &cpu->isolate_emulator_thread);
-  r.Forbid({"numa", "realtime"});
+  r.Forbid("numa", "realtime");
   if (const Node* features = r.Array("features")) {
     for (size_t i = 0; i < features->Size(); ++i) {
       ObjectReader fr(r, &(*features)[i], "features", i);
@@ -105,7 +105,7 @@ void DecodeMemory(ObjectReader& r, Memory* mem) {
 void DecodeFirmware(ObjectReader& r, Firmware* fw) {
   r.String("uuid", &fw->uuid);
   r.String("serial", &fw->serial);
-  r.Forbid({"acpi"});
+  r.Forbid("acpi");
   ObjectReader bl(r, r.Field("bootloader"), "bootloader");
   if (bl.present()) {
     bool has_bios = bl.Field("bios") != nullptr;
@@ -137,7 +137,7 @@ void DecodeFirmware(ObjectReader& r, Firmware* fw) {
       c.String("kernelPath", &kc.kernel_path);
       c.String("initrdPath", &kc.initrd_path);
       c.String("imagePullPolicy", &kc.image_pull_policy);
-      c.Ignore({"imagePullSecret"});
+      c.Ignore("imagePullSecret");
       k.container = std::move(kc);
     }
     fw->kernel_boot = std::move(k);
@@ -185,7 +185,7 @@ void DecodeFeatures(ObjectReader& r, Features* f) {
     ObjectReader a(r, v, "apic");
     FeatureState s;
     a.Bool("enabled", &s.enabled);
-    a.Forbid({"endOfInterrupt"});
+    a.Forbid("endOfInterrupt");
     f->apic = s;
   }
   f->smm = OptionalFeature(r, "smm");
@@ -201,7 +201,7 @@ void DecodeFeatures(ObjectReader& r, Features* f) {
     DecodeHyperv(h, &hv);
     f->hyperv = hv;
   }
-  r.Forbid({"hypervPassthrough"});
+  r.Forbid("hypervPassthrough");
 }
 
 std::optional<Timer> DecodeTimer(ObjectReader& timers, std::string_view key, bool policy,
@@ -311,7 +311,7 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
     if (!ParseIo(text, &d->io)) UnsupportedIo(f, r.PathOf("io"), text);
     io_set = true;
   }
-  r.Forbid({"floppy", "blockSize", "errorPolicy"});
+  r.Forbid("floppy", "blockSize", "errorPolicy");
 
   static constexpr std::pair<std::string_view, Disk::Type> kTargets[] = {
       {"disk", Disk::Type::kDisk}, {"cdrom", Disk::Type::kCdrom}, {"lun", Disk::Type::kLun}};
@@ -343,7 +343,7 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
       // An open tray is an empty drive: qdirect always inserts the medium.
       f->Forbidden(t.PathOf("tray"), "only \"closed\" is supported by qdirect yet");
     }
-    if (type == Disk::Type::kLun) t.Forbid({"reservation"});
+    if (type == Disk::Type::kLun) t.Forbid("reservation");
     // The seed manifests put cache/io inside the target; KubeVirt has them
     // on the disk. Apply them (unless set in the right place) and say so.
     std::string disk_path;
@@ -387,7 +387,7 @@ void DecodeInterface(ObjectReader& r, Interface* iface) {
   r.Uint32("bootOrder", &iface->boot_order);
   r.String("state", &iface->state);
   r.String("tag", &iface->tag);
-  r.Forbid({"dhcpOptions", "acpiIndex"});
+  r.Forbid("dhcpOptions", "acpiIndex");
   static constexpr std::pair<std::string_view, Interface::Binding> kBindings[] = {
       {"bridge", Interface::Binding::kBridge},   {"masquerade", Interface::Binding::kMasquerade},
       {"passt", Interface::Binding::kPasst},     {"sriov", Interface::Binding::kSriov},
@@ -520,7 +520,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
     w.String("name", &wd.name);
     ObjectReader i6300(w, w.Field("i6300esb"), "i6300esb");
     i6300.String("action", &wd.action);
-    w.Forbid({"diag288"});
+    w.Forbid("diag288");
     d->watchdog = std::move(wd);
   }
   if (const Node* v = r.Field("rng")) {
@@ -535,9 +535,9 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   r.Bool("networkInterfaceMultiqueue", &d->network_interface_multiqueue);
   r.Bool("useVirtioTransitional", &d->use_virtio_transitional);
   // Defaults that match what qdirect does anyway.
-  r.Ignore({"autoattachInputDevice", "disableHotplug", "logSerialConsole"});
-  r.Forbid({"filesystems", "tpm", "sound", "clientPassthrough", "autoattachVSOCK",
-            "downwardMetrics", "video", "panicDevices"});
+  r.Ignore("autoattachInputDevice", "disableHotplug", "logSerialConsole");
+  r.Forbid("filesystems", "tpm", "sound", "clientPassthrough", "autoattachVSOCK",
+           "downwardMetrics", "video", "panicDevices");
 }
 
 void DecodeDomain(ObjectReader& r, const DecodeLimits& limits, Domain* d) {
@@ -576,7 +576,7 @@ void DecodeDomain(ObjectReader& r, const DecodeLimits& limits, Domain* d) {
     if (dev.present()) DecodeDevices(dev, limits, &d->devices);
   }
   r.String("ioThreadsPolicy", &d->io_threads_policy);
-  r.Forbid({"chassis", "launchSecurity", "ioThreads"});
+  r.Forbid("chassis", "launchSecurity", "ioThreads");
 }
 
 // Reads the user or network data of a cloud-init source: inline text,
@@ -610,7 +610,7 @@ bool DecodeVolumeSource(ObjectReader& r, const Node* v, std::string_view key, Vo
     s.String("image", &c.image);
     s.String("path", &c.path);
     s.String("imagePullPolicy", &c.image_pull_policy);
-    s.Ignore({"imagePullSecret"});
+    s.Ignore("imagePullSecret");
     *out = std::move(c);
   } else if (key == "persistentVolumeClaim") {
     PersistentVolumeClaimSource c;
@@ -684,7 +684,7 @@ bool DecodeVolumeSource(ObjectReader& r, const Node* v, std::string_view key, Vo
       s.String("serviceAccountName", &c.name);
     } else {
       c.kind = ConfigSource::Kind::kDownwardApi;
-      s.Forbid({"fields"});
+      s.Forbid("fields");
     }
     s.String("volumeLabel", &c.volume_label);
     s.Bool("optional", &c.optional);
@@ -700,7 +700,7 @@ void DecodeVolume(ObjectReader& r, Volume* v) {
       "containerDisk", "persistentVolumeClaim", "dataVolume", "hostDisk",
       "emptyDisk",     "ephemeral",             "cloudInitNoCloud", "cloudInitConfigDrive",
       "configMap",     "secret",                "serviceAccount",   "downwardAPI"};
-  r.Forbid({"sysprep", "memoryDump", "downwardMetrics"});
+  r.Forbid("sysprep", "memoryDump", "downwardMetrics");
   int sources = 0;
   for (std::string_view key : kSources) {
     const Node* value = r.Field(key);
@@ -766,9 +766,9 @@ void DecodeObjectMeta(ObjectReader& r, ObjectMeta* meta) {
   r.StringMap("annotations", &meta->annotations);
   r.String("uid", &meta->uid);
   // Set by the API server or by clients; meaningless here.
-  r.Ignore({"generateName", "creationTimestamp", "resourceVersion", "generation",
-            "ownerReferences", "finalizers", "managedFields", "selfLink",
-            "deletionTimestamp", "deletionGracePeriodSeconds"});
+  r.Ignore("generateName", "creationTimestamp", "resourceVersion", "generation",
+           "ownerReferences", "finalizers", "managedFields", "selfLink",
+           "deletionTimestamp", "deletionGracePeriodSeconds");
 }
 
 void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
@@ -839,9 +839,9 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
   r.StringMap("nodeSelector", &vmi->node_selector);
   r.String("startStrategy", &vmi->start_strategy);
   // Scheduler and pod-level fields: nothing to do without a cluster.
-  r.Ignore({"affinity", "tolerations", "schedulerName", "priorityClassName", "dnsPolicy",
-            "dnsConfig", "readinessProbe", "livenessProbe", "accessCredentials",
-            "topologySpreadConstraints", "resourceClaims"});
+  r.Ignore("affinity", "tolerations", "schedulerName", "priorityClassName", "dnsPolicy",
+           "dnsConfig", "readinessProbe", "livenessProbe", "accessCredentials",
+           "topologySpreadConstraints", "resourceClaims");
   if (r.String("architecture", &text) && text != "amd64") {
     Unsupported(f, r.PathOf("architecture"), text, {"amd64"});
   }

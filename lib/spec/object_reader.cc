@@ -225,19 +225,10 @@ bool OneOf(std::string_view name, std::initializer_list<std::string_view> keys) 
   return false;
 }
 
-uint64_t KeyBits(std::initializer_list<std::string_view> keys) {
-  uint64_t bits = 0;
-  for (std::string_view k : keys) bits |= KeyBit(k);
-  return bits;
-}
-
 }  // namespace
 
-// Both first rule out, by present_, objects that have none of keys (most).
-// Ignore then goes by the members left unread, usually few, rather than by
-// keys.
-void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
-  if (value_ == nullptr || (present_ & KeyBits(keys)) == 0) return;
+// By the members left unread, usually few, rather than by keys.
+void ObjectReader::IgnorePresent(std::initializer_list<std::string_view> keys) {
   ForEachUnread([&](const Node& member) {
     // The first member of that name, as Field reads it: a repeated JSON
     // key stays unread, and unknown.
@@ -245,8 +236,7 @@ void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
   });
 }
 
-void ObjectReader::Forbid(std::initializer_list<std::string_view> keys) {
-  if (value_ == nullptr || (present_ & KeyBits(keys)) == 0) return;
+void ObjectReader::ForbidPresent(std::initializer_list<std::string_view> keys) {
   for (std::string_view k : keys) {
     if (const Node* v = Field(k)) findings_->Forbidden(PathOf(k), "not supported by qdirect yet", v);
   }

@@ -96,10 +96,18 @@ class ObjectReader {
   }
   // Where member key starts ({} when absent, or the input was JSON).
   SourcePosition PositionOf(std::string_view key) const;
-  // Members accepted and ignored (tolerated Kubernetes fields).
-  void Ignore(std::initializer_list<std::string_view> keys);
+  // Members accepted and ignored (tolerated Kubernetes fields). Ignore and
+  // Forbid take literal keys, whose bits fold to one mask: inline, most
+  // objects have none of them for one check.
+  template <typename... Keys>
+  [[gnu::always_inline]] void Ignore(const Keys&... keys) {
+    if (value_ != nullptr && (present_ & (KeyBit(keys) | ...)) != 0) IgnorePresent({keys...});
+  }
   // Members KubeVirt knows and qdirect does not support yet.
-  void Forbid(std::initializer_list<std::string_view> keys);
+  template <typename... Keys>
+  [[gnu::always_inline]] void Forbid(const Keys&... keys) {
+    if (value_ != nullptr && (present_ & (KeyBit(keys) | ...)) != 0) ForbidPresent({keys...});
+  }
 
   // An array member; nullptr (reported) when it is not an array.
   [[gnu::always_inline]] const Node* Array(std::string_view key) {
@@ -149,6 +157,9 @@ class ObjectReader {
   void Unknown(const Node& member);
   // Unknown for each member never read.
   void ReportUnread();
+  // Ignore and Forbid past the presence check.
+  void IgnorePresent(std::initializer_list<std::string_view> keys);
+  void ForbidPresent(std::initializer_list<std::string_view> keys);
   // Field past the presence filter: the scan.
   const Node* FindField(std::string_view key);
   // The typed readers past Field: v is member key's value.
