@@ -268,9 +268,12 @@ class Checker {
     }
     const auto& req = vmi_.domain.resources.requests;
     const auto& lim = vmi_.domain.resources.limits;
+    // Limits first: most VMIs set requests only.
     for (const char* name : {"cpu", "memory"}) {
-      auto r = req.find(name), l = lim.find(name);
-      if (r != req.end() && l != lim.end() && r->second.milli > l->second.milli) {
+      auto l = lim.find(name);
+      if (l == lim.end()) continue;
+      auto r = req.find(name);
+      if (r != req.end() && r->second.milli > l->second.milli) {
         FieldPath requests = P("domain.resources.requests");
         Invalid(requests.Key(name), r->second.text,
                 absl::StrCat("must be less than or equal to ", name, " limit"));
