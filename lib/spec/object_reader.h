@@ -151,6 +151,7 @@ class ObjectReader {
     const Node* v = Field(key);
     return v != nullptr && ReadStringMap(key, *v, out);
   }
+
  private:
   static constexpr size_t kNoIndex = SIZE_MAX;
   // Reports member, never read, as an unknown field.
