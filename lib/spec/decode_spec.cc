@@ -56,7 +56,10 @@ FeatureState DecodeFeatureState(ObjectReader& parent, const Node* v, std::string
 }
 
 void DecodeResources(ObjectReader& r, ResourceRequirements* out) {
-  for (std::string_view key : {"requests", "limits"}) {
+  // Views, not a braced list of literals: that is a list of const char*,
+  // each measured by strlen at run time.
+  static constexpr std::string_view kLists[] = {"requests", "limits"};
+  for (std::string_view key : kLists) {
     const Node* v = r.Field(key);
     ObjectReader list(r, v, key);
     if (!list.present()) continue;
@@ -347,7 +350,8 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
     // The seed manifests put cache/io inside the target; KubeVirt has them
     // on the disk. Apply them (unless set in the right place) and say so.
     std::string disk_path;
-    for (std::string_view misplaced : {"cache", "io"}) {
+    static constexpr std::string_view kMisplaced[] = {"cache", "io"};
+    for (std::string_view misplaced : kMisplaced) {
       if (!t.String(misplaced, &text)) continue;
       const bool cache = misplaced == "cache";
       // False only for a value applied and unknown: an error.
