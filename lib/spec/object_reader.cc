@@ -73,16 +73,25 @@ ObjectReader::ObjectReader(Findings* findings, const Node* value, std::string_vi
   Init(value);
 }
 
+// Init's rare paths are functions of their own: Init, run for every
+// object, then saves no registers and keeps present_ in one.
 void ObjectReader::Init(const Node* value) {
   if (value == nullptr || value->IsNull()) return;
-  if (!value->IsObject()) {
-    findings_->Invalid(path(), Describe(*value),
-                       absl::StrCat("must be an object, not ", JsonTypeName(*value)), value);
-    return;
-  }
+  if (!value->IsObject()) return NotObject(*value);
   value_ = value;
-  if (value->Size() > 64) used_more_ = std::make_unique<uint64_t[]>((value->Size() - 1) / 64);
-  for (const Node& m : *value) present_ |= KeyBit(m.key());
+  if (value->Size() > 64) TrackWide();
+  uint64_t present = 0;
+  for (const Node& m : *value) present |= KeyBit(m.key());
+  present_ = present;
+}
+
+void ObjectReader::NotObject(const Node& value) {
+  findings_->Invalid(path(), Describe(value),
+                     absl::StrCat("must be an object, not ", JsonTypeName(value)), &value);
+}
+
+void ObjectReader::TrackWide() {
+  used_more_ = std::make_unique<uint64_t[]>((value_->Size() - 1) / 64);
 }
 
 namespace {

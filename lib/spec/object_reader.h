@@ -175,6 +175,9 @@ class ObjectReader {
   const Node* NotArray(std::string_view key, const Node& v);
   // Takes value, reporting one that is not an object.
   void Init(const Node* value);
+  [[gnu::noinline]] void NotObject(const Node& value);
+  // Makes used_more_ for value_'s members past 64.
+  [[gnu::noinline]] void TrackWide();
   // The path's length, and the path written into [out, out + size): one
   // buffer sized once, however deep the reader is.
   size_t PathSize() const;
