@@ -605,38 +605,34 @@ void DecodeCloudInitData(ObjectReader& r, std::string_view plain_key,
   }
 }
 
-// Reads volume r's source `key` (value v).
+// Reads volume r's source `key` (value v), in place in *out.
 bool DecodeVolumeSource(ObjectReader& r, const Node* v, std::string_view key, VolumeSource* out) {
   Findings* f = r.findings();
   ObjectReader s(r, v, key);
   if (key == "containerDisk") {
-    ContainerDiskSource c;
+    ContainerDiskSource& c = out->emplace<ContainerDiskSource>();
     s.String("image", &c.image);
     s.String("path", &c.path);
     s.String("imagePullPolicy", &c.image_pull_policy);
     s.Ignore("imagePullSecret");
-    *out = std::move(c);
   } else if (key == "persistentVolumeClaim") {
-    PersistentVolumeClaimSource c;
+    PersistentVolumeClaimSource& c = out->emplace<PersistentVolumeClaimSource>();
     s.String("claimName", &c.claim_name);
     s.Bool("readOnly", &c.read_only);
     s.Bool("hotpluggable", &c.hotpluggable);
-    *out = std::move(c);
   } else if (key == "dataVolume") {
-    DataVolumeSource c;
+    DataVolumeSource& c = out->emplace<DataVolumeSource>();
     s.String("name", &c.name);
     s.Bool("hotpluggable", &c.hotpluggable);
-    *out = std::move(c);
   } else if (key == "hostDisk") {
-    HostDiskSource c;
+    HostDiskSource& c = out->emplace<HostDiskSource>();
     s.String("path", &c.path);
     s.String("type", &c.type);
     Quantity q;
     if (s.Quantity("capacity", &q)) c.capacity = std::move(q);
     s.Bool("shared", &c.shared);
-    *out = std::move(c);
   } else if (key == "emptyDisk") {
-    EmptyDiskSource c;
+    EmptyDiskSource& c = out->emplace<EmptyDiskSource>();
     if (!s.Quantity("capacity", &c.capacity)) {
       if (s.Field("capacity") == nullptr) {
         FieldError e;
@@ -645,15 +641,13 @@ bool DecodeVolumeSource(ObjectReader& r, const Node* v, std::string_view key, Vo
         f->Error(std::move(e));
       }
     }
-    *out = std::move(c);
   } else if (key == "ephemeral") {
-    EphemeralSource c;
+    EphemeralSource& c = out->emplace<EphemeralSource>();
     ObjectReader pvc(s, s.Field("persistentVolumeClaim"), "persistentVolumeClaim");
     pvc.String("claimName", &c.persistent_volume_claim.claim_name);
     pvc.Bool("readOnly", &c.persistent_volume_claim.read_only);
-    *out = std::move(c);
   } else if (key == "cloudInitNoCloud" || key == "cloudInitConfigDrive") {
-    CloudInitSource c;
+    CloudInitSource& c = out->emplace<CloudInitSource>();
     c.flavor = key == "cloudInitNoCloud" ? CloudInitSource::Flavor::kNoCloud
                                          : CloudInitSource::Flavor::kConfigDrive;
     int user_sources = 0, network_sources = 0;
@@ -674,9 +668,8 @@ bool DecodeVolumeSource(ObjectReader& r, const Node* v, std::string_view key, Vo
       e.detail = "must have at least one userdata or networkdata source set";
       f->Error(std::move(e));
     }
-    *out = std::move(c);
   } else {
-    ConfigSource c;
+    ConfigSource& c = out->emplace<ConfigSource>();
     if (key == "configMap") {
       c.kind = ConfigSource::Kind::kConfigMap;
       s.String("name", &c.name);
@@ -692,7 +685,6 @@ bool DecodeVolumeSource(ObjectReader& r, const Node* v, std::string_view key, Vo
     }
     s.String("volumeLabel", &c.volume_label);
     s.Bool("optional", &c.optional);
-    *out = std::move(c);
   }
   return true;
 }
