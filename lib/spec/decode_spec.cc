@@ -99,9 +99,7 @@ void DecodeMemory(ObjectReader& r, Memory* mem) {
   if (r.Quantity("maxGuest", &q)) mem->max_guest = std::move(q);
   ObjectReader hp(r, r.Field("hugepages"), "hugepages");
   if (hp.present()) {
-    Hugepages h;
-    hp.String("pageSize", &h.page_size);
-    mem->hugepages = std::move(h);
+    hp.String("pageSize", &mem->hugepages.emplace().page_size);
   }
 }
 
@@ -200,9 +198,7 @@ void DecodeFeatures(ObjectReader& r, Features* f) {
   }
   if (const Node* v = r.Field("hyperv")) {
     ObjectReader h(r, v, "hyperv");
-    Hyperv hv;
-    DecodeHyperv(h, &hv);
-    f->hyperv = hv;
+    DecodeHyperv(h, &f->hyperv.emplace());
   }
   r.Forbid("hypervPassthrough");
 }
@@ -734,16 +730,14 @@ void DecodeNetwork(ObjectReader& r, Network* n) {
   }
   if (multus) {
     ObjectReader m(r, multus_value, "multus");
-    MultusNetwork net;
+    MultusNetwork& net = n->source.emplace<MultusNetwork>();
     m.String("networkName", &net.network_name);
     m.Bool("default", &net.is_default);
-    n->source = std::move(net);
   } else if (pod) {
     ObjectReader p(r, pod_value, "pod");
-    PodNetwork net;
+    PodNetwork& net = n->source.emplace<PodNetwork>();
     p.String("vmNetworkCIDR", &net.vm_network_cidr);
     p.String("vmIPv6NetworkCIDR", &net.vm_ipv6_network_cidr);
-    n->source = std::move(net);
   } else if (r.present()) {
     FieldError e;
     e.type = FieldError::Type::kRequired;
