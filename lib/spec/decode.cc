@@ -1,7 +1,9 @@
 // Decode and LoadVmi: documents of a stream into Vmis.
 
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -18,15 +20,15 @@ namespace {
 constexpr char kApiVersion[] = "kubevirt.io/v1";
 constexpr char kOldApiVersion[] = "kubevirt.io/v1alpha3";
 
-std::string MemberString(const Node& v, std::string_view key) {
+std::string_view MemberString(const Node& v, std::string_view key) {
   const Node* m = v.FindMember(key);
-  if (m == nullptr || !m->IsString()) return "";
-  return std::string(m->GetString());
+  if (m == nullptr || !m->IsString()) return {};
+  return m->GetString();
 }
 
-std::string MetadataName(const Node& doc) {
+std::string_view MetadataName(const Node& doc) {
   const Node* meta = doc.FindMember("metadata");
-  if (meta == nullptr || !meta->IsObject()) return "";
+  if (meta == nullptr || !meta->IsObject()) return {};
   return MemberString(*meta, "name");
 }
 
@@ -114,8 +116,8 @@ void DecodeVirtualMachine(ObjectReader& doc, const DecodeOptions& options, Vmi* 
   }
   // dataVolumeTemplates are provisioning requests for a cluster's CDI;
   // the volumes that use them are resolved by the runtime.
-  spec.Ignore({"dataVolumeTemplates", "updateVolumesStrategy"});
-  spec.Forbid({"instancetype", "preference"});
+  spec.Ignore("dataVolumeTemplates", "updateVolumesStrategy");
+  spec.Forbid("instancetype", "preference");
   ObjectReader tmpl(spec, spec.Field("template"), "template");
   if (!tmpl.present()) {
     FieldError e;
@@ -184,6 +186,68 @@ FieldError StreamFinding(FieldError::Type type, std::string path, std::string de
   return e;
 }
 
+// What a document of the stream is.
+enum class DocumentKind { kOther, kVirtualMachine, kVirtualMachineInstance };
+
+// "document 2", for findings about the document itself.
+std::string DocumentName(size_t index) { return absl::StrCat("document ", index + 1); }
+
+// The kind of document `index`; one that is not a VM or VMI leaves its
+// finding in errors or its notice in notices.
+DocumentKind Classify(const StreamDocument& sd, size_t index, std::vector<FieldError>* errors,
+                      std::vector<std::string>* notices) {
+  const Node& v = *sd.value;
+  if (!v.IsObject()) {
+    errors->push_back(StreamFinding(FieldError::Type::kInvalid, DocumentName(index),
+                                    "must be an object", sd.start));
+    errors->back().value = Describe(v);
+    return DocumentKind::kOther;
+  }
+  std::string_view kind = MemberString(v, "kind");
+  if (kind.empty()) {
+    errors->push_back(StreamFinding(FieldError::Type::kRequired,
+                                    absl::StrCat(DocumentName(index), ": kind"), "", sd.start));
+    return DocumentKind::kOther;
+  }
+  if (kind == "VirtualMachine") return DocumentKind::kVirtualMachine;
+  if (kind == "VirtualMachineInstance") return DocumentKind::kVirtualMachineInstance;
+  notices->push_back(absl::StrCat(DocumentName(index), ": skipped kind ", std::string(kind),
+                                  " \"", std::string(MetadataName(v)), "\""));
+  return DocumentKind::kOther;
+}
+
+// Decodes, defaults and validates a VM or VMI document into vmi, with its
+// findings in findings.
+void DecodeDocument(const StreamDocument& sd, DocumentKind kind, const DecodeOptions& options,
+                    Vmi* vmi, Findings* findings) {
+  bool readable = false;
+  {
+    ObjectReader doc(findings, sd.value, "");
+    doc.Field("kind");
+    doc.Ignore("status");
+    readable = CheckApiVersion(doc, findings);
+    if (readable) {
+      if (kind == DocumentKind::kVirtualMachine) {
+        DecodeVirtualMachine(doc, options, vmi);
+      } else {
+        DecodeVirtualMachineInstance(doc, options, vmi);
+      }
+    } else {
+      doc.Ignore("metadata", "spec");
+    }
+  }
+  // A document of an unknown API version was not read: validating its
+  // empty Vmi would only add noise.
+  if (!readable) return;
+  ApplyDefaults(vmi, findings);
+  std::vector<FieldError> found = Validate(*vmi, options.limits);
+  if (found.empty()) return;
+  const std::vector<FieldError> decode_errors = findings->errors;
+  for (FieldError& e : found) {
+    if (!Repeats(e, decode_errors)) findings->Error(std::move(e));
+  }
+}
+
 }  // namespace
 
 DecodeResult Decode(std::string_view text, const DecodeOptions& options) {
@@ -193,82 +257,64 @@ DecodeResult Decode(std::string_view text, const DecodeOptions& options) {
   result.errors = std::move(stream.errors);
   for (size_t i = 0; i < stream.documents.size(); ++i) {
     const StreamDocument& sd = stream.documents[i];
-    const Node& v = *sd.value;
-    std::string where = absl::StrCat("document ", i + 1);
-    if (!v.IsObject()) {
-      result.errors.push_back(StreamFinding(FieldError::Type::kInvalid, where,
-                                            "must be an object", sd.start));
-      result.errors.back().value = Describe(v);
-      continue;
-    }
-    std::string kind = MemberString(v, "kind");
-    if (kind.empty()) {
-      result.errors.push_back(StreamFinding(FieldError::Type::kRequired,
-                                            absl::StrCat(where, ": kind"), "", sd.start));
-      continue;
-    }
-    if (kind != "VirtualMachine" && kind != "VirtualMachineInstance") {
-      result.notices.push_back(
-          absl::StrCat(where, ": skipped kind ", kind, " \"", MetadataName(v), "\""));
-      continue;
-    }
+    const DocumentKind kind = Classify(sd, i, &result.errors, &result.notices);
+    if (kind == DocumentKind::kOther) continue;
     // Decoded in place: a Vmi is large to move.
     DecodedVmi& decoded = result.vmis.emplace_back();
     decoded.document_index = i;
     Findings findings(&sd, options.strict);
-    bool readable = false;
-    {
-      ObjectReader doc(&findings, &v, "");
-      doc.Field("kind");
-      doc.Ignore({"status"});
-      readable = CheckApiVersion(doc, &findings);
-      if (readable) {
-        if (kind == "VirtualMachine") {
-          DecodeVirtualMachine(doc, options, &decoded.vmi);
-        } else {
-          DecodeVirtualMachineInstance(doc, options, &decoded.vmi);
-        }
-      } else {
-        doc.Ignore({"metadata", "spec"});
-      }
-    }
-    // A document of an unknown API version was not read: validating its
-    // empty Vmi would only add noise.
-    if (readable) {
-      ApplyDefaults(&decoded.vmi, &findings);
-      std::vector<FieldError> found = Validate(decoded.vmi, options.limits);
-      if (!found.empty()) {
-        const std::vector<FieldError> decode_errors = findings.errors;
-        for (FieldError& e : found) {
-          if (!Repeats(e, decode_errors)) findings.Error(std::move(e));
-        }
-      }
-    }
+    DecodeDocument(sd, kind, options, &decoded.vmi, &findings);
     decoded.errors = std::move(findings.errors);
     decoded.warnings = std::move(findings.warnings);
   }
   return result;
 }
 
+// Decode, less what LoadVmi would throw away: no warnings are spelled, and
+// no DecodeResult is built. The first Vmi is decoded where the result holds
+// it (returned by NRVO: a Vmi is large to move); any further one only for
+// its errors.
 absl::StatusOr<Vmi> LoadVmi(std::string_view text, const DecodeOptions& options) {
-  DecodeResult result = Decode(text, options);
+  absl::StatusOr<Vmi> out(absl::in_place);
+  Stream stream = ReadStream(text, options.limits, InputText::kOutlivesStream);
+  std::vector<FieldError> stream_errors = std::move(stream.errors);
+  std::vector<std::string> notices;
+  struct VmiErrors {
+    size_t document_index;
+    std::vector<FieldError> errors;
+  };
+  std::vector<VmiErrors> vmi_errors;
+  size_t vmis = 0;
+  for (size_t i = 0; i < stream.documents.size(); ++i) {
+    const StreamDocument& sd = stream.documents[i];
+    const DocumentKind kind = Classify(sd, i, &stream_errors, &notices);
+    if (kind == DocumentKind::kOther) continue;
+    Findings findings(&sd, options.strict, Findings::Warnings::kDropped);
+    if (vmis++ == 0) {
+      DecodeDocument(sd, kind, options, &*out, &findings);
+    } else {
+      Vmi other;
+      DecodeDocument(sd, kind, options, &other, &findings);
+    }
+    if (!findings.errors.empty()) vmi_errors.push_back({i, std::move(findings.errors)});
+  }
   std::vector<std::string> lines;
-  for (const FieldError& e : result.errors) lines.push_back(e.ToString());
-  for (const DecodedVmi& d : result.vmis) {
+  for (const FieldError& e : stream_errors) lines.push_back(e.ToString());
+  for (const VmiErrors& d : vmi_errors) {
     for (const FieldError& e : d.errors) {
-      lines.push_back(result.vmis.size() > 1
+      lines.push_back(vmis > 1
                           ? absl::StrCat("document ", d.document_index + 1, ": ", e.ToString())
                           : e.ToString());
     }
   }
-  if (result.vmis.size() != 1) {
+  if (vmis != 1) {
     lines.insert(lines.begin(),
                  absl::StrCat("expected exactly one VirtualMachine or VirtualMachineInstance, "
                               "found ",
-                              result.vmis.size()));
+                              vmis));
   }
-  if (!lines.empty()) return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
-  return std::move(result.vmis.front().vmi);
+  if (!lines.empty()) out = absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  return out;
 }
 
 }  // namespace qdirect::spec

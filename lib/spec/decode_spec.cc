@@ -37,29 +37,37 @@ void Unsupported(Findings* f, std::string path, std::string value,
   f->Error(std::move(e));
 }
 
-// A FeatureState-like object: {enabled: bool}, present means enabled.
-FeatureState DecodeFeatureState(ObjectReader& parent, std::string_view key) {
-  ObjectReader r(parent, parent.Field(key), key);
+// A FeatureState-like object, parent's member key (value v): {enabled:
+// bool}, present means enabled.
+FeatureState DecodeFeatureState(ObjectReader& parent, const Node* v, std::string_view key) {
+  ObjectReader r(parent, v, key);
   FeatureState s;
   r.Bool("enabled", &s.enabled);
   return s;
 }
 
-std::optional<FeatureState> OptionalFeature(ObjectReader& parent, std::string_view key) {
-  if (parent.Field(key) == nullptr) return std::nullopt;
-  return DecodeFeatureState(parent, key);
+// Inline: most features asked for are absent, and a literal key's
+// presence check folds (ObjectReader::Field).
+[[gnu::always_inline]] inline std::optional<FeatureState> OptionalFeature(ObjectReader& parent,
+                                                                          std::string_view key) {
+  const Node* v = parent.Field(key);
+  if (v == nullptr) return std::nullopt;
+  return DecodeFeatureState(parent, v, key);
 }
 
 void DecodeResources(ObjectReader& r, ResourceRequirements* out) {
-  for (std::string_view key : {"requests", "limits"}) {
-    ObjectReader list(r, r.Field(key), key);
+  // Views, not a braced list of literals: that is a list of const char*,
+  // each measured by strlen at run time.
+  static constexpr std::string_view kLists[] = {"requests", "limits"};
+  for (std::string_view key : kLists) {
+    const Node* v = r.Field(key);
+    ObjectReader list(r, v, key);
     if (!list.present()) continue;
     auto* target = key == "requests" ? &out->requests : &out->limits;
-    const Node* v = r.Field(key);
     for (const Node& m : *v) {
       std::string name(m.key());
       Quantity q;
-      if (list.Quantity(name, &q)) (*target)[name] = std::move(q);
+      if (list.Quantity(name, &q)) target->insert_or_assign(std::move(name), std::move(q));
     }
   }
   r.Bool("overcommitGuestOverhead", &out->overcommit_guest_overhead);
@@ -73,7 +81,7 @@ void DecodeCpu(ObjectReader& r, Cpu* cpu) {
   r.String("model", &cpu->model);
   r.Bool("dedicatedCpuPlacement", &cpu->dedicated_cpu_placement);
   r.Bool("isolateEmulatorThread", &cpu->isolate_emulator_thread);
-  r.Forbid({"numa", "realtime"});
+  r.Forbid("numa", "realtime");
   if (const Node* features = r.Array("features")) {
     for (size_t i = 0; i < features->Size(); ++i) {
       ObjectReader fr(r, &(*features)[i], "features", i);
@@ -87,20 +95,18 @@ void DecodeCpu(ObjectReader& r, Cpu* cpu) {
 
 void DecodeMemory(ObjectReader& r, Memory* mem) {
   Quantity q;
-  if (r.Quantity("guest", &q)) mem->guest = q;
-  if (r.Quantity("maxGuest", &q)) mem->max_guest = q;
+  if (r.Quantity("guest", &q)) mem->guest = std::move(q);
+  if (r.Quantity("maxGuest", &q)) mem->max_guest = std::move(q);
   ObjectReader hp(r, r.Field("hugepages"), "hugepages");
   if (hp.present()) {
-    Hugepages h;
-    hp.String("pageSize", &h.page_size);
-    mem->hugepages = h;
+    hp.String("pageSize", &mem->hugepages.emplace().page_size);
   }
 }
 
 void DecodeFirmware(ObjectReader& r, Firmware* fw) {
   r.String("uuid", &fw->uuid);
   r.String("serial", &fw->serial);
-  r.Forbid({"acpi"});
+  r.Forbid("acpi");
   ObjectReader bl(r, r.Field("bootloader"), "bootloader");
   if (bl.present()) {
     bool has_bios = bl.Field("bios") != nullptr;
@@ -132,10 +138,10 @@ void DecodeFirmware(ObjectReader& r, Firmware* fw) {
       c.String("kernelPath", &kc.kernel_path);
       c.String("initrdPath", &kc.initrd_path);
       c.String("imagePullPolicy", &kc.image_pull_policy);
-      c.Ignore({"imagePullSecret"});
-      k.container = kc;
+      c.Ignore("imagePullSecret");
+      k.container = std::move(kc);
     }
-    fw->kernel_boot = k;
+    fw->kernel_boot = std::move(k);
   }
 }
 
@@ -151,58 +157,57 @@ void DecodeHyperv(ObjectReader& r, Hyperv* h) {
   h->tlbflush = OptionalFeature(r, "tlbflush");
   h->ipi = OptionalFeature(r, "ipi");
   h->evmcs = OptionalFeature(r, "evmcs");
-  if (r.Field("spinlocks") != nullptr) {
-    ObjectReader s(r, r.Field("spinlocks"), "spinlocks");
+  if (const Node* v = r.Field("spinlocks")) {
+    ObjectReader s(r, v, "spinlocks");
     FeatureSpinlocks f;
     s.Bool("enabled", &f.enabled);
     s.Uint32("spinlocks", &f.spinlocks);
     h->spinlocks = f;
   }
-  if (r.Field("vendorid") != nullptr) {
-    ObjectReader s(r, r.Field("vendorid"), "vendorid");
+  if (const Node* v = r.Field("vendorid")) {
+    ObjectReader s(r, v, "vendorid");
     FeatureVendorId f;
     s.Bool("enabled", &f.enabled);
     s.String("vendorid", &f.vendor_id);
-    h->vendorid = f;
+    h->vendorid = std::move(f);
   }
-  if (r.Field("synictimer") != nullptr) {
-    ObjectReader s(r, r.Field("synictimer"), "synictimer");
+  if (const Node* v = r.Field("synictimer")) {
+    ObjectReader s(r, v, "synictimer");
     SyNicTimer t;
     s.Bool("enabled", &t.enabled);
     t.direct = OptionalFeature(s, "direct");
-    h->synictimer = t;
+    h->synictimer = std::move(t);
   }
 }
 
 void DecodeFeatures(ObjectReader& r, Features* f) {
-  if (r.Field("acpi") != nullptr) f->acpi = DecodeFeatureState(r, "acpi");
-  if (r.Field("apic") != nullptr) {
-    ObjectReader a(r, r.Field("apic"), "apic");
+  if (const Node* v = r.Field("acpi")) f->acpi = DecodeFeatureState(r, v, "acpi");
+  if (const Node* v = r.Field("apic")) {
+    ObjectReader a(r, v, "apic");
     FeatureState s;
     a.Bool("enabled", &s.enabled);
-    a.Forbid({"endOfInterrupt"});
+    a.Forbid("endOfInterrupt");
     f->apic = s;
   }
   f->smm = OptionalFeature(r, "smm");
   f->pvspinlock = OptionalFeature(r, "pvspinlock");
-  if (r.Field("kvm") != nullptr) {
-    ObjectReader k(r, r.Field("kvm"), "kvm");
+  if (const Node* v = r.Field("kvm")) {
+    ObjectReader k(r, v, "kvm");
     bool hidden = false;
     if (k.Bool("hidden", &hidden)) f->kvm_hidden = FeatureState{hidden};
   }
-  if (r.Field("hyperv") != nullptr) {
-    ObjectReader h(r, r.Field("hyperv"), "hyperv");
-    Hyperv hv;
-    DecodeHyperv(h, &hv);
-    f->hyperv = hv;
+  if (const Node* v = r.Field("hyperv")) {
+    ObjectReader h(r, v, "hyperv");
+    DecodeHyperv(h, &f->hyperv.emplace());
   }
-  r.Forbid({"hypervPassthrough"});
+  r.Forbid("hypervPassthrough");
 }
 
 std::optional<Timer> DecodeTimer(ObjectReader& timers, std::string_view key, bool policy,
                                  bool track) {
-  if (timers.Field(key) == nullptr) return std::nullopt;
-  ObjectReader t(timers, timers.Field(key), key);
+  const Node* v = timers.Field(key);
+  if (v == nullptr) return std::nullopt;
+  ObjectReader t(timers, v, key);
   Timer timer;
   t.Bool("present", &timer.present);
   if (policy) t.String("tickPolicy", &timer.tick_policy);
@@ -211,13 +216,14 @@ std::optional<Timer> DecodeTimer(ObjectReader& timers, std::string_view key, boo
 }
 
 void DecodeClock(ObjectReader& r, Clock* c) {
-  bool has_utc = r.Field("utc") != nullptr;
+  const Node* utc = r.Field("utc");
+  const bool has_utc = utc != nullptr;
   bool has_tz = r.String("timezone", &c->timezone);
   if (has_utc && has_tz) {
     r.findings()->Forbidden(r.path(), "only one of utc and timezone may be set");
   }
   if (has_utc) {
-    ObjectReader u(r, r.Field("utc"), "utc");
+    ObjectReader u(r, utc, "utc");
     int64_t offset = 0;
     if (u.Int64("offsetSeconds", &offset)) {
       if (offset < INT32_MIN || offset > INT32_MAX) {
@@ -253,7 +259,8 @@ bool ParseBus(Findings* f, const ObjectReader& disk, const std::string& text, Di
   return false;
 }
 
-void ParseCache(Findings* f, const std::string& path, const std::string& text, DiskCache* c) {
+// The cache mode text names, into *c; false (c untouched) for an unknown one.
+bool ParseCache(std::string_view text, DiskCache* c) {
   if (text == "none") {
     *c = DiskCache::kNone;
   } else if (text == "writethrough") {
@@ -261,18 +268,28 @@ void ParseCache(Findings* f, const std::string& path, const std::string& text, D
   } else if (text == "writeback") {
     *c = DiskCache::kWriteBack;
   } else {
-    Unsupported(f, path, text, {"none", "writeback", "writethrough"});
+    return false;
   }
+  return true;
 }
 
-void ParseIo(Findings* f, const std::string& path, const std::string& text, DiskIo* io) {
+void UnsupportedCache(Findings* f, std::string path, std::string text) {
+  Unsupported(f, std::move(path), std::move(text), {"none", "writeback", "writethrough"});
+}
+
+bool ParseIo(std::string_view text, DiskIo* io) {
   if (text == "native") {
     *io = DiskIo::kNative;
   } else if (text == "threads") {
     *io = DiskIo::kThreads;
   } else {
-    Unsupported(f, path, text, {"native", "threads"});
+    return false;
   }
+  return true;
+}
+
+void UnsupportedIo(Findings* f, std::string path, std::string text) {
+  Unsupported(f, std::move(path), std::move(text), {"native", "threads"});
 }
 
 void DecodeDisk(ObjectReader& r, Disk* d) {
@@ -286,26 +303,27 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
   std::string text;
   bool cache_set = false, io_set = false;
   if (r.String("cache", &text)) {
-    ParseCache(f, r.PathOf("cache"), text, &d->cache);
+    if (!ParseCache(text, &d->cache)) UnsupportedCache(f, r.PathOf("cache"), text);
     cache_set = true;
   }
   if (r.String("io", &text)) {
-    ParseIo(f, r.PathOf("io"), text, &d->io);
+    if (!ParseIo(text, &d->io)) UnsupportedIo(f, r.PathOf("io"), text);
     io_set = true;
   }
-  r.Forbid({"floppy", "blockSize", "errorPolicy"});
+  r.Forbid("floppy", "blockSize", "errorPolicy");
 
   static constexpr std::pair<std::string_view, Disk::Type> kTargets[] = {
       {"disk", Disk::Type::kDisk}, {"cdrom", Disk::Type::kCdrom}, {"lun", Disk::Type::kLun}};
   int targets = 0;
   for (const auto& [key, type] : kTargets) {
-    if (r.Field(key) == nullptr) continue;
+    const Node* v = r.Field(key);
+    if (v == nullptr) continue;
     if (++targets > 1) {
       f->Forbidden(r.PathOf(key), "a disk can only have a single target type defined");
       continue;
     }
     d->type = type;
-    ObjectReader t(r, r.Field(key), key);
+    ObjectReader t(r, v, key);
     // KubeVirt's defaults: virtio disks, sata cdroms (read-only), scsi luns.
     d->bus = type == Disk::Type::kDisk    ? DiskBus::kVirtio
              : type == Disk::Type::kCdrom ? DiskBus::kSata
@@ -324,25 +342,37 @@ void DecodeDisk(ObjectReader& r, Disk* d) {
       // An open tray is an empty drive: qdirect always inserts the medium.
       f->Forbidden(t.PathOf("tray"), "only \"closed\" is supported by qdirect yet");
     }
-    if (type == Disk::Type::kLun) t.Forbid({"reservation"});
+    if (type == Disk::Type::kLun) t.Forbid("reservation");
     // The seed manifests put cache/io inside the target; KubeVirt has them
     // on the disk. Apply them (unless set in the right place) and say so.
-    // Both paths of each warning extend the disk's, spelled once.
     std::string disk_path;
-    for (std::string_view misplaced : {"cache", "io"}) {
+    static constexpr std::string_view kMisplaced[] = {"cache", "io"};
+    for (std::string_view misplaced : kMisplaced) {
       if (!t.String(misplaced, &text)) continue;
+      const bool cache = misplaced == "cache";
+      // False only for a value applied and unknown: an error.
+      const bool known = (cache ? cache_set : io_set) ||
+                         (cache ? ParseCache(text, &d->cache) : ParseIo(text, &d->io));
+      if (known && !f->reports_warnings()) continue;
+      // Both paths of a finding extend the disk's, spelled once.
       if (disk_path.empty()) disk_path = r.path();
       std::string path =
           absl::StrCat(disk_path, ".", std::string(key), ".", std::string(misplaced));
-      FieldError w;
-      w.type = FieldError::Type::kUnknown;
-      w.path = path;
-      w.detail = absl::StrCat("misplaced field: KubeVirt expects ", disk_path, ".",
-                              std::string(misplaced));
-      Findings::PlaceAt(&w, t.PositionOf(misplaced));
-      f->Warn(std::move(w));
-      if (misplaced == "cache" && !cache_set) ParseCache(f, path, text, &d->cache);
-      if (misplaced == "io" && !io_set) ParseIo(f, path, text, &d->io);
+      if (f->reports_warnings()) {
+        FieldError w;
+        w.type = FieldError::Type::kUnknown;
+        w.path = known ? std::move(path) : path;
+        w.detail = absl::StrCat("misplaced field: KubeVirt expects ", disk_path, ".",
+                                std::string(misplaced));
+        Findings::PlaceAt(&w, t.PositionOf(misplaced));
+        f->Warn(std::move(w));
+      }
+      if (known) continue;
+      if (cache) {
+        UnsupportedCache(f, std::move(path), text);
+      } else {
+        UnsupportedIo(f, std::move(path), text);
+      }
     }
   }
   if (targets == 0) d->type = Disk::Type::kDisk;  // KubeVirt: no target is a disk
@@ -357,24 +387,25 @@ void DecodeInterface(ObjectReader& r, Interface* iface) {
   r.Uint32("bootOrder", &iface->boot_order);
   r.String("state", &iface->state);
   r.String("tag", &iface->tag);
-  r.Forbid({"dhcpOptions", "acpiIndex"});
+  r.Forbid("dhcpOptions", "acpiIndex");
   static constexpr std::pair<std::string_view, Interface::Binding> kBindings[] = {
       {"bridge", Interface::Binding::kBridge},   {"masquerade", Interface::Binding::kMasquerade},
       {"passt", Interface::Binding::kPasst},     {"sriov", Interface::Binding::kSriov},
       {"slirp", Interface::Binding::kSlirp},     {"macvtap", Interface::Binding::kMacvtap}};
   int bindings = 0;
   for (const auto& [key, binding] : kBindings) {
-    if (r.Field(key) == nullptr) continue;
+    const Node* v = r.Field(key);
+    if (v == nullptr) continue;
     if (++bindings > 1) {
       f->Forbidden(r.PathOf(key), "an interface can only have one binding");
       continue;
     }
     iface->binding = binding;
     // The core bindings are empty objects.
-    ObjectReader b(r, r.Field(key), key);
+    ObjectReader b(r, v, key);
   }
-  if (r.Field("binding") != nullptr) {
-    ObjectReader b(r, r.Field("binding"), "binding");
+  if (const Node* v = r.Field("binding")) {
+    ObjectReader b(r, v, "binding");
     std::string name;
     if (++bindings > 1) {
       f->Forbidden(r.PathOf("binding"), "an interface can only have one binding");
@@ -430,10 +461,9 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   if (const Node* disks = r.Array("disks"); disks && !too_many("disks", disks->Size(), limits.max_disks)) {
     d->disks.reserve(disks->Size());
     for (size_t i = 0; i < disks->Size(); ++i) {
+      // Decoded in place, as are the other lists' items: no moves.
       ObjectReader dr(r, &(*disks)[i], "disks", i);
-      Disk disk;
-      DecodeDisk(dr, &disk);
-      d->disks.push_back(std::move(disk));
+      DecodeDisk(dr, &d->disks.emplace_back());
     }
   }
   if (const Node* ifaces = r.Array("interfaces");
@@ -441,9 +471,7 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
     d->interfaces.reserve(ifaces->Size());
     for (size_t i = 0; i < ifaces->Size(); ++i) {
       ObjectReader ir(r, &(*ifaces)[i], "interfaces", i);
-      Interface iface;
-      DecodeInterface(ir, &iface);
-      d->interfaces.push_back(std::move(iface));
+      DecodeInterface(ir, &d->interfaces.emplace_back());
     }
   }
   const Node* gpus = r.Array("gpus");
@@ -486,17 +514,17 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
       d->inputs.push_back(std::move(input));
     }
   }
-  if (r.Field("watchdog") != nullptr) {
-    ObjectReader w(r, r.Field("watchdog"), "watchdog");
+  if (const Node* v = r.Field("watchdog")) {
+    ObjectReader w(r, v, "watchdog");
     Watchdog wd;
     w.String("name", &wd.name);
     ObjectReader i6300(w, w.Field("i6300esb"), "i6300esb");
     i6300.String("action", &wd.action);
-    w.Forbid({"diag288"});
-    d->watchdog = wd;
+    w.Forbid("diag288");
+    d->watchdog = std::move(wd);
   }
-  if (r.Field("rng") != nullptr) {
-    ObjectReader rng(r, r.Field("rng"), "rng");
+  if (const Node* v = r.Field("rng")) {
+    ObjectReader rng(r, v, "rng");
     d->rng = true;
   }
   r.Bool("autoattachSerialConsole", &d->autoattach_serial_console);
@@ -507,9 +535,9 @@ void DecodeDevices(ObjectReader& r, const DecodeLimits& limits, Devices* d) {
   r.Bool("networkInterfaceMultiqueue", &d->network_interface_multiqueue);
   r.Bool("useVirtioTransitional", &d->use_virtio_transitional);
   // Defaults that match what qdirect does anyway.
-  r.Ignore({"autoattachInputDevice", "disableHotplug", "logSerialConsole"});
-  r.Forbid({"filesystems", "tpm", "sound", "clientPassthrough", "autoattachVSOCK",
-            "downwardMetrics", "video", "panicDevices"});
+  r.Ignore("autoattachInputDevice", "disableHotplug", "logSerialConsole");
+  r.Forbid("filesystems", "tpm", "sound", "clientPassthrough", "autoattachVSOCK",
+           "downwardMetrics", "video", "panicDevices");
 }
 
 void DecodeDomain(ObjectReader& r, const DecodeLimits& limits, Domain* d) {
@@ -548,7 +576,7 @@ void DecodeDomain(ObjectReader& r, const DecodeLimits& limits, Domain* d) {
     if (dev.present()) DecodeDevices(dev, limits, &d->devices);
   }
   r.String("ioThreadsPolicy", &d->io_threads_policy);
-  r.Forbid({"chassis", "launchSecurity", "ioThreads"});
+  r.Forbid("chassis", "launchSecurity", "ioThreads");
 }
 
 // Reads the user or network data of a cloud-init source: inline text,
@@ -566,44 +594,41 @@ void DecodeCloudInitData(ObjectReader& r, std::string_view plain_key,
                  "must be valid base64");
     }
   }
-  if (r.Field(secret_key) != nullptr) {
+  if (const Node* v = r.Field(secret_key)) {
     ++*sources;
-    ObjectReader s(r, r.Field(secret_key), secret_key);
+    ObjectReader s(r, v, secret_key);
     s.String("name", secret);
   }
 }
 
-bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out) {
+// Reads volume r's source `key` (value v), in place in *out.
+bool DecodeVolumeSource(ObjectReader& r, const Node* v, std::string_view key, VolumeSource* out) {
   Findings* f = r.findings();
-  ObjectReader s(r, r.Field(key), key);
+  ObjectReader s(r, v, key);
   if (key == "containerDisk") {
-    ContainerDiskSource c;
+    ContainerDiskSource& c = out->emplace<ContainerDiskSource>();
     s.String("image", &c.image);
     s.String("path", &c.path);
     s.String("imagePullPolicy", &c.image_pull_policy);
-    s.Ignore({"imagePullSecret"});
-    *out = c;
+    s.Ignore("imagePullSecret");
   } else if (key == "persistentVolumeClaim") {
-    PersistentVolumeClaimSource c;
+    PersistentVolumeClaimSource& c = out->emplace<PersistentVolumeClaimSource>();
     s.String("claimName", &c.claim_name);
     s.Bool("readOnly", &c.read_only);
     s.Bool("hotpluggable", &c.hotpluggable);
-    *out = c;
   } else if (key == "dataVolume") {
-    DataVolumeSource c;
+    DataVolumeSource& c = out->emplace<DataVolumeSource>();
     s.String("name", &c.name);
     s.Bool("hotpluggable", &c.hotpluggable);
-    *out = c;
   } else if (key == "hostDisk") {
-    HostDiskSource c;
+    HostDiskSource& c = out->emplace<HostDiskSource>();
     s.String("path", &c.path);
     s.String("type", &c.type);
     Quantity q;
-    if (s.Quantity("capacity", &q)) c.capacity = q;
+    if (s.Quantity("capacity", &q)) c.capacity = std::move(q);
     s.Bool("shared", &c.shared);
-    *out = c;
   } else if (key == "emptyDisk") {
-    EmptyDiskSource c;
+    EmptyDiskSource& c = out->emplace<EmptyDiskSource>();
     if (!s.Quantity("capacity", &c.capacity)) {
       if (s.Field("capacity") == nullptr) {
         FieldError e;
@@ -612,15 +637,13 @@ bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out
         f->Error(std::move(e));
       }
     }
-    *out = c;
   } else if (key == "ephemeral") {
-    EphemeralSource c;
+    EphemeralSource& c = out->emplace<EphemeralSource>();
     ObjectReader pvc(s, s.Field("persistentVolumeClaim"), "persistentVolumeClaim");
     pvc.String("claimName", &c.persistent_volume_claim.claim_name);
     pvc.Bool("readOnly", &c.persistent_volume_claim.read_only);
-    *out = c;
   } else if (key == "cloudInitNoCloud" || key == "cloudInitConfigDrive") {
-    CloudInitSource c;
+    CloudInitSource& c = out->emplace<CloudInitSource>();
     c.flavor = key == "cloudInitNoCloud" ? CloudInitSource::Flavor::kNoCloud
                                          : CloudInitSource::Flavor::kConfigDrive;
     int user_sources = 0, network_sources = 0;
@@ -641,9 +664,8 @@ bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out
       e.detail = "must have at least one userdata or networkdata source set";
       f->Error(std::move(e));
     }
-    *out = c;
   } else {
-    ConfigSource c;
+    ConfigSource& c = out->emplace<ConfigSource>();
     if (key == "configMap") {
       c.kind = ConfigSource::Kind::kConfigMap;
       s.String("name", &c.name);
@@ -655,11 +677,10 @@ bool DecodeVolumeSource(ObjectReader& r, std::string_view key, VolumeSource* out
       s.String("serviceAccountName", &c.name);
     } else {
       c.kind = ConfigSource::Kind::kDownwardApi;
-      s.Forbid({"fields"});
+      s.Forbid("fields");
     }
     s.String("volumeLabel", &c.volume_label);
     s.Bool("optional", &c.optional);
-    *out = c;
   }
   return true;
 }
@@ -671,15 +692,16 @@ void DecodeVolume(ObjectReader& r, Volume* v) {
       "containerDisk", "persistentVolumeClaim", "dataVolume", "hostDisk",
       "emptyDisk",     "ephemeral",             "cloudInitNoCloud", "cloudInitConfigDrive",
       "configMap",     "secret",                "serviceAccount",   "downwardAPI"};
-  r.Forbid({"sysprep", "memoryDump", "downwardMetrics"});
+  r.Forbid("sysprep", "memoryDump", "downwardMetrics");
   int sources = 0;
   for (std::string_view key : kSources) {
-    if (r.Field(key) == nullptr) continue;
+    const Node* value = r.Field(key);
+    if (value == nullptr) continue;
     if (++sources > 1) {
       f->Forbidden(r.PathOf(key), "may not specify more than 1 volume type");
       continue;
     }
-    DecodeVolumeSource(r, key, &v->source);
+    DecodeVolumeSource(r, value, key, &v->source);
   }
   if (sources == 0 && r.present()) {
     bool unsupported = false;
@@ -699,23 +721,23 @@ void DecodeVolume(ObjectReader& r, Volume* v) {
 void DecodeNetwork(ObjectReader& r, Network* n) {
   Findings* f = r.findings();
   r.String("name", &n->name);
-  bool pod = r.Field("pod") != nullptr;
-  bool multus = r.Field("multus") != nullptr;
+  const Node* pod_value = r.Field("pod");
+  const Node* multus_value = r.Field("multus");
+  const bool pod = pod_value != nullptr;
+  const bool multus = multus_value != nullptr;
   if (pod && multus) {
     f->Forbidden(r.PathOf("multus"), "should have only one network type");
   }
   if (multus) {
-    ObjectReader m(r, r.Field("multus"), "multus");
-    MultusNetwork net;
+    ObjectReader m(r, multus_value, "multus");
+    MultusNetwork& net = n->source.emplace<MultusNetwork>();
     m.String("networkName", &net.network_name);
     m.Bool("default", &net.is_default);
-    n->source = net;
   } else if (pod) {
-    ObjectReader p(r, r.Field("pod"), "pod");
-    PodNetwork net;
+    ObjectReader p(r, pod_value, "pod");
+    PodNetwork& net = n->source.emplace<PodNetwork>();
     p.String("vmNetworkCIDR", &net.vm_network_cidr);
     p.String("vmIPv6NetworkCIDR", &net.vm_ipv6_network_cidr);
-    n->source = net;
   } else if (r.present()) {
     FieldError e;
     e.type = FieldError::Type::kRequired;
@@ -734,9 +756,9 @@ void DecodeObjectMeta(ObjectReader& r, ObjectMeta* meta) {
   r.StringMap("annotations", &meta->annotations);
   r.String("uid", &meta->uid);
   // Set by the API server or by clients; meaningless here.
-  r.Ignore({"generateName", "creationTimestamp", "resourceVersion", "generation",
-            "ownerReferences", "finalizers", "managedFields", "selfLink",
-            "deletionTimestamp", "deletionGracePeriodSeconds"});
+  r.Ignore("generateName", "creationTimestamp", "resourceVersion", "generation",
+           "ownerReferences", "finalizers", "managedFields", "selfLink",
+           "deletionTimestamp", "deletionGracePeriodSeconds");
 }
 
 void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
@@ -763,9 +785,7 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
       vmi->volumes.reserve(volumes->Size());
       for (size_t i = 0; i < volumes->Size(); ++i) {
         ObjectReader vr(r, &(*volumes)[i], "volumes", i);
-        Volume v;
-        DecodeVolume(vr, &v);
-        vmi->volumes.push_back(std::move(v));
+        DecodeVolume(vr, &vmi->volumes.emplace_back());
       }
     }
   }
@@ -778,11 +798,10 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
       e.detail = absl::StrCat("must have at most ", limits.max_interfaces, " items");
       f->Error(std::move(e));
     } else {
+      vmi->networks.reserve(networks->Size());
       for (size_t i = 0; i < networks->Size(); ++i) {
         ObjectReader nr(r, &(*networks)[i], "networks", i);
-        Network n;
-        DecodeNetwork(nr, &n);
-        vmi->networks.push_back(std::move(n));
+        DecodeNetwork(nr, &vmi->networks.emplace_back());
       }
     }
   }
@@ -810,9 +829,9 @@ void DecodeVmiSpec(ObjectReader& r, const DecodeLimits& limits, Vmi* vmi) {
   r.StringMap("nodeSelector", &vmi->node_selector);
   r.String("startStrategy", &vmi->start_strategy);
   // Scheduler and pod-level fields: nothing to do without a cluster.
-  r.Ignore({"affinity", "tolerations", "schedulerName", "priorityClassName", "dnsPolicy",
-            "dnsConfig", "readinessProbe", "livenessProbe", "accessCredentials",
-            "topologySpreadConstraints", "resourceClaims"});
+  r.Ignore("affinity", "tolerations", "schedulerName", "priorityClassName", "dnsPolicy",
+           "dnsConfig", "readinessProbe", "livenessProbe", "accessCredentials",
+           "topologySpreadConstraints", "resourceClaims");
   if (r.String("architecture", &text) && text != "amd64") {
     Unsupported(f, r.PathOf("architecture"), text, {"amd64"});
   }

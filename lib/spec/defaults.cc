@@ -91,6 +91,7 @@ void DefaultNetworkInterface(Vmi* vmi, Findings* findings) {
   for (const Interface& iface : d.interfaces) {
     if (iface.name != "default" || iface.binding == Interface::Binding::kSriov) continue;
     vmi->networks.push_back(Network{"default", PodNetwork{}});
+    if (!findings->reports_warnings()) return;
     FieldError w;
     w.type = FieldError::Type::kRequired;
     w.path = absl::StrCat(vmi->spec_path, ".networks");

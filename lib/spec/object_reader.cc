@@ -28,6 +28,7 @@ void Findings::Error(FieldError e) {
 }
 
 void Findings::Warn(FieldError e) {
+  if (drop_warnings_) return;
   Place(&e);
   std::vector<FieldError>& to = strict_ ? errors : warnings;
   // A document with one warning usually has a few (a misplaced field per
@@ -67,33 +68,30 @@ std::string IndexPath(const std::string& path, size_t index) {
   return out;
 }
 
-ObjectReader::ObjectReader(Findings* findings, const Node* value, std::string path)
-    : findings_(findings), path_(std::move(path)) {
+ObjectReader::ObjectReader(Findings* findings, const Node* value, std::string_view path)
+    : findings_(findings), key_(path) {
   Init(value);
 }
 
-ObjectReader::ObjectReader(const ObjectReader& parent, const Node* value,
-                           std::string_view key)
-    : findings_(parent.findings_), parent_(&parent), key_(key) {
-  Init(value);
-}
-
-ObjectReader::ObjectReader(const ObjectReader& parent, const Node* value,
-                           std::string_view key, size_t index)
-    : findings_(parent.findings_), parent_(&parent), key_(key), index_(index) {
-  Init(value);
-}
-
+// Init's rare paths are functions of their own: Init, run for every
+// object, then saves no registers and keeps present_ in one.
 void ObjectReader::Init(const Node* value) {
   if (value == nullptr || value->IsNull()) return;
-  if (!value->IsObject()) {
-    findings_->Invalid(path(), Describe(*value),
-                       absl::StrCat("must be an object, not ", JsonTypeName(*value)), value);
-    return;
-  }
+  if (!value->IsObject()) return NotObject(*value);
   value_ = value;
-  if (value->Size() > 64) used_more_.assign(value->Size() - 64, false);
-  for (const Node& m : *value) present_ |= KeyBit(m.key());
+  if (value->Size() > 64) TrackWide();
+  uint64_t present = 0;
+  for (const Node& m : *value) present |= KeyBit(m.key());
+  present_ = present;
+}
+
+void ObjectReader::NotObject(const Node& value) {
+  findings_->Invalid(path(), Describe(value),
+                     absl::StrCat("must be an object, not ", JsonTypeName(value)), &value);
+}
+
+void ObjectReader::TrackWide() {
+  used_more_ = std::make_unique<uint64_t[]>((value_->Size() - 1) / 64);
 }
 
 namespace {
@@ -110,7 +108,7 @@ size_t Digits(size_t n) {
 }  // namespace
 
 size_t ObjectReader::PathSize() const {
-  if (parent_ == nullptr) return path_.size();
+  if (parent_ == nullptr) return key_.size();
   const size_t parent = parent_->PathSize();
   size_t n = parent + (parent != 0 ? 1 : 0) + key_.size();
   if (index_ != kNoIndex) n += 2 + Digits(index_);
@@ -119,7 +117,7 @@ size_t ObjectReader::PathSize() const {
 
 void ObjectReader::WritePath(char* out, size_t size) const {
   if (parent_ == nullptr) {
-    std::memcpy(out, path_.data(), size);
+    std::memcpy(out, key_.data(), size);
     return;
   }
   // Backwards from the end: "[index]", the key, "." unless the parent's
@@ -148,18 +146,8 @@ std::string ObjectReader::path() const {
   return out;
 }
 
-ObjectReader::~ObjectReader() {
-  if (value_ == nullptr) return;
-  // The first 64 members: only the unread ones' bits, in member order.
-  const size_t size = value_->Size();
-  uint64_t unread = ~used_;
-  if (size < 64) unread &= (uint64_t{1} << size) - 1;
-  for (; unread != 0; unread &= unread - 1) {
-    Unknown((*value_)[static_cast<size_t>(std::countr_zero(unread))]);
-  }
-  for (size_t i = 64; i < size; ++i) {
-    if (!Used(i)) Unknown((*value_)[i]);
-  }
+void ObjectReader::ReportUnread() {
+  ForEachUnread([this](const Node& member) { Unknown(member); });
 }
 
 void ObjectReader::Unknown(const Node& member) {
@@ -237,54 +225,68 @@ SourcePosition ObjectReader::PositionOf(std::string_view key) const {
   return m == nullptr ? SourcePosition{} : m->position();
 }
 
-void ObjectReader::Ignore(std::initializer_list<std::string_view> keys) {
-  for (std::string_view k : keys) Field(k);
+namespace {
+
+bool OneOf(std::string_view name, std::initializer_list<std::string_view> keys) {
+  for (std::string_view k : keys) {
+    if (name == k) return true;
+  }
+  return false;
 }
 
-void ObjectReader::Forbid(std::initializer_list<std::string_view> keys) {
+}  // namespace
+
+// By the members left unread, usually few, rather than by keys.
+void ObjectReader::IgnorePresent(std::initializer_list<std::string_view> keys) {
+  ForEachUnread([&](const Node& member) {
+    // The first member of that name, as Field reads it: a repeated JSON
+    // key stays unread, and unknown.
+    if (OneOf(member.key(), keys)) FindField(member.key());
+  });
+}
+
+void ObjectReader::ForbidPresent(std::initializer_list<std::string_view> keys) {
   for (std::string_view k : keys) {
     if (const Node* v = Field(k)) findings_->Forbidden(PathOf(k), "not supported by qdirect yet", v);
   }
 }
 
-const Node* ObjectReader::Array(std::string_view key) {
-  const Node* v = Field(key);
-  if (v == nullptr) return nullptr;
-  if (!v->IsArray()) {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be an array, not ", JsonTypeName(*v)), v);
-    return nullptr;
-  }
-  return v;
+const Node* ObjectReader::NotArray(std::string_view key, const Node& v) {
+  findings_->Invalid(PathOf(key), Describe(v),
+                     absl::StrCat("must be an array, not ", JsonTypeName(v)), &v);
+  return nullptr;
 }
 
-bool ObjectReader::String(std::string_view key, std::string* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  if (v->IsString()) {
-    out->assign(v->GetString());
+namespace {
+
+// *out = text: clear and append, which skip assign's checks for text
+// inside *out (never so here, where text views the source).
+void SetText(std::string* out, std::string_view text) {
+  out->clear();
+  out->append(text.data(), text.size());
+}
+
+}  // namespace
+
+bool ObjectReader::ReadString(std::string_view key, const Node& v, std::string* out) {
+  if (v.IsString()) {
+    SetText(out, v.GetString());
     return true;
   }
   // `name: 1234` in YAML: Kubernetes' typed decoding keeps the text.
-  if (std::optional<std::string_view> text = v->plain_text()) {
-    out->assign(*text);
+  if (std::optional<std::string_view> text = v.plain_text()) {
+    SetText(out, *text);
     return true;
   }
-  findings_->Invalid(PathOf(key), Describe(*v),
-                     absl::StrCat("must be a string, not ", JsonTypeName(*v)), v);
+  findings_->Invalid(PathOf(key), Describe(v),
+                     absl::StrCat("must be a string, not ", JsonTypeName(v)), &v);
   return false;
 }
 
-bool ObjectReader::Bool(std::string_view key, bool* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  if (!v->IsBool()) {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be a boolean, not ", JsonTypeName(*v)), v);
-    return false;
-  }
-  *out = v->GetBool();
-  return true;
+bool ObjectReader::NotBool(std::string_view key, const Node& v) {
+  findings_->Invalid(PathOf(key), Describe(v),
+                     absl::StrCat("must be a boolean, not ", JsonTypeName(v)), &v);
+  return false;
 }
 
 namespace {
@@ -307,49 +309,38 @@ bool AsInt64(const Node& v, int64_t* out) {
 
 }  // namespace
 
-bool ObjectReader::Int64(std::string_view key, int64_t* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  if (!AsInt64(*v, out)) {
-    findings_->Invalid(PathOf(key), Describe(*v), "must be an integer", v);
+bool ObjectReader::ReadInt64(std::string_view key, const Node& v, int64_t* out) {
+  if (!AsInt64(v, out)) {
+    findings_->Invalid(PathOf(key), Describe(v), "must be an integer", &v);
     return false;
   }
   return true;
 }
 
-bool ObjectReader::Uint32(std::string_view key, uint32_t* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
+bool ObjectReader::ReadUint32(std::string_view key, const Node& v, uint32_t* out) {
   int64_t i = 0;
-  if (!AsInt64(*v, &i) || i < 0 || i > UINT32_MAX) {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       "must be an integer between 0 and 4294967295", v);
+  if (!AsInt64(v, &i) || i < 0 || i > UINT32_MAX) {
+    findings_->Invalid(PathOf(key), Describe(v),
+                       "must be an integer between 0 and 4294967295", &v);
     return false;
   }
   *out = static_cast<uint32_t>(i);
   return true;
 }
 
-bool ObjectReader::Uint32(std::string_view key, std::optional<uint32_t>* out) {
-  uint32_t v = 0;
-  if (!Uint32(key, &v)) return false;
-  *out = v;
-  return true;
-}
-
-bool ObjectReader::Quantity(std::string_view key, spec::Quantity* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  std::string text;
-  if (v->IsString()) {
-    text.assign(v->GetString());
-  } else if (std::optional<std::string_view> plain = v->plain_text()) {
-    text.assign(*plain);
-  } else if (v->IsNumber()) {
-    text = Describe(*v);
+bool ObjectReader::ReadQuantity(std::string_view key, const Node& v, spec::Quantity* out) {
+  std::string number;  // a JSON number's text, spelled by Describe
+  std::string_view text;
+  if (v.IsString()) {
+    text = v.GetString();
+  } else if (std::optional<std::string_view> plain = v.plain_text()) {
+    text = *plain;
+  } else if (v.IsNumber()) {
+    number = Describe(v);
+    text = number;
   } else {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be a quantity, not ", JsonTypeName(*v)), v);
+    findings_->Invalid(PathOf(key), Describe(v),
+                       absl::StrCat("must be a quantity, not ", JsonTypeName(v)), &v);
     return false;
   }
   absl::StatusOr<spec::Quantity> q = ParseQuantity(text);
@@ -359,22 +350,21 @@ bool ObjectReader::Quantity(std::string_view key, spec::Quantity* out) {
     if (size_t colon = detail.find("\": "); colon != std::string::npos) {
       detail = detail.substr(colon + 3);
     }
-    findings_->Invalid(PathOf(key), text, detail, v);
+    findings_->Invalid(PathOf(key), std::string(text), detail, &v);
     return false;
   }
   *out = std::move(*q);
   return true;
 }
 
-bool ObjectReader::StringMap(std::string_view key, std::map<std::string, std::string>* out) {
-  const Node* v = Field(key);
-  if (v == nullptr) return false;
-  if (!v->IsObject()) {
-    findings_->Invalid(PathOf(key), Describe(*v),
-                       absl::StrCat("must be an object, not ", JsonTypeName(*v)), v);
+bool ObjectReader::ReadStringMap(std::string_view key, const Node& v,
+                                 std::map<std::string, std::string>* out) {
+  if (!v.IsObject()) {
+    findings_->Invalid(PathOf(key), Describe(v),
+                       absl::StrCat("must be an object, not ", JsonTypeName(v)), &v);
     return false;
   }
-  for (const Node& m : *v) {
+  for (const Node& m : v) {
     std::string name(m.key());
     if (m.IsString()) {
       (*out)[name].assign(m.GetString());

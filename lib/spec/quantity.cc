@@ -5,7 +5,9 @@
 // Value() and MilliValue() round up (towards +infinity), as Kubernetes does
 // for positive amounts.
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -64,9 +66,19 @@ class BigUint {
 
 struct Parsed {
   bool negative = false;
-  std::string digits;  // integer and fraction digits, no dot
-  int64_t exp10 = 0;   // value = digits * 10^exp10 * 1024^binary
+  // The digits, views of the text: value = integer fraction (the digits
+  // side by side) * 10^exp10 * 1024^binary.
+  std::string_view integer;
+  std::string_view fraction;
+  int64_t exp10 = 0;
   int binary = 0;
+
+  size_t Digits() const { return integer.size() + fraction.size(); }
+  template <typename F>
+  void ForEachDigit(F f) const {
+    for (char c : integer) f(static_cast<uint32_t>(c - '0'));
+    for (char c : fraction) f(static_cast<uint32_t>(c - '0'));
+  }
 };
 
 absl::Status Malformed(std::string_view text) {
@@ -76,46 +88,68 @@ absl::Status Malformed(std::string_view text) {
       "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"));
 }
 
-absl::StatusOr<Parsed> Split(std::string_view text) {
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The digits at text[*i...], *i moved past them.
+std::string_view DigitsAt(std::string_view text, size_t* i) {
+  const size_t start = *i;
+  while (*i < text.size() && IsDigit(text[*i])) ++*i;
+  return text.substr(start, *i - start);
+}
+
+// A suffix's scale ("" n u m k M G T P E, Ki .. Ei); false for none of
+// them. A switch: a quantity is parsed per resource of every manifest.
+bool SuffixScale(std::string_view suffix, int* exp10, int* binary) {
+  *exp10 = 0;
+  *binary = 0;
+  if (suffix.empty()) return true;
+  if (suffix.size() == 1) {
+    switch (suffix[0]) {
+      case 'n': *exp10 = -9; return true;
+      case 'u': *exp10 = -6; return true;
+      case 'm': *exp10 = -3; return true;
+      case 'k': *exp10 = 3; return true;
+      case 'M': *exp10 = 6; return true;
+      case 'G': *exp10 = 9; return true;
+      case 'T': *exp10 = 12; return true;
+      case 'P': *exp10 = 15; return true;
+      case 'E': *exp10 = 18; return true;
+      default: return false;
+    }
+  }
+  if (suffix.size() != 2 || suffix[1] != 'i') return false;
+  switch (suffix[0]) {
+    case 'K': *binary = 1; return true;
+    case 'M': *binary = 2; return true;
+    case 'G': *binary = 3; return true;
+    case 'T': *binary = 4; return true;
+    case 'P': *binary = 5; return true;
+    case 'E': *binary = 6; return true;
+    default: return false;
+  }
+}
+
+// The parts of text; nullopt when malformed. (std::optional, not
+// StatusOr, on this path: the status is built once, by ParseQuantity.)
+std::optional<Parsed> Split(std::string_view text) {
   Parsed p;
   size_t i = 0;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
     p.negative = text[i] == '-';
     ++i;
   }
-  size_t int_digits = 0, frac_digits = 0;
-  bool dot = false;
-  for (; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= '0' && c <= '9') {
-      p.digits.push_back(c);
-      (dot ? frac_digits : int_digits)++;
-    } else if (c == '.' && !dot) {
-      dot = true;
-    } else {
-      break;
-    }
+  p.integer = DigitsAt(text, &i);
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    p.fraction = DigitsAt(text, &i);
   }
-  if (int_digits + frac_digits == 0) return Malformed(text);
-  p.exp10 = -static_cast<int64_t>(frac_digits);
+  if (p.Digits() == 0) return std::nullopt;
+  p.exp10 = -static_cast<int64_t>(p.fraction.size());
   std::string_view suffix = text.substr(i);
-  struct Suffix {
-    std::string_view name;
-    int exp10;
-    int binary;
-  };
-  static constexpr Suffix kSuffixes[] = {
-      {"", 0, 0},     {"n", -9, 0},   {"u", -6, 0},   {"m", -3, 0},
-      {"k", 3, 0},    {"M", 6, 0},    {"G", 9, 0},    {"T", 12, 0},
-      {"P", 15, 0},   {"E", 18, 0},   {"Ki", 0, 1},   {"Mi", 0, 2},
-      {"Gi", 0, 3},   {"Ti", 0, 4},   {"Pi", 0, 5},   {"Ei", 0, 6},
-  };
-  for (const Suffix& s : kSuffixes) {
-    if (suffix == s.name) {
-      p.exp10 += s.exp10;
-      p.binary = s.binary;
-      return p;
-    }
+  int suffix_exp10 = 0;
+  if (SuffixScale(suffix, &suffix_exp10, &p.binary)) {
+    p.exp10 += suffix_exp10;
+    return p;
   }
   // A decimal exponent: e or E, an optional sign, digits.
   if (suffix.size() >= 2 && (suffix[0] == 'e' || suffix[0] == 'E')) {
@@ -125,76 +159,81 @@ absl::StatusOr<Parsed> Split(std::string_view text) {
       neg = suffix[j] == '-';
       ++j;
     }
-    if (j >= suffix.size()) return Malformed(text);
+    if (j >= suffix.size()) return std::nullopt;
     int64_t e = 0;
     for (; j < suffix.size(); ++j) {
-      if (suffix[j] < '0' || suffix[j] > '9') return Malformed(text);
+      if (suffix[j] < '0' || suffix[j] > '9') return std::nullopt;
       // Exponents past this bound overflow (or vanish) anyway.
       if (e < 100000) e = e * 10 + (suffix[j] - '0');
     }
     p.exp10 += neg ? -e : e;
     return p;
   }
-  return Malformed(text);
+  return std::nullopt;
 }
 
 // Scaled's common case, in 64 bits: the magnitude of p * 10^extra10 and
 // whether dividing dropped digits; false when a step would not fit (the
 // exact path then decides, overflow errors included).
 bool ScaledInWord(const Parsed& p, int extra10, uint64_t* magnitude, bool* inexact) {
-  if (p.digits.size() > 19) return false;  // 19 digits always fit
+  static constexpr std::array<uint64_t, 20> kPow10 = [] {
+    std::array<uint64_t, 20> t{};
+    t[0] = 1;
+    for (size_t i = 1; i < t.size(); ++i) t[i] = t[i - 1] * 10;
+    return t;
+  }();
+  if (p.Digits() > 19) return false;  // 19 digits always fit
   uint64_t n = 0;
-  for (char c : p.digits) n = n * 10 + static_cast<uint64_t>(c - '0');
+  p.ForEachDigit([&n](uint32_t d) { n = n * 10 + d; });
   *inexact = false;
   if (n != 0) {
-    int64_t e = p.exp10 + extra10;
-    for (int i = 0; i < p.binary; ++i) {
-      if (__builtin_mul_overflow(n, uint64_t{1024}, &n)) return false;
-    }
-    for (; e > 0; --e) {
-      if (__builtin_mul_overflow(n, uint64_t{10}, &n)) return false;
-    }
-    for (; e < 0 && n != 0; ++e) {
-      *inexact |= n % 10 != 0;
-      n /= 10;
+    // One shift and one multiply or divide, not a step per power.
+    const int shift = 10 * p.binary;  // at most 60
+    if (shift != 0 && (n >> (64 - shift)) != 0) return false;
+    n <<= shift;
+    const int64_t e = p.exp10 + extra10;
+    if (e > 0) {
+      if (e > 19 || __builtin_mul_overflow(n, kPow10[e], &n)) return false;
+    } else if (e < -19) {
+      *inexact = true;  // n < 10^20: every digit goes
+      n = 0;
+    } else if (e < 0) {
+      *inexact = n % kPow10[-e] != 0;
+      n /= kPow10[-e];
     }
   }
   *magnitude = n;
   return true;
 }
 
-// Scales p by 10^extra10 and rounds towards +infinity into an int64.
-absl::StatusOr<int64_t> Scaled(const Parsed& p, int extra10,
-                               std::string_view text) {
-  auto overflow = [&] {
-    return absl::InvalidArgumentError(
-        absl::StrCat("quantity \"", std::string(text), "\": overflow: does not fit in a 64-bit integer"));
-  };
+// Scales p by 10^extra10 and rounds towards +infinity into an int64;
+// nullopt when it does not fit.
+std::optional<int64_t> Scaled(const Parsed& p, int extra10) {
   uint64_t magnitude = 0;
   bool inexact = false;
   if (!ScaledInWord(p, extra10, &magnitude, &inexact)) {
     BigUint n;
-    for (char c : p.digits) {
-      n.MulAdd(10, static_cast<uint32_t>(c - '0'));
+    p.ForEachDigit([&n](uint32_t d) {
+      n.MulAdd(10, d);
       n.Trim();
-    }
+    });
     if (n.IsZero()) return 0;
     int64_t e = p.exp10 + extra10;
     for (int i = 0; i < p.binary; ++i) n.MulAdd(1024, 0);
     for (; e > 0; --e) {
       n.MulAdd(10, 0);
-      if (n.Limbs() > 3) return overflow();
+      if (n.Limbs() > 3) return std::nullopt;
     }
     for (; e < 0 && !n.IsZero(); ++e) inexact |= n.Div(10);
-    if (!n.ToU64(&magnitude)) return overflow();
+    if (!n.ToU64(&magnitude)) return std::nullopt;
   }
   if (!p.negative) {
     if (inexact) ++magnitude;
-    if (magnitude > static_cast<uint64_t>(INT64_MAX)) return overflow();
+    if (magnitude > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
     return static_cast<int64_t>(magnitude);
   }
   // Towards +infinity: a negative amount drops its fraction.
-  if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) return overflow();
+  if (magnitude > static_cast<uint64_t>(INT64_MAX) + 1) return std::nullopt;
   return static_cast<int64_t>(0 - magnitude);
 }
 
@@ -202,17 +241,15 @@ absl::StatusOr<int64_t> Scaled(const Parsed& p, int extra10,
 
 absl::StatusOr<Quantity> ParseQuantity(std::string_view text) {
   if (text.empty() || text.size() > 128) return Malformed(text);
-  absl::StatusOr<Parsed> parsed = Split(text);
-  if (!parsed.ok()) return parsed.status();
-  Quantity q;
-  q.text = std::string(text);
-  absl::StatusOr<int64_t> value = Scaled(*parsed, 0, text);
-  if (!value.ok()) return value.status();
-  absl::StatusOr<int64_t> milli = Scaled(*parsed, 3, text);
-  if (!milli.ok()) return milli.status();
-  q.value = *value;
-  q.milli = *milli;
-  return q;
+  std::optional<Parsed> parsed = Split(text);
+  if (!parsed) return Malformed(text);
+  std::optional<int64_t> value = Scaled(*parsed, 0);
+  std::optional<int64_t> milli = value ? Scaled(*parsed, 3) : std::nullopt;
+  if (!milli) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "quantity \"", std::string(text), "\": overflow: does not fit in a 64-bit integer"));
+  }
+  return Quantity{std::string(text), *value, *milli};
 }
 
 }  // namespace qdirect::spec

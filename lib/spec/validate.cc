@@ -25,52 +25,61 @@ namespace {
 
 constexpr uint32_t kMaxVcpus = 512;
 
-// A field path spelled only when a finding needs it: the keys and indices
-// from the root, kept by value (a copy per step is cheaper than a string,
-// and nothing points at a temporary). Keys view literals or the VMI's own
-// strings, which outlive the check.
+// A field path spelled only when a finding needs it: a key or index under
+// a parent path, so a step costs a few stores, not a copy. A step is taken
+// from a named path only (the rvalue overloads are deleted): a path must
+// not point at a temporary that dies before it. Keys view literals or the
+// VMI's own strings, which outlive the check.
 class FieldPath {
  public:
-  FieldPath(std::string_view root) { Push(root, kNoIndex); }  // NOLINT: literals convert
+  FieldPath(std::string_view root) : key_(root) {}  // NOLINT: literals convert
   FieldPath(const char* root) : FieldPath(std::string_view(root)) {}  // NOLINT
-  FieldPath Key(std::string_view key) const {
-    FieldPath p = *this;
-    p.Push(key, kNoIndex);
-    return p;
-  }
-  FieldPath Item(size_t index) const {
-    FieldPath p = *this;
-    p.Push({}, index);
-    return p;
-  }
+  // key under root, as root.Key(key) (for a root that is not a path).
+  FieldPath(std::string_view root, std::string_view key) : root_(root), key_(key) {}
+  FieldPath(const FieldPath&) = delete;
+  FieldPath& operator=(const FieldPath&) = delete;
+
+  FieldPath Key(std::string_view key) const& { return FieldPath(this, key, kNoIndex); }
+  FieldPath Item(size_t index) const& { return FieldPath(this, {}, index); }
+  FieldPath Key(std::string_view key) && = delete;
+  FieldPath Item(size_t index) && = delete;
+
   std::string Str() const {
-    std::string out;
-    for (size_t i = 0; i < size_; ++i) {
-      const Piece& piece = pieces_[i];
-      if (piece.index != kNoIndex) {
-        absl::StrAppend(&out, "[", piece.index, "]");
-      } else if (!piece.key.empty()) {
-        if (!out.empty()) out.push_back('.');
-        out.append(piece.key);
-      }
+    std::string out = parent_ != nullptr ? parent_->Str() : std::string();
+    auto append_key = [&out](std::string_view key) {
+      if (key.empty()) return;
+      if (!out.empty()) out.push_back('.');
+      out.append(key);
+    };
+    append_key(root_);
+    if (index_ != kNoIndex) {
+      absl::StrAppend(&out, "[", index_, "]");
+    } else {
+      append_key(key_);
     }
     return out;
   }
 
  private:
   static constexpr size_t kNoIndex = SIZE_MAX;
-  // The deepest path checked: spec, a list, an item, a target, a field.
-  static constexpr size_t kMaxPieces = 8;
-  struct Piece {
-    std::string_view key;
-    size_t index = kNoIndex;
-  };
-  void Push(std::string_view key, size_t index) {
-    if (size_ < kMaxPieces) pieces_[size_++] = {key, index};
-  }
-  std::array<Piece, kMaxPieces> pieces_;
-  size_t size_ = 0;
+  FieldPath(const FieldPath* parent, std::string_view key, size_t index)
+      : parent_(parent), key_(key), index_(index) {}
+
+  const FieldPath* parent_ = nullptr;
+  std::string_view root_;  // before key_, with no parent
+  std::string_view key_;   // empty for an item
+  size_t index_ = kNoIndex;
 };
+
+constexpr bool IsAlnumLower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// The characters of an RFC 1123 label: a table, one load per character
+// (every VMI's name and namespace go through it).
+constexpr std::array<bool, 256> kLabelChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = IsAlnumLower(static_cast<char>(c)) || c == '-';
+  return t;
+}();
 
 class Checker {
  public:
@@ -95,7 +104,7 @@ class Checker {
   }
 
  private:
-  FieldPath P(std::string_view rel) const { return FieldPath(spec_).Key(rel); }
+  FieldPath P(std::string_view rel) const { return FieldPath(spec_, rel); }
 
   void Add(FieldError::Type type, const FieldPath& path, std::string value, std::string detail) {
     FieldError e;
@@ -140,13 +149,11 @@ class Checker {
     return false;
   }
 
-  static bool IsAlnumLower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
   // An RFC 1123 label, as k8s.io/apimachinery IsDNS1123Label.
   void Dns1123Label(const FieldPath& path, const std::string& value) {
     if (!Length(path, value, 63)) return;
     bool ok = !value.empty() && IsAlnumLower(value.front()) && IsAlnumLower(value.back());
-    for (char c : value) ok &= IsAlnumLower(c) || c == '-';
+    for (char c : value) ok &= kLabelChars[static_cast<unsigned char>(c)];
     if (!ok) {
       Invalid(path, value,
               "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
@@ -241,8 +248,9 @@ class Checker {
       Invalid(base.Key("maxSockets"), std::to_string(*cpu.max_sockets),
               absl::StrCat("must be greater than or equal to sockets (", cpu.sockets, ")"));
     }
+    FieldPath features = base.Key("features");
     for (size_t i = 0; i < cpu.features.size(); ++i) {
-      FieldPath fp = base.Key("features").Item(i);
+      FieldPath fp = features.Item(i);
       Name(fp.Key("name"), cpu.features[i].name);
       OneOf(fp.Key("policy"), cpu.features[i].policy,
             {"disable", "forbid", "force", "optional", "require"});
@@ -251,17 +259,23 @@ class Checker {
       std::string_view which = list == &vmi_.domain.resources.requests ? "requests" : "limits";
       for (const auto& [name, q] : *list) {
         if (q.milli < 0) {
-          Invalid(P("domain.resources").Key(which).Key(name), q.text,
+          FieldPath resources = P("domain.resources");
+          FieldPath list_path = resources.Key(which);
+          Invalid(list_path.Key(name), q.text,
                   "must be greater than or equal to 0");
         }
       }
     }
     const auto& req = vmi_.domain.resources.requests;
     const auto& lim = vmi_.domain.resources.limits;
+    // Limits first: most VMIs set requests only.
     for (const char* name : {"cpu", "memory"}) {
-      auto r = req.find(name), l = lim.find(name);
-      if (r != req.end() && l != lim.end() && r->second.milli > l->second.milli) {
-        Invalid(P("domain.resources.requests").Key(name), r->second.text,
+      auto l = lim.find(name);
+      if (l == lim.end()) continue;
+      auto r = req.find(name);
+      if (r != req.end() && r->second.milli > l->second.milli) {
+        FieldPath requests = P("domain.resources.requests");
+        Invalid(requests.Key(name), r->second.text,
                 absl::StrCat("must be less than or equal to ", name, " limit"));
       }
     }
@@ -377,7 +391,8 @@ class Checker {
                               {"pit", &c.pit},
                               {"rtc", &c.rtc}}) {
       if (!*timer || (*timer)->tick_policy.empty()) continue;
-      OneOf(base.Key(key).Key("tickPolicy"), (*timer)->tick_policy,
+      FieldPath timer_path = base.Key(key);
+      OneOf(timer_path.Key("tickPolicy"), (*timer)->tick_policy,
             {"catchup", "delay", "discard", "merge"});
     }
     if (c.rtc && !c.rtc->track.empty()) {
@@ -489,18 +504,32 @@ class Checker {
     const auto& ifaces = vmi_.domain.devices.interfaces;
     FieldPath base = P("domain.devices.interfaces");
     TooMany(base, ifaces.size(), limits_.max_interfaces);
-    std::map<std::string, const Network*> networks;
-    for (const Network& n : vmi_.networks) networks.emplace(n.name, &n);
+    // The first network of each name: a scan while they are few, as decoded
+    // ones are (limits_.max_interfaces), a map (no allocation otherwise)
+    // past that.
+    std::map<std::string_view, const Network*> by_name;
+    if (vmi_.networks.size() > 32) {
+      for (const Network& n : vmi_.networks) by_name.emplace(n.name, &n);
+    }
+    auto find_network = [&](const std::string& name) -> const Network* {
+      if (!by_name.empty()) {
+        auto it = by_name.find(name);
+        return it == by_name.end() ? nullptr : it->second;
+      }
+      for (const Network& n : vmi_.networks) {
+        if (n.name == name) return &n;
+      }
+      return nullptr;
+    };
     NameSet names;
     for (size_t i = 0; i < ifaces.size(); ++i) {
       const Interface& iface = ifaces[i];
       FieldPath ip = base.Item(i);
       const std::string_view binding = ToString(iface.binding);
       FieldPath binding_path = ip.Key(binding);
-      const auto network = networks.find(iface.name);
-      if (ReferringName(ip, iface.name, names, network != networks.end(), "network",
-                        "networks")) {
-        const bool pod = std::holds_alternative<PodNetwork>(network->second->source);
+      const Network* network = find_network(iface.name);
+      if (ReferringName(ip, iface.name, names, network != nullptr, "network", "networks")) {
+        const bool pod = std::holds_alternative<PodNetwork>(network->source);
         switch (iface.binding) {
           case Interface::Binding::kBridge:
             break;
@@ -533,9 +562,10 @@ class Checker {
       if (!iface.pci_address.empty()) PciAddress(ip.Key("pciAddress"), iface.pci_address);
       if (iface.boot_order) BootOrder(ip.Key("bootOrder"), *iface.boot_order);
       if (!iface.state.empty()) OneOf(ip.Key("state"), iface.state, {"absent", "down", "up"});
+      FieldPath ports = ip.Key("ports");
       for (size_t j = 0; j < iface.ports.size(); ++j) {
         const Port& port = iface.ports[j];
-        FieldPath pp = ip.Key("ports").Item(j);
+        FieldPath pp = ports.Item(j);
         if (port.port < 1 || port.port > 65535) {
           Invalid(pp.Key("port"), std::to_string(port.port),
                   "must be between 1 and 65535, inclusive");
@@ -592,12 +622,14 @@ class Checker {
       if (device_name.empty()) Required(dp.Key("deviceName"));
       Length(dp.Key("deviceName"), device_name, limits_.max_name_bytes);
     };
+    FieldPath gpus = P("domain.devices.gpus");
     for (size_t i = 0; i < d.gpus.size(); ++i) {
-      check(P("domain.devices.gpus").Item(i), d.gpus[i].name,
+      check(gpus.Item(i), d.gpus[i].name,
             d.gpus[i].device_name);
     }
+    FieldPath host_devices = P("domain.devices.hostDevices");
     for (size_t i = 0; i < d.host_devices.size(); ++i) {
-      check(P("domain.devices.hostDevices").Item(i), d.host_devices[i].name,
+      check(host_devices.Item(i), d.host_devices[i].name,
             d.host_devices[i].device_name);
     }
   }
@@ -609,8 +641,9 @@ class Checker {
       Name(wp.Key("name"), d.watchdog->name);
       OneOf(wp.Key("i6300esb.action"), d.watchdog->action, {"poweroff", "reset", "shutdown"});
     }
+    FieldPath inputs = P("domain.devices.inputs");
     for (size_t i = 0; i < d.inputs.size(); ++i) {
-      FieldPath ip = P("domain.devices.inputs").Item(i);
+      FieldPath ip = inputs.Item(i);
       Name(ip.Key("name"), d.inputs[i].name);
       OneOf(ip.Key("type"), d.inputs[i].type, {"tablet"});
       OneOf(ip.Key("bus"), d.inputs[i].bus, {"usb", "virtio"});

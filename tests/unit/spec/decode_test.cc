@@ -3,6 +3,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -167,6 +168,22 @@ TEST(DecodeTest, JsonInputDecodesLikeYaml) {
              "volumes": [{"name": "containerdisk",
                           "containerDisk": {"image": "kubevirt/cirros-registry-disk-demo:latest"}}]}})";
   EXPECT_EQ(DecodeOne(kJson).vmi, DecodeOne(kVmi).vmi);
+}
+
+TEST(DecodeTest, JsonRepeatedKeyIsReadOnceAndTheRepeatIsUnknown) {
+  constexpr char kJson[] = R"({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+    "metadata": {"name": "my-vmi"},
+    "spec": {"domain": {"resources": {"requests": {"memory": "512M", "memory": "1Gi"}},
+                        "chassis": {}, "chassis": {}},
+             "affinity": {}, "affinity": {}}})";
+  DecodeResult r = Decode(kJson);
+  ASSERT_EQ(r.vmis.size(), 1u);
+  EXPECT_EQ(r.vmis[0].vmi.domain.resources.requests.at("memory").text, "512M");
+  EXPECT_THAT(Strings(r.vmis[0].errors),
+              ElementsAre("spec.domain.chassis: Forbidden: not supported by qdirect yet"));
+  EXPECT_THAT(Strings(r.vmis[0].warnings),
+              ElementsAre("spec.domain.resources.requests.memory: unknown field",
+                          "spec.domain.chassis: unknown field", "spec.affinity: unknown field"));
 }
 
 TEST(DecodeTest, JsonArrayIsAListOfDocuments) {
@@ -413,6 +430,21 @@ TEST(DecodeTest, WideObjectReportsEachUnknownFieldAndReadsTheRest) {
   // devices and resources come after the 70 unknown members.
   ASSERT_EQ(r.vmis[0].vmi.domain.devices.disks.size(), 1u);
   EXPECT_EQ(r.vmis[0].vmi.domain.devices.disks[0].name, "containerdisk");
+}
+
+TEST(DecodeTest, ObjectPastTwoWordsOfMembersReadsAndReportsEach) {
+  std::string unknown;
+  for (int i = 0; i < 200; ++i) absl::StrAppend(&unknown, "    x", i, ": 1\n");
+  std::string text = absl::StrReplaceAll(
+      kVmi, {{"  domain:\n", absl::StrCat("  domain:\n", unknown)}});
+  DecodeResult r = Decode(text);
+  ASSERT_EQ(r.vmis.size(), 1u);
+  EXPECT_THAT(Strings(r.vmis[0].errors), IsEmpty());
+  ASSERT_EQ(r.vmis[0].warnings.size(), 200u);
+  EXPECT_EQ(r.vmis[0].warnings[199].ToString(), "spec.domain.x199: unknown field");
+  // devices and resources are members 200 and 201.
+  ASSERT_EQ(r.vmis[0].vmi.domain.devices.disks.size(), 1u);
+  EXPECT_EQ(r.vmis[0].vmi.domain.resources.requests.at("memory").text, "512M");
 }
 
 TEST(DecodeTest, UnknownBusIsUnsupported) {
@@ -709,6 +741,78 @@ TEST(LoadVmiTest, ListsEveryErrorOnItsOwnLine) {
   std::string message(vmi.status().message());
   EXPECT_THAT(message, HasSubstr("spec.domain.devices.disks[0].bus: Unsupported value: \"ide\""));
   EXPECT_THAT(message, HasSubstr("\nmetadata.name: Invalid value: \"My_VMI\""));
+}
+
+TEST(LoadVmiTest, StrictModeFailsOnAnUnknownField) {
+  std::string text = absl::StrCat(kVm, "      securityContext:\n        runAsNonRoot: true\n");
+  DecodeOptions options;
+  options.strict = true;
+  absl::StatusOr<Vmi> vmi = LoadVmi(text, options);
+  ASSERT_EQ(vmi.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(vmi.status().message(), "spec.template.spec.securityContext: unknown field");
+}
+
+TEST(LoadVmiTest, MisplacedUnknownCacheIsAnErrorOnItsPath) {
+  std::string text = absl::StrReplaceAll(
+      kVm, {{"            disk: {}\n", "            disk:\n              cache: bogus\n"}});
+  absl::StatusOr<Vmi> vmi = LoadVmi(text);
+  ASSERT_EQ(vmi.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(vmi.status().message(),
+            "spec.template.spec.domain.devices.disks[0].disk.cache: Unsupported value: "
+            "\"bogus\": supported values: \"none\", \"writeback\", \"writethrough\"");
+}
+
+// LoadVmi as Decode's result reads: the Vmi, or every error on a line of its
+// own (prefixed with its document when there are several VMIs).
+absl::StatusOr<Vmi> LoadVmiThroughDecode(const std::string& text, const DecodeOptions& options) {
+  DecodeResult result = Decode(text, options);
+  std::vector<std::string> lines = Strings(result.errors);
+  for (const DecodedVmi& d : result.vmis) {
+    for (const FieldError& e : d.errors) {
+      lines.push_back(result.vmis.size() > 1
+                          ? absl::StrCat("document ", d.document_index + 1, ": ", e.ToString())
+                          : e.ToString());
+    }
+  }
+  if (result.vmis.size() != 1) {
+    lines.insert(lines.begin(),
+                 absl::StrCat("expected exactly one VirtualMachine or VirtualMachineInstance, "
+                              "found ",
+                              result.vmis.size()));
+  }
+  if (!lines.empty()) return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  return std::move(result.vmis.front().vmi);
+}
+
+TEST(LoadVmiTest, AgreesWithDecode) {
+  const std::string misplaced = absl::StrReplaceAll(
+      kVm, {{"            disk: {}\n",
+             "            disk:\n              cache: none\n              io: bogus\n"}});
+  const std::string bad_vmi = absl::StrReplaceAll(kVmi, {{"bus: virtio", "bus: ide"}});
+  const std::string unknown = absl::StrCat(kVm, "      securityContext: {}\n");
+  const std::string texts[] = {
+      kVm,
+      kVmi,
+      misplaced,
+      unknown,
+      absl::StrCat(kVm, "---\n", bad_vmi),
+      absl::StrCat("kind: PersistentVolumeClaim\nmetadata:\n  name: c\n---\n", bad_vmi),
+      absl::StrCat("just text\n---\n", kVmi),
+      "apiVersion: kubevirt.io/v2\nkind: VirtualMachineInstance\n",
+      "",
+  };
+  for (bool strict : {false, true}) {
+    DecodeOptions options;
+    options.strict = strict;
+    for (const std::string& text : texts) {
+      absl::StatusOr<Vmi> want = LoadVmiThroughDecode(text, options);
+      absl::StatusOr<Vmi> got = LoadVmi(text, options);
+      EXPECT_EQ(got.status(), want.status()) << text;
+      if (got.ok() && want.ok()) {
+        EXPECT_EQ(*got, *want) << text;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -46,7 +46,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"000123", 123, 123000}, Case{"0Gi", 0, 0}, Case{"0e999999", 0, 0},
         // The largest value whose milli-value fits in int64.
         Case{"9223372036854775807m", 9223372036854776, 9223372036854775807},
-        Case{"8Pi", 9007199254740992, 9007199254740992000}));
+        Case{"8Pi", 9007199254740992, 9007199254740992000},
+        // A binary suffix with a fraction, and a fraction past 19 digits.
+        Case{"0.001Ki", 2, 1024}, Case{"1234567890123e-20", 1, 1}));
 
 class QuantityErrorTest : public testing::TestWithParam<const char*> {};
 

@@ -106,6 +106,17 @@ TEST(ValidateTest, DuplicateVolumeName) {
   EXPECT_THAT(Errors(vmi), ElementsAre("spec.volumes[2].name: Duplicate value: \"root\""));
 }
 
+TEST(ValidateTest, DuplicateNamesAreFoundPastTheLinearScan) {
+  Vmi vmi = ValidVmi();
+  for (int i = 0; i < 40; ++i) {
+    vmi.volumes.push_back(Volume{"v" + std::to_string(i), ContainerDiskSource{"img", "", ""}});
+  }
+  vmi.volumes.push_back(Volume{"v35", ContainerDiskSource{"img", "", ""}});
+  vmi.volumes.push_back(Volume{"root", ContainerDiskSource{"img", "", ""}});
+  EXPECT_THAT(Errors(vmi), ElementsAre("spec.volumes[42].name: Duplicate value: \"v35\"",
+                                       "spec.volumes[43].name: Duplicate value: \"root\""));
+}
+
 TEST(ValidateTest, DuplicateInterfaceAndNetworkNames) {
   Vmi vmi = ValidVmi();
   vmi.domain.devices.interfaces.push_back(vmi.domain.devices.interfaces[0]);
