@@ -62,14 +62,6 @@ std::string JsonString(std::string_view s) {
   return out;
 }
 
-const JsonObject::Member* JsonObject::Find(std::string_view key) const {
-  if ((key_bits_ & KeyBit(key)) == 0) return nullptr;
-  for (const Member& member : members_) {
-    if (member.key.size == key.size() && Text(member.key) == key) return &member;
-  }
-  return nullptr;
-}
-
 void JsonObject::Grow(size_t size) {
   // A typical -device or -blockdev fits in the first allocation.
   const size_t room = std::max({size, json_.size() * 2, size_t{192}});
@@ -183,11 +175,6 @@ JsonObject& JsonObject::Array(std::string_view key,
 }
 
 bool JsonObject::Has(std::string_view key) const { return Find(key) != nullptr; }
-
-std::string_view JsonObject::GetStr(std::string_view key) const {
-  const Member* m = Find(key);
-  return m != nullptr && m->is_string ? Text(m->str) : "";
-}
 
 void JsonObject::RenderTo(std::string* out) const {
   if (size_ == 0) {

@@ -113,8 +113,12 @@ class JsonObject {
   JsonObject& Array(std::string_view key, const std::vector<JsonObject>& items);
 
   // The string value of `key`, or "" when absent or not a string; valid
-  // until the object changes.
-  std::string_view GetStr(std::string_view key) const;
+  // until the object changes. Inline, as Find: keys are literals ("driver",
+  // "id"), whose bit and compare then fold.
+  [[gnu::always_inline]] std::string_view GetStr(std::string_view key) const {
+    const Member* m = Find(key);
+    return m != nullptr && m->is_string ? Text(m->str) : std::string_view();
+  }
   bool Has(std::string_view key) const;
   // Member names, in order: KeyAt(0) .. KeyAt(size() - 1); valid until the
   // object changes.
@@ -153,7 +157,13 @@ class JsonObject {
   }
   // The encoded object: json_'s first size_ bytes.
   std::string_view Encoded() const { return std::string_view(json_.data(), size_); }
-  const Member* Find(std::string_view key) const;
+  [[gnu::always_inline]] const Member* Find(std::string_view key) const {
+    if ((key_bits_ & KeyBit(key)) == 0) return nullptr;
+    for (const Member& member : members_) {
+      if (member.key.size == key.size() && Text(member.key) == key) return &member;
+    }
+    return nullptr;
+  }
   // Sets key's value: `value` as it is (a number, nested JSON), or quoted
   // and escaped when is_string. A known key is replaced in place (members
   // keep their order), a new one appended.
