@@ -33,29 +33,6 @@ Node NodeTreeBuilder::String(std::string_view text, SourcePosition pos) {
   return n;
 }
 
-void NodeTreeBuilder::SetPlainText(Node* n, std::string_view text) {
-  n->plain_ = true;
-  n->text_ = text;
-}
-
-void NodeTreeBuilder::SetKey(Node* n, std::string_view key, SourcePosition key_pos) {
-  n->key_ = key;
-  n->line_ = key_pos.line;
-  n->column_ = key_pos.column;
-}
-
-void NodeTreeBuilder::Begin(Node::Type type, SourcePosition pos) {
-  if (pending_.capacity() == 0) {
-    pending_.reserve(64);
-    open_.reserve(16);
-  }
-  Node& n = pending_.emplace_back();
-  n.type_ = type;
-  n.line_ = pos.line;
-  n.column_ = pos.column;
-  open_.push_back(pending_.size());
-}
-
 void NodeTreeBuilder::End() {
   const size_t mark = open_.back();
   open_.pop_back();

@@ -112,7 +112,10 @@ struct NodeTree {
 // by side, and it stays on the stack as a child of its own parent.
 class NodeTreeBuilder {
  public:
-  explicit NodeTreeBuilder(NodeTree* tree) : tree_(tree) {}
+  explicit NodeTreeBuilder(NodeTree* tree) : tree_(tree) {
+    pending_.reserve(64);
+    open_.reserve(16);
+  }
 
   static Node Null(SourcePosition pos);
   static Node String(std::string_view text, SourcePosition pos);
@@ -139,12 +142,22 @@ class NodeTreeBuilder {
     n->text_ = text;
   }
   // Marks a resolved plain scalar's source text.
-  static void SetPlainText(Node* n, std::string_view text);
-  static void SetKey(Node* n, std::string_view key, SourcePosition key_pos);
+  static void SetPlainText(Node* n, std::string_view text) {
+    n->plain_ = true;
+    n->text_ = text;
+  }
+  static void SetKey(Node* n, std::string_view key, SourcePosition key_pos) {
+    n->key_ = key;
+    n->line_ = key_pos.line;
+    n->column_ = key_pos.column;
+  }
 
   // Opens an array or object as the next value; its children are the
   // values added until End().
-  void Begin(Node::Type type, SourcePosition pos);
+  void Begin(Node::Type type, SourcePosition pos) {
+    AddNull(pos).type_ = type;
+    open_.push_back(pending_.size());
+  }
   // Closes the innermost collection, which becomes Last().
   void End();
   // Adds a finished scalar as the next value.
@@ -172,8 +185,11 @@ class NodeTreeBuilder {
   // Whether one of the first `count` of them has member key `key` (both
   // readers refuse a key a mapping has already).
   bool HasChildKey(std::string_view key, size_t count) const {
+    const Node* child = &pending_[open_.back()];
     for (size_t i = 0; i < count; ++i) {
-      if (Child(i).key() == key) return true;
+      // Most keys differ in length or first byte: no compare call for them.
+      const std::string_view k = child[i].key_;
+      if (k.size() == key.size() && (k.empty() || k[0] == key[0]) && k == key) return true;
     }
     return false;
   }

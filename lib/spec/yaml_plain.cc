@@ -121,13 +121,17 @@ bool ResolvePlain(std::string_view s, Node* out) {
 
 }  // namespace
 
-void SetPlainScalar(Node* n, std::string_view text) {
+namespace yaml_plain_internal {
+
+void ResolvePlainScalar(Node* n, std::string_view text) {
   if (!ResolvePlain(text, n)) {
     B::SetString(n, text);
   } else if (!n->IsNull()) {
     B::SetPlainText(n, text);
   }
 }
+
+}  // namespace yaml_plain_internal
 
 Node PlainScalar(std::string_view text, SourcePosition pos) {
   Node n = B::Null(pos);
