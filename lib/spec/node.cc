@@ -1,5 +1,6 @@
 #include "spec/node.h"
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 
@@ -33,14 +34,25 @@ Node NodeTreeBuilder::String(std::string_view text, SourcePosition pos) {
   return n;
 }
 
+void NodeTreeBuilder::Reserve() {
+  pending_.reserve(64);
+  open_.reserve(16);
+}
+
 void NodeTreeBuilder::End() {
   const size_t mark = open_.back();
   open_.pop_back();
   std::vector<Node>& nodes = tree_->nodes;
+  const size_t count = pending_.size() - mark;
   Node& n = pending_[mark - 1];
   n.first_ = static_cast<int32_t>(nodes.size());
-  n.count_ = static_cast<uint32_t>(pending_.size() - mark);
-  nodes.insert(nodes.end(), pending_.begin() + static_cast<ptrdiff_t>(mark), pending_.end());
+  n.count_ = static_cast<uint32_t>(count);
+  // A plain copy loop once there is room: Node is not trivial (insert
+  // would copy one by one too, through many more steps).
+  if (nodes.capacity() - nodes.size() < count) {
+    nodes.reserve(std::max(2 * nodes.capacity(), nodes.size() + count));
+  }
+  for (size_t i = mark; i < mark + count; ++i) nodes.push_back(pending_[i]);
   pending_.resize(mark);
 }
 

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace qdirect::spec {
@@ -112,10 +113,32 @@ struct NodeTree {
 // by side, and it stays on the stack as a child of its own parent.
 class NodeTreeBuilder {
  public:
-  explicit NodeTreeBuilder(NodeTree* tree) : tree_(tree) {
-    pending_.reserve(64);
-    open_.reserve(16);
+  // The stacks a builder works on. A caller that builds many small trees
+  // can keep one and lend it to each builder in turn: reading a stream
+  // then allocates its tree alone.
+  struct Stacks {
+    std::vector<Node> pending;
+    std::vector<size_t> open;
+  };
+  // Stacks larger than this many nodes (64 KiB) are not kept for reuse.
+  static constexpr size_t kMaxReusedNodes = 1024;
+
+  explicit NodeTreeBuilder(NodeTree* tree) : tree_(tree) {}
+  // Works on reuse's stacks and hands them back when done.
+  NodeTreeBuilder(NodeTree* tree, Stacks* reuse)
+      : tree_(tree), reuse_(reuse), pending_(std::move(reuse->pending)),
+        open_(std::move(reuse->open)) {
+    pending_.clear();
+    open_.clear();
   }
+  ~NodeTreeBuilder() {
+    if (reuse_ != nullptr && pending_.capacity() <= kMaxReusedNodes) {
+      reuse_->pending = std::move(pending_);
+      reuse_->open = std::move(open_);
+    }
+  }
+  NodeTreeBuilder(const NodeTreeBuilder&) = delete;
+  NodeTreeBuilder& operator=(const NodeTreeBuilder&) = delete;
 
   static Node Null(SourcePosition pos);
   static Node String(std::string_view text, SourcePosition pos);
@@ -155,6 +178,7 @@ class NodeTreeBuilder {
   // Opens an array or object as the next value; its children are the
   // values added until End().
   void Begin(Node::Type type, SourcePosition pos) {
+    if (pending_.capacity() == 0) Reserve();
     AddNull(pos).type_ = type;
     open_.push_back(pending_.size());
   }
@@ -200,7 +224,11 @@ class NodeTreeBuilder {
   static void Finish(NodeTree* tree);
 
  private:
+  // Room for a manifest's usual depth and members: no growth steps.
+  void Reserve();
+
   NodeTree* tree_;
+  Stacks* reuse_ = nullptr;
   std::vector<Node> pending_;  // open collections and their children so far
   std::vector<size_t> open_;   // where each open collection's children start
 };

@@ -59,7 +59,7 @@ class FastScanner {
   FastScanner(std::string_view text, const DecodeLimits& limits, NodeTree* tree,
               std::vector<FastDocument>* docs)
       : t_(text.data()), n_(text.size()), limits_(limits), tree_(tree), docs_(docs),
-        builder_(tree) {}
+        builder_(tree, &stacks_) {}
 
   bool Run() {
     // Nodes: a manifest has about one per 20 bytes.
@@ -180,17 +180,26 @@ class FastScanner {
 
   // Opens a collection at (line, col), unless it would nest deeper than the
   // libyaml reader allows (which also bounds this scanner's recursion).
-  bool Open(Node::Type type, size_t line, size_t col) {
+  [[gnu::always_inline]] bool Open(Node::Type type, size_t line, size_t col) {
     if (builder_.depth() >= limits_.max_depth) return false;
     builder_.Begin(type, Pos(line, col));
     return true;
   }
 
   // Whether the open mapping has key already (which the libyaml reader
-  // reports); a mapping this large is left to it too.
-  bool DuplicateKey(std::string_view key) const {
+  // reports); a mapping this large is left to it too. *seen holds a bit
+  // per key's length and first byte: the members are compared only when
+  // an earlier key set the same bit.
+  bool DuplicateKey(std::string_view key, uint64_t* seen) const {
     const size_t count = builder_.ChildCount();
-    return count >= kMaxScannedKeys || builder_.HasChildKey(key, count);
+    if (count >= kMaxScannedKeys) return true;
+    const uint64_t bit = uint64_t{1}
+                         << ((key.size() * 7 + (key.empty() ? 0 : static_cast<size_t>(key[0]))) & 63);
+    if ((*seen & bit) == 0) {
+      *seen |= bit;
+      return false;
+    }
+    return builder_.HasChildKey(key, count);
   }
 
   bool TooLong(std::string_view text) const { return text.size() > limits_.max_string_bytes; }
@@ -198,12 +207,31 @@ class FastScanner {
   // Moves the cursor to the next line with content; *indent is its indent,
   // or -1 at the end or at a `---` line (whose end is then marker_end_).
   // False outside the subset. Stays put on a content line.
-  bool NextContent(int* indent) {
+  [[gnu::always_inline]] bool NextContent(int* indent) {
     // A collection's end and its parent both ask about the same line.
     if (line_ == content_line_) {
       *indent = content_indent_;
       return true;
     }
+    // Most lines hold content (not a break, comment or marker) right away.
+    if (line_ < n_) {
+      const size_t p = SkipIndent(line_);
+      if (p < n_) {
+        const char c = t_[p];
+        const size_t sp = p - line_;
+        if (!IsBreak(c) && c != '#' && (sp != 0 || (c != '-' && c != '.')) && sp <= 100000) {
+          *indent = static_cast<int>(sp);
+          content_line_ = line_;
+          content_indent_ = *indent;
+          return true;
+        }
+      }
+    }
+    return SkipToContent(indent);
+  }
+
+  // NextContent past blank and comment lines, and at markers.
+  [[gnu::noinline]] bool SkipToContent(int* indent) {
     while (line_ < n_) {
       const size_t p = SkipIndent(line_);
       const char c = At(p);
@@ -351,6 +379,7 @@ class FastScanner {
   // key.
   bool Mapping(size_t col, const ScannedKey* first = nullptr) {
     if (!Open(Node::Type::kObject, line_no_, col)) return false;
+    uint64_t seen_keys = 0;  // for DuplicateKey
     while (true) {
       std::string_view key;
       bool plain = false;
@@ -363,7 +392,7 @@ class FastScanner {
       } else if (!Key(col, &key, &plain, &after)) {
         return false;
       }
-      if (TooLong(key) || DuplicateKey(key)) return false;
+      if (TooLong(key) || DuplicateKey(key, &seen_keys)) return false;
       const SourcePosition key_pos = Pos(line_no_, col);
       const size_t p = SkipSpaces(after);
       const char c = At(p);
@@ -428,7 +457,7 @@ class FastScanner {
 
   // A value after "key: " or "- " at col of the current line; indent is the
   // enclosing block's. Leaves the cursor on the next line.
-  bool InlineValue(size_t col, size_t indent) {
+  [[gnu::always_inline]] bool InlineValue(size_t col, size_t indent) {
     const size_t p = line_ + col;
     const char c = t_[p];
     if (c == '\'' || c == '"') {
@@ -553,6 +582,11 @@ class FastScanner {
     return true;
   }
 
+  // The builder's stacks, kept from one stream to the next on each thread
+  // (at most NodeTreeBuilder::kMaxReusedNodes nodes): reading a manifest
+  // then allocates its tree alone.
+  static thread_local NodeTreeBuilder::Stacks stacks_;
+
   // Mappings with more keys than this (rare, and quadratic to check for
   // duplicates here) are left to libyaml.
   static constexpr size_t kMaxScannedKeys = 64;
@@ -572,6 +606,8 @@ class FastScanner {
   size_t documents_ = 0;
   bool started_ = false;
 };
+
+thread_local NodeTreeBuilder::Stacks FastScanner::stacks_;
 
 }  // namespace
 
