@@ -1,6 +1,5 @@
 #include "spec/node.h"
 
-#include <algorithm>
 #include <charconv>
 #include <utility>
 
@@ -47,12 +46,7 @@ void NodeTreeBuilder::End() {
   Node& n = pending_[mark - 1];
   n.first_ = static_cast<int32_t>(nodes.size());
   n.count_ = static_cast<uint32_t>(count);
-  // A plain copy loop once there is room: Node is not trivial (insert
-  // would copy one by one too, through many more steps).
-  if (nodes.capacity() - nodes.size() < count) {
-    nodes.reserve(std::max(2 * nodes.capacity(), nodes.size() + count));
-  }
-  for (size_t i = mark; i < mark + count; ++i) nodes.push_back(pending_[i]);
+  nodes.insert(nodes.end(), pending_.begin() + static_cast<ptrdiff_t>(mark), pending_.end());
   pending_.resize(mark);
 }
 
