@@ -164,7 +164,7 @@ class FastScanner {
 
   // Moves past the rest of the line from i, which holds spaces and maybe a
   // comment; false if it holds anything else.
-  bool SkipRestOfLine(size_t i) {
+  [[gnu::always_inline]] bool SkipRestOfLine(size_t i) {
     i = SkipSpaces(i);
     size_t end = i;
     if (At(i) == '#') {
@@ -332,7 +332,7 @@ class FastScanner {
     if (c == '\'' || c == '"') {
       if (!Quoted(p, text, &i)) return false;
       i = SkipSpaces(i);
-      if (At(i) != ':') return false;
+      if (At(i) != ':' || !SpaceOrBreak(i + 1)) return false;
       *plain = false;
     } else {
       if (!PlainStart(c, p)) return false;
@@ -355,7 +355,6 @@ class FastScanner {
       *text = std::string_view(t_ + p, e - p);
       *plain = true;
     }
-    if (!SpaceOrBreak(i + 1)) return false;
     if (i - p > 1000) return false;  // libyaml's simple key length limit
     *after = i + 1;
     return true;

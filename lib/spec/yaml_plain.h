@@ -45,6 +45,18 @@ Node PlainScalar(std::string_view text, SourcePosition pos);
     B::SetString(n, text);
     return;
   }
+  // The usual spelling of a bool, as four or five bytes in one number.
+  if (text.size() == 4 || text.size() == 5) {
+    uint64_t word = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+      word |= static_cast<uint64_t>(static_cast<unsigned char>(text[i])) << (8 * i);
+    }
+    if (word == 0x65757274 || word == 0x65736c6166) {  // "true", "false"
+      B::SetBool(n, word == 0x65757274);
+      B::SetPlainText(n, text);
+      return;
+    }
+  }
   // Decimal digits with no leading zero (which would make it octal), too
   // few to overflow.
   if (text.size() <= 18 && static_cast<unsigned>(first - '1') < 9) {
