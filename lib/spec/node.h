@@ -177,7 +177,7 @@ class NodeTreeBuilder {
 
   // Opens an array or object as the next value; its children are the
   // values added until End().
-  void Begin(Node::Type type, SourcePosition pos) {
+  [[gnu::always_inline]] void Begin(Node::Type type, SourcePosition pos) {
     if (pending_.capacity() == 0) Reserve();
     AddNull(pos).type_ = type;
     open_.push_back(pending_.size());

@@ -6,9 +6,9 @@
 // libyaml's events: a mapping's members are positioned at their key, a
 // plain scalar resolves through yaml_plain.h.
 //
-// One cursor walks the text once, a line at a time: no line table. Each
-// byte is checked on the way (printable ASCII, "\n" or "\r\n" breaks) by
-// the scan that passes it, so no byte is read twice but a literal block's.
+// One cursor walks the text a line at a time, with no line table: each
+// byte is checked (printable ASCII, "\n" or "\r\n" breaks) by the scan that
+// passes it, and every byte is passed before the scanner says yes.
 
 #include "spec/yaml_fast.h"
 
@@ -53,6 +53,15 @@ constexpr std::array<bool, 256> kIndicator = [] {
 [[gnu::always_inline]] inline bool PlainStop(char c) {
   return c == ':' || c == '#' || Unprintable(c);
 }
+
+// First bytes of a line's content that need none of NextContent's care (a
+// break, a comment, and at the line's start a `---` or `...` marker).
+constexpr std::array<bool, 256> kPlainLineStart = [] {
+  std::array<bool, 256> t{};
+  t.fill(true);
+  for (char c : std::string_view("\n\r#-.")) t[static_cast<unsigned char>(c)] = false;
+  return t;
+}();
 
 class FastScanner {
  public:
@@ -219,7 +228,8 @@ class FastScanner {
       if (p < n_) {
         const char c = t_[p];
         const size_t sp = p - line_;
-        if (!IsBreak(c) && c != '#' && (sp != 0 || (c != '-' && c != '.')) && sp <= 100000) {
+        if ((kPlainLineStart[static_cast<unsigned char>(c)] || (sp != 0 && (c == '-' || c == '.'))) &&
+            sp <= 100000) {
           *indent = static_cast<int>(sp);
           content_line_ = line_;
           content_indent_ = *indent;
