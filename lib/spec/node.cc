@@ -33,36 +33,19 @@ Node NodeTreeBuilder::String(std::string_view text, SourcePosition pos) {
   return n;
 }
 
-void NodeTreeBuilder::SetPlainText(Node* n, std::string_view text) {
-  n->plain_ = true;
-  n->text_ = text;
-}
-
-void NodeTreeBuilder::SetKey(Node* n, std::string_view key, SourcePosition key_pos) {
-  n->key_ = key;
-  n->line_ = key_pos.line;
-  n->column_ = key_pos.column;
-}
-
-void NodeTreeBuilder::Begin(Node::Type type, SourcePosition pos) {
-  if (pending_.capacity() == 0) {
-    pending_.reserve(64);
-    open_.reserve(16);
-  }
-  Node& n = pending_.emplace_back();
-  n.type_ = type;
-  n.line_ = pos.line;
-  n.column_ = pos.column;
-  open_.push_back(pending_.size());
+void NodeTreeBuilder::Reserve() {
+  pending_.reserve(64);
+  open_.reserve(16);
 }
 
 void NodeTreeBuilder::End() {
   const size_t mark = open_.back();
   open_.pop_back();
   std::vector<Node>& nodes = tree_->nodes;
+  const size_t count = pending_.size() - mark;
   Node& n = pending_[mark - 1];
   n.first_ = static_cast<int32_t>(nodes.size());
-  n.count_ = static_cast<uint32_t>(pending_.size() - mark);
+  n.count_ = static_cast<uint32_t>(count);
   nodes.insert(nodes.end(), pending_.begin() + static_cast<ptrdiff_t>(mark), pending_.end());
   pending_.resize(mark);
 }

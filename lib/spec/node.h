@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace qdirect::spec {
@@ -112,7 +113,32 @@ struct NodeTree {
 // by side, and it stays on the stack as a child of its own parent.
 class NodeTreeBuilder {
  public:
+  // The stacks a builder works on. A caller that builds many small trees
+  // can keep one and lend it to each builder in turn: reading a stream
+  // then allocates its tree alone.
+  struct Stacks {
+    std::vector<Node> pending;
+    std::vector<size_t> open;
+  };
+  // Stacks larger than this many nodes (64 KiB) are not kept for reuse.
+  static constexpr size_t kMaxReusedNodes = 1024;
+
   explicit NodeTreeBuilder(NodeTree* tree) : tree_(tree) {}
+  // Works on reuse's stacks and hands them back when done.
+  NodeTreeBuilder(NodeTree* tree, Stacks* reuse)
+      : tree_(tree), reuse_(reuse), pending_(std::move(reuse->pending)),
+        open_(std::move(reuse->open)) {
+    pending_.clear();
+    open_.clear();
+  }
+  ~NodeTreeBuilder() {
+    if (reuse_ != nullptr && pending_.capacity() <= kMaxReusedNodes) {
+      reuse_->pending = std::move(pending_);
+      reuse_->open = std::move(open_);
+    }
+  }
+  NodeTreeBuilder(const NodeTreeBuilder&) = delete;
+  NodeTreeBuilder& operator=(const NodeTreeBuilder&) = delete;
 
   static Node Null(SourcePosition pos);
   static Node String(std::string_view text, SourcePosition pos);
@@ -139,12 +165,23 @@ class NodeTreeBuilder {
     n->text_ = text;
   }
   // Marks a resolved plain scalar's source text.
-  static void SetPlainText(Node* n, std::string_view text);
-  static void SetKey(Node* n, std::string_view key, SourcePosition key_pos);
+  static void SetPlainText(Node* n, std::string_view text) {
+    n->plain_ = true;
+    n->text_ = text;
+  }
+  static void SetKey(Node* n, std::string_view key, SourcePosition key_pos) {
+    n->key_ = key;
+    n->line_ = key_pos.line;
+    n->column_ = key_pos.column;
+  }
 
   // Opens an array or object as the next value; its children are the
   // values added until End().
-  void Begin(Node::Type type, SourcePosition pos);
+  [[gnu::always_inline]] void Begin(Node::Type type, SourcePosition pos) {
+    if (pending_.capacity() == 0) Reserve();
+    AddNull(pos).type_ = type;
+    open_.push_back(pending_.size());
+  }
   // Closes the innermost collection, which becomes Last().
   void End();
   // Adds a finished scalar as the next value.
@@ -172,8 +209,11 @@ class NodeTreeBuilder {
   // Whether one of the first `count` of them has member key `key` (both
   // readers refuse a key a mapping has already).
   bool HasChildKey(std::string_view key, size_t count) const {
+    const Node* child = &pending_[open_.back()];
     for (size_t i = 0; i < count; ++i) {
-      if (Child(i).key() == key) return true;
+      // Most keys differ in length or first byte: no compare call for them.
+      const std::string_view k = child[i].key_;
+      if (k.size() == key.size() && (k.empty() || k[0] == key[0]) && k == key) return true;
     }
     return false;
   }
@@ -184,7 +224,11 @@ class NodeTreeBuilder {
   static void Finish(NodeTree* tree);
 
  private:
+  // Room for a manifest's usual depth and members: no growth steps.
+  void Reserve();
+
   NodeTree* tree_;
+  Stacks* reuse_ = nullptr;
   std::vector<Node> pending_;  // open collections and their children so far
   std::vector<size_t> open_;   // where each open collection's children start
 };

@@ -5,6 +5,10 @@
 // stream instead. The nodes it builds are those stream.cc builds from
 // libyaml's events: a mapping's members are positioned at their key, a
 // plain scalar resolves through yaml_plain.h.
+//
+// One cursor walks the text a line at a time, with no line table: each
+// byte is checked (printable ASCII, "\n" or "\r\n" breaks) by the scan that
+// passes it, and every byte is passed before the scanner says yes.
 
 #include "spec/yaml_fast.h"
 
@@ -35,14 +39,40 @@ constexpr std::array<bool, 256> kIndicator = [] {
   return t;
 }();
 
+// Bytes outside printable ASCII: the line break, or a byte outside the
+// subset (tabs, controls, UTF-8, whose columns count characters).
+[[gnu::always_inline]] inline bool Unprintable(char c) {
+  return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e;
+}
+
+// Where a plain key or value can stop: ':' (a key's end), '#' (a comment)
+// and the bytes Unprintable() names.
+[[gnu::always_inline]] inline uint64_t PlainStops(uint64_t x) {
+  return ByteFlagsUnprintable(x) | ByteFlagsEqual(x, ':') | ByteFlagsEqual(x, '#');
+}
+[[gnu::always_inline]] inline bool PlainStop(char c) {
+  return c == ':' || c == '#' || Unprintable(c);
+}
+
+// First bytes of a line's content that need none of NextContent's care (a
+// break, a comment, and at the line's start a `---` or `...` marker).
+constexpr std::array<bool, 256> kPlainLineStart = [] {
+  std::array<bool, 256> t{};
+  t.fill(true);
+  for (char c : std::string_view("\n\r#-.")) t[static_cast<unsigned char>(c)] = false;
+  return t;
+}();
+
 class FastScanner {
  public:
   FastScanner(std::string_view text, const DecodeLimits& limits, NodeTree* tree,
               std::vector<FastDocument>* docs)
-      : t_(text), limits_(limits), tree_(tree), docs_(docs), builder_(tree) {}
+      : t_(text.data()), n_(text.size()), limits_(limits), tree_(tree), docs_(docs),
+        builder_(tree, &stacks_) {}
 
   bool Run() {
-    if (!SplitLines()) return false;
+    // Nodes: a manifest has about one per 20 bytes.
+    tree_->nodes.reserve(tree_->nodes.size() + n_ / 16 + 16);
     bool pending = false;  // a `---` opened a document with no content yet
     size_t pending_line = 0;
     while (true) {
@@ -50,10 +80,10 @@ class FastScanner {
       if (!NextContent(&n)) return false;
       if (n == -1) {
         if (pending && !CountDocument()) return false;  // an empty one: no root
-        if (li_ >= lines_.size()) return true;
+        if (line_ >= n_) return true;
         pending = true;
-        pending_line = li_;
-        ++li_;
+        pending_line = line_no_;
+        if (!NextLine(marker_end_)) return false;
         continue;
       }
       SourcePosition start;
@@ -61,7 +91,7 @@ class FastScanner {
         start = Pos(pending_line, 0);
       } else {
         if (started_) return false;  // cannot happen: content ends at a marker
-        start = Pos(li_, static_cast<size_t>(n));
+        start = Pos(line_no_, static_cast<size_t>(n));
       }
       if (!CountDocument()) return false;
       started_ = true;
@@ -75,219 +105,275 @@ class FastScanner {
   }
 
  private:
-  struct Line {
-    size_t begin, end;  // end excludes the line break
-    bool terminated;    // has a line break
-    size_t indent;      // leading spaces
-  };
-
-  // Inline: called once per line, its call cost was a third of its own.
-  [[gnu::always_inline]] void AddLine(size_t begin, size_t end, bool terminated) {
-    size_t i = begin;
-    // Indents are spaces only: eight at a time (words may run past the
-    // line, not past the text: the line break stops the count), then to
-    // the first other.
-    while (i + 8 <= t_.size()) {
-      const uint64_t other = LoadWord(t_.data() + i) ^ (kByteOnes * ' ');
-      if (other != 0) {
-        i += static_cast<size_t>(std::countr_zero(other)) / 8;
-        break;
-      }
-      i += 8;
-    }
-    while (i < end && t_[i] == ' ') ++i;
-    i = std::min(i, end);
-    lines_.push_back({begin, end, terminated, i - begin});
+  // The byte at i, with the end of the text read as a line break.
+  char At(size_t i) const { return i < n_ ? t_[i] : '\n'; }
+  static bool IsBreak(char c) { return c == '\n' || c == '\r'; }
+  // Whether a key's ':' or a "-" item's dash at i - 1 ends there.
+  bool SpaceOrBreak(size_t i) const {
+    const char c = At(i);
+    return c == ' ' || IsBreak(c);
   }
 
-  bool SplitLines() {
-    lines_.reserve(t_.size() / 16 + 1);
-    size_t begin = 0;
-    size_t i = 0;
-    while (i < t_.size()) {
-      // Eight printable ASCII bytes (no break, tab or control among them)
-      // at a time; else straight to the first byte below 0x20 or above 0x7e.
-      if (i + 8 <= t_.size()) {
-        const uint64_t x = LoadWord(t_.data() + i);
-        const uint64_t special = ByteFlagsBelow(x, 0x20) | ByteFlagsAboveTilde(x);
-        if (special == 0) {
-          i += 8;
-          continue;
-        }
-        i += static_cast<size_t>(std::countr_zero(special)) / 8;
-      }
-      unsigned char c = static_cast<unsigned char>(t_[i]);
-      if (c == '\n') {
-        AddLine(begin, i, true);
-        begin = i + 1;
-      } else if (c == '\r') {
-        if (i + 1 >= t_.size() || t_[i + 1] != '\n') return false;
-        AddLine(begin, i, true);
-        ++i;
-        begin = i + 1;
-      } else if (c < 0x20 || c > 0x7e) {
-        return false;  // tabs, controls, UTF-8 (columns count characters)
-      }
-      ++i;
+  // The first byte from i that is not a space (n_ at the end): eight at a
+  // time, for indents.
+  [[gnu::always_inline]] size_t SkipIndent(size_t i) const {
+    while (i + 8 <= n_) {
+      const uint64_t other = LoadWord(t_ + i) ^ (kByteOnes * ' ');
+      if (other != 0) return i + static_cast<size_t>(std::countr_zero(other)) / 8;
+      i += 8;
     }
-    if (begin < t_.size()) AddLine(begin, t_.size(), false);
-    // Nodes: about one per line.
-    tree_->nodes.reserve(tree_->nodes.size() + lines_.size() + 8);
+    while (i < n_ && t_[i] == ' ') ++i;
+    return i;
+  }
+  // The same for the few spaces after a ':' or a '-'.
+  [[gnu::always_inline]] size_t SkipSpaces(size_t i) const {
+    while (i < n_ && t_[i] == ' ') ++i;
+    return i;
+  }
+
+  // The first byte from i where flags (a ByteFlags function) or stop (the
+  // same test on one byte) holds, or n_: eight bytes at a time, then the
+  // last few of the text one by one.
+  template <typename Flags, typename Stop>
+  [[gnu::always_inline]] size_t Find(size_t i, Flags flags, Stop stop) const {
+    while (i + 8 <= n_) {
+      const uint64_t found = flags(LoadWord(t_ + i));
+      if (found != 0) return i + static_cast<size_t>(std::countr_zero(found)) / 8;
+      i += 8;
+    }
+    while (i < n_ && !stop(t_[i])) ++i;
+    return i;
+  }
+
+  // The end of the line holding i (its break, or n_), checking the bytes
+  // up to it; false at a byte outside the subset.
+  bool LineEnd(size_t i, size_t* end) const {
+    i = Find(
+        i, [](uint64_t x) { return ByteFlagsUnprintable(x); }, [](char c) { return Unprintable(c); });
+    if (i < n_ && !IsBreak(t_[i])) return false;
+    *end = i;
     return true;
   }
 
-  size_t Indent(const Line& l) const { return l.indent; }
+  // Moves the cursor past the line break at end (or to the end of the
+  // text); a '\r' must start a "\r\n".
+  [[gnu::always_inline]] bool NextLine(size_t end) {
+    if (end >= n_) {
+      line_ = n_;
+      return true;
+    }
+    if (t_[end] == '\r') {
+      if (end + 1 >= n_ || t_[end + 1] != '\n') return false;
+      ++end;
+    }
+    line_ = end + 1;
+    ++line_no_;
+    return true;
+  }
+
+  // Moves past the rest of the line from i, which holds spaces and maybe a
+  // comment; false if it holds anything else.
+  [[gnu::always_inline]] bool SkipRestOfLine(size_t i) {
+    i = SkipSpaces(i);
+    size_t end = i;
+    if (At(i) == '#') {
+      if (!LineEnd(i, &end)) return false;
+    } else if (!IsBreak(At(i))) {
+      return false;
+    }
+    return NextLine(end);
+  }
 
   // The libyaml reader refuses documents past the limit: leave them to it.
   bool CountDocument() { return ++documents_ <= limits_.max_documents; }
 
   // Opens a collection at (line, col), unless it would nest deeper than the
-  // libyaml reader allows.
-  bool Open(Node::Type type, size_t line, size_t col) {
+  // libyaml reader allows (which also bounds this scanner's recursion).
+  [[gnu::always_inline]] bool Open(Node::Type type, size_t line, size_t col) {
     if (builder_.depth() >= limits_.max_depth) return false;
     builder_.Begin(type, Pos(line, col));
     return true;
   }
 
   // Whether the open mapping has key already (which the libyaml reader
-  // reports); a mapping this large is left to it too.
-  bool DuplicateKey(std::string_view key) const {
+  // reports); a mapping this large is left to it too. *seen holds a bit
+  // per key's length and first byte: the members are compared only when
+  // an earlier key set the same bit.
+  bool DuplicateKey(std::string_view key, uint64_t* seen) const {
     const size_t count = builder_.ChildCount();
-    return count >= kMaxScannedKeys || builder_.HasChildKey(key, count);
+    if (count >= kMaxScannedKeys) return true;
+    const uint64_t bit = uint64_t{1}
+                         << ((key.size() * 7 + (key.empty() ? 0 : static_cast<size_t>(key[0]))) & 63);
+    if ((*seen & bit) == 0) {
+      *seen |= bit;
+      return false;
+    }
+    return builder_.HasChildKey(key, count);
   }
 
   bool TooLong(std::string_view text) const { return text.size() > limits_.max_string_bytes; }
 
-  // Moves li_ to the next line with content; *indent is its indent, or -1
-  // at the end or at a `---` line. False outside the subset.
-  bool NextContent(int* indent) {
-    while (li_ < lines_.size()) {
-      const Line& l = lines_[li_];
-      size_t sp = Indent(l);
-      if (l.begin + sp == l.end || t_[l.begin + sp] == '#') {
-        ++li_;
+  // Moves the cursor to the next line with content; *indent is its indent,
+  // or -1 at the end or at a `---` line (whose end is then marker_end_).
+  // False outside the subset. Stays put on a content line.
+  [[gnu::always_inline]] bool NextContent(int* indent) {
+    // A collection's end and its parent both ask about the same line.
+    if (line_ == content_line_) {
+      *indent = content_indent_;
+      return true;
+    }
+    // Most lines hold content (not a break, comment or marker) right away.
+    if (line_ < n_) {
+      const size_t p = SkipIndent(line_);
+      if (p < n_) {
+        const char c = t_[p];
+        const size_t sp = p - line_;
+        if ((kPlainLineStart[static_cast<unsigned char>(c)] || (sp != 0 && (c == '-' || c == '.'))) &&
+            sp <= 100000) {
+          *indent = static_cast<int>(sp);
+          content_line_ = line_;
+          content_indent_ = *indent;
+          return true;
+        }
+      }
+    }
+    return SkipToContent(indent);
+  }
+
+  // NextContent past blank and comment lines, and at markers.
+  [[gnu::noinline]] bool SkipToContent(int* indent) {
+    while (line_ < n_) {
+      const size_t p = SkipIndent(line_);
+      const char c = At(p);
+      if (IsBreak(c)) {
+        if (!NextLine(p)) return false;
         continue;
       }
-      std::string_view s = t_.substr(l.begin, l.end - l.begin);
-      if (sp == 0 && (s.substr(0, 3) == "---" || s.substr(0, 3) == "...")) {
-        if (s.substr(0, 3) == "...") return false;
-        if (s.size() > 3) {
-          if (s[3] != ' ') return false;
-          size_t k = s.find_first_not_of(' ', 3);
-          if (k != std::string_view::npos && s[k] != '#') return false;
+      if (c == '#') {
+        size_t end = 0;
+        if (!LineEnd(p, &end) || !NextLine(end)) return false;
+        continue;
+      }
+      const size_t sp = p - line_;
+      if (sp == 0 && (c == '-' || c == '.') && p + 3 <= n_ && t_[p + 1] == c && t_[p + 2] == c) {
+        if (c == '.') return false;
+        if (!SpaceOrBreak(p + 3)) return false;
+        const size_t q = SkipSpaces(p + 3);
+        marker_end_ = q;
+        if (At(q) == '#') {
+          if (!LineEnd(q, &marker_end_)) return false;
+        } else if (!IsBreak(At(q))) {
+          return false;
         }
         *indent = -1;
         return true;
       }
       if (sp > 100000) return false;
       *indent = static_cast<int>(sp);
+      content_line_ = line_;
+      content_indent_ = *indent;
       return true;
     }
     *indent = -1;
     return true;
   }
 
-  bool IsDash(size_t line, size_t col) const {
-    const Line& l = lines_[line];
-    size_t p = l.begin + col;
-    return p < l.end && t_[p] == '-' && (p + 1 == l.end || t_[p + 1] == ' ');
+  // Whether the current line has a "-" item's dash at col.
+  [[gnu::always_inline]] bool IsDash(size_t col) const {
+    const size_t p = line_ + col;
+    return p < n_ && t_[p] == '-' && SpaceOrBreak(p + 1);
   }
 
   // A single-line quoted scalar starting at p; *end is past the quote.
-  bool Quoted(const Line& l, size_t p, std::string_view* text, size_t* end) {
-    char q = t_[p];
+  bool Quoted(size_t p, std::string_view* text, size_t* end) {
+    const char q = t_[p];
     size_t i = p + 1;
+    size_t run = i;  // where the text not yet in owned starts
     std::string owned;
     bool escaped = false;
     while (true) {
-      if (i >= l.end) return false;  // multi-line
-      char c = t_[i];
-      if (q == '"' && c == '\\') return false;
-      if (c == q) {
-        if (q == '\'' && i + 1 < l.end && t_[i + 1] == '\'') {
-          if (!escaped) owned.assign(t_.substr(p + 1, i - p - 1));
-          escaped = true;
-          owned.push_back('\'');
-          i += 2;
-          continue;
-        }
-        break;
+      if (q == '"') {
+        i = Find(
+            i,
+            [](uint64_t x) {
+              return ByteFlagsUnprintable(x) | ByteFlagsEqual(x, '"') | ByteFlagsEqual(x, '\\');
+            },
+            [](char c) { return Unprintable(c) || c == '"' || c == '\\'; });
+      } else {
+        i = Find(
+            i, [](uint64_t x) { return ByteFlagsUnprintable(x) | ByteFlagsEqual(x, '\''); },
+            [](char c) { return Unprintable(c) || c == '\''; });
       }
-      if (escaped) owned.push_back(c);
-      ++i;
+      // A break (multi-line), a byte outside the subset, an escape.
+      if (i >= n_ || t_[i] != q) return false;
+      if (q == '\'' && i + 1 < n_ && t_[i + 1] == '\'') {
+        owned.append(t_ + run, i + 1 - run);  // the text and one quote
+        escaped = true;
+        i += 2;
+        run = i;
+        continue;
+      }
+      break;
     }
     if (escaped) {
+      owned.append(t_ + run, i - run);
       *text = tree_->owned.emplace_front(std::move(owned));
     } else {
-      *text = t_.substr(p + 1, i - p - 1);
+      *text = std::string_view(t_ + p + 1, i - p - 1);
     }
     *end = i + 1;
     return true;
   }
 
-  // The first ':' or '#' in [i, end), or end: eight bytes at a time, then
-  // bytewise. Words may run past end (not past the text): most keys and
-  // values are shorter than a word.
-  size_t FindColonOrHash(size_t i, size_t end) const {
-    while (i < end && i + 8 <= t_.size()) {
-      const uint64_t x = LoadWord(t_.data() + i);
-      const uint64_t found = ByteFlagsEqual(x, ':') | ByteFlagsEqual(x, '#');
-      if (found != 0) return std::min(end, i + static_cast<size_t>(std::countr_zero(found)) / 8);
-      i += 8;
-    }
-    if (i >= end) return end;
-    while (i < end && t_[i] != ':' && t_[i] != '#') ++i;
-    return i;
-  }
-
   static bool Indicator(char c) { return kIndicator[static_cast<unsigned char>(c)]; }
 
-  // A key at (li_, col) followed by ':'; *after is past the ':'.
-  bool Key(size_t col, std::string_view* text, bool* plain, size_t* after) {
-    const Line& l = lines_[li_];
-    size_t p = l.begin + col;
-    if (p >= l.end) return false;
+  // Whether a plain scalar may start with c at p ("-x" may, "- x" is an item).
+  bool PlainStart(char c, size_t p) const {
+    return !Indicator(c) || (c == '-' && p + 1 < n_ && !SpaceOrBreak(p + 1));
+  }
+
+  // A key at col of the current line followed by ':'; *after is past the
+  // ':'.
+  [[gnu::always_inline]] bool Key(size_t col, std::string_view* text, bool* plain,
+                                  size_t* after) {
+    const size_t p = line_ + col;
+    const char c = t_[p];  // a content line's: not a space, '#' or break
     size_t i;
-    if (t_[p] == '\'' || t_[p] == '"') {
-      if (!Quoted(l, p, text, &i)) return false;
-      while (i < l.end && t_[i] == ' ') ++i;
-      if (i >= l.end || t_[i] != ':') return false;
+    if (c == '\'' || c == '"') {
+      if (!Quoted(p, text, &i)) return false;
+      i = SkipSpaces(i);
+      if (At(i) != ':' || !SpaceOrBreak(i + 1)) return false;
       *plain = false;
     } else {
-      char c = t_[p];
-      if (Indicator(c) && !(c == '-' && p + 1 < l.end && t_[p + 1] != ' ')) return false;
+      if (!PlainStart(c, p)) return false;
       i = p;
       while (true) {
-        // Only a ':' ends a key and only a '#' after a space starts a
-        // comment: skip to the next of either.
-        i = FindColonOrHash(i, l.end);
-        if (i >= l.end) return false;
-        if (t_[i] == '#' && t_[i - 1] == ' ') return false;
-        if (t_[i] == ':' && (i + 1 == l.end || t_[i + 1] == ' ')) break;
+        // Only a ':' before a space or break ends a key and only a '#'
+        // after a space starts a comment: skip to the next of either.
+        i = Find(
+          i, [](uint64_t x) { return PlainStops(x); }, [](char c) { return PlainStop(c); });
+        const char s = At(i);
+        if (s == ':') {
+          if (SpaceOrBreak(i + 1)) break;
+        } else if (s != '#' || t_[i - 1] == ' ') {
+          return false;  // a comment, the line's end, a byte outside the subset
+        }
         ++i;
       }
       size_t e = i;
-      while (e > p && t_[e - 1] == ' ') --e;
-      *text = t_.substr(p, e - p);
+      while (t_[e - 1] == ' ') --e;  // a plain key starts with no space
+      *text = std::string_view(t_ + p, e - p);
       *plain = true;
     }
-    if (i + 1 < l.end && t_[i + 1] != ' ') return false;
     if (i - p > 1000) return false;  // libyaml's simple key length limit
     *after = i + 1;
     return true;
   }
 
-  // A collection starting at (li_, col).
+  // A collection starting at col of the current line.
   bool BlockNode(size_t col) {
-    if (++depth_ > limits_.max_depth) return false;
-    bool ok;
-    if (IsDash(li_, col)) {
-      ok = Sequence(col, false);
-    } else {
-      ok = Mapping(col);
-    }
-    --depth_;
-    return ok;
+    if (IsDash(col)) return Sequence(col, false);
+    return Mapping(col);
   }
 
   // A key Key() read already: a sequence item asks whether it is a
@@ -298,9 +384,11 @@ class FastScanner {
     size_t after = 0;
   };
 
-  // A mapping at (li_, col); first, when given, is its first key.
+  // A mapping at col of the current line; first, when given, is its first
+  // key.
   bool Mapping(size_t col, const ScannedKey* first = nullptr) {
-    if (!Open(Node::Type::kObject, li_, col)) return false;
+    if (!Open(Node::Type::kObject, line_no_, col)) return false;
+    uint64_t seen_keys = 0;  // for DuplicateKey
     while (true) {
       std::string_view key;
       bool plain = false;
@@ -313,60 +401,52 @@ class FastScanner {
       } else if (!Key(col, &key, &plain, &after)) {
         return false;
       }
-      if (TooLong(key) || DuplicateKey(key)) return false;
-      const SourcePosition key_pos = Pos(li_, col);
-      const Line& l = lines_[li_];
-      size_t p = after;
-      while (p < l.end && t_[p] == ' ') ++p;
-      if (p == l.end || t_[p] == '#') {
-        ++li_;
+      if (TooLong(key) || DuplicateKey(key, &seen_keys)) return false;
+      const SourcePosition key_pos = Pos(line_no_, col);
+      const size_t p = SkipSpaces(after);
+      const char c = At(p);
+      if (IsBreak(c) || c == '#') {
+        if (!SkipRestOfLine(p)) return false;
         int n = 0;
         if (!NextContent(&n)) return false;
         if (n > static_cast<int>(col)) {
           if (!BlockNode(static_cast<size_t>(n))) return false;
-        } else if (n == static_cast<int>(col) && IsDash(li_, col)) {
-          if (++depth_ > limits_.max_depth) return false;
+        } else if (n == static_cast<int>(col) && IsDash(col)) {
           if (!Sequence(col, true)) return false;
-          --depth_;
         } else {
           builder_.AddNull({});  // an empty value
         }
-      } else if (!InlineValue(p - l.begin, col)) {
+      } else if (!InlineValue(p - line_, col)) {
         return false;
       }
       B::SetKey(&builder_.Last(), key, key_pos);
       int n = 0;
       if (!NextContent(&n)) return false;
       if (n < static_cast<int>(col)) break;
-      if (n > static_cast<int>(col) || IsDash(li_, col)) return false;
+      if (n > static_cast<int>(col) || IsDash(col)) return false;
     }
     builder_.End();
     return true;
   }
 
   bool Sequence(size_t col, bool indentless) {
-    if (!Open(Node::Type::kArray, li_, col)) return false;
+    if (!Open(Node::Type::kArray, line_no_, col)) return false;
     while (true) {
-      const Line& l = lines_[li_];
-      size_t p = l.begin + col + 1;
-      while (p < l.end && t_[p] == ' ') ++p;
-      size_t q = p - l.begin;
-      if (p == l.end || t_[p] == '#') {
-        ++li_;
+      const size_t p = SkipSpaces(line_ + col + 1);
+      const size_t q = p - line_;
+      const char c = At(p);
+      if (IsBreak(c) || c == '#') {
+        if (!SkipRestOfLine(p)) return false;
         int n = 0;
         if (!NextContent(&n)) return false;
         if (n <= static_cast<int>(col)) return false;  // an empty item
         if (!BlockNode(static_cast<size_t>(n))) return false;
-      } else if (IsDash(li_, q)) {
-        if (++depth_ > limits_.max_depth) return false;
+      } else if (IsDash(q)) {
         if (!Sequence(q, false)) return false;
-        --depth_;
       } else {
         ScannedKey key;
         if (Key(q, &key.text, &key.plain, &key.after)) {
-          if (++depth_ > limits_.max_depth) return false;
           if (!Mapping(q, &key)) return false;
-          --depth_;
         } else if (!InlineValue(q, col)) {
           return false;
         }
@@ -375,7 +455,7 @@ class FastScanner {
       if (!NextContent(&n)) return false;
       if (n < static_cast<int>(col)) break;
       if (n > static_cast<int>(col)) return false;
-      if (!IsDash(li_, col)) {
+      if (!IsDash(col)) {
         if (indentless) break;
         return false;
       }
@@ -384,133 +464,159 @@ class FastScanner {
     return true;
   }
 
-  // A value after "key: " or "- " at (li_, col); indent is the enclosing
-  // block's. Leaves li_ on the next line to read.
-  bool InlineValue(size_t col, size_t indent) {
-    const Line& l = lines_[li_];
-    size_t p = l.begin + col;
-    char c = t_[p];
-    size_t line = li_;
+  // A value after "key: " or "- " at col of the current line; indent is the
+  // enclosing block's. Leaves the cursor on the next line.
+  [[gnu::always_inline]] bool InlineValue(size_t col, size_t indent) {
+    const size_t p = line_ + col;
+    const char c = t_[p];
     if (c == '\'' || c == '"') {
       std::string_view text;
       size_t end = 0;
-      if (!Quoted(l, p, &text, &end)) return false;
-      if (end < l.end && t_[end] != ' ') return false;
-      if (!RestIsComment(l, end)) return false;
+      if (!Quoted(p, &text, &end)) return false;
+      if (!SpaceOrBreak(end)) return false;
       if (TooLong(text)) return false;
-      B::SetString(&builder_.AddNull(Pos(line, col)), text);
-      ++li_;
-      return true;
+      B::SetString(&builder_.AddNull(Pos(line_no_, col)), text);
+      return SkipRestOfLine(end);
     }
     if (c == '{' || c == '[') {
-      if (p + 1 >= l.end || t_[p + 1] != (c == '{' ? '}' : ']')) return false;
-      if (p + 2 < l.end && t_[p + 2] != ' ') return false;
-      if (!RestIsComment(l, p + 2)) return false;
-      if (!Open(c == '{' ? Node::Type::kObject : Node::Type::kArray, line, col)) return false;
+      if (At(p + 1) != (c == '{' ? '}' : ']')) return false;
+      if (!SpaceOrBreak(p + 2)) return false;
+      if (!Open(c == '{' ? Node::Type::kObject : Node::Type::kArray, line_no_, col)) return false;
       builder_.End();
-      ++li_;
-      return true;
+      return SkipRestOfLine(p + 2);
     }
     if (c == '|') return Literal(col, indent);
-    if (Indicator(c) && !(c == '-' && p + 1 < l.end && t_[p + 1] != ' ')) return false;
+    if (!PlainStart(c, p)) return false;
     // A ": " ends a key (not a plain value's business here), a " #" starts
     // a comment. The value's first character is neither ' ' nor '#'.
     size_t i = p;
+    size_t end = 0;  // the line's
     while (true) {
-      i = FindColonOrHash(i, l.end);
-      if (i == l.end) break;
-      if (t_[i] == ':' && (i + 1 == l.end || t_[i + 1] == ' ')) return false;
-      if (t_[i] == '#' && t_[i - 1] == ' ') {
-        --i;
+      i = Find(
+          i, [](uint64_t x) { return PlainStops(x); }, [](char c) { return PlainStop(c); });
+      const char s = At(i);
+      if (s == ':') {
+        if (SpaceOrBreak(i + 1)) return false;
+      } else if (s == '#') {
+        if (t_[i - 1] == ' ') {
+          if (!LineEnd(i, &end)) return false;
+          --i;
+          break;
+        }
+      } else {
+        if (!IsBreak(s)) return false;  // a byte outside the subset
+        end = i;
         break;
       }
       ++i;
     }
     size_t e = i;
-    while (e > p && t_[e - 1] == ' ') --e;
-    std::string_view text = t_.substr(p, e - p);
-    Node& scalar = builder_.AddNull(Pos(line, col));
+    while (t_[e - 1] == ' ') --e;  // the value starts with no space
+    const std::string_view text(t_ + p, e - p);
+    Node& scalar = builder_.AddNull(Pos(line_no_, col));
     SetPlainScalar(&scalar, text);
     if (scalar.IsString() && TooLong(text)) return false;
-    ++li_;
     // A more indented line that is not a comment would continue the
     // scalar: both callers refuse a next content line indented past their
     // block (`indent`), so that case leaves the subset there.
+    return NextLine(end);
+  }
+
+  // One line of a literal block: where it starts, its indent, where it
+  // ends (its break or n_) and whether it has a break.
+  struct BlockLine {
+    size_t begin = 0, indent = 0, end = 0;
+    bool terminated = false;
+    bool blank() const { return begin + indent == end; }
+  };
+
+  bool ScanLine(size_t begin, BlockLine* l) const {
+    l->begin = begin;
+    l->indent = SkipIndent(begin) - begin;
+    if (!LineEnd(begin + l->indent, &l->end)) return false;
+    l->terminated = l->end < n_;
     return true;
   }
 
-  bool RestIsComment(const Line& l, size_t p) {
-    while (p < l.end && t_[p] == ' ') ++p;
-    return p == l.end || t_[p] == '#';
-  }
-
-  // A literal block scalar whose '|' is at (li_, col).
+  // A literal block scalar whose '|' is at col of the current line.
   bool Literal(size_t col, size_t indent) {
-    const Line& l = lines_[li_];
-    size_t p = l.begin + col + 1;
+    const size_t header = line_no_;
+    size_t p = line_ + col + 1;
     int chomp = 0;  // -1 strip, 0 clip, 1 keep
-    if (p < l.end && t_[p] == '-') {
+    if (At(p) == '-') {
       chomp = -1;
       ++p;
-    } else if (p < l.end && t_[p] == '+') {
+    } else if (At(p) == '+') {
       chomp = 1;
       ++p;
     }
-    if (p < l.end && t_[p] != ' ') return false;
-    if (!RestIsComment(l, p)) return false;
-    size_t header = li_;
-    size_t j = li_ + 1;
+    if (!SpaceOrBreak(p)) return false;
+    if (!SkipRestOfLine(p)) return false;
+    // The first line that is not blank sets the block's indent.
     size_t max_blank = 0;
-    for (; j < lines_.size(); ++j) {
-      size_t sp = Indent(lines_[j]);
-      if (lines_[j].begin + sp != lines_[j].end) break;
-      max_blank = std::max(max_blank, sp);
+    size_t begin = line_;
+    BlockLine l;
+    while (true) {
+      if (begin >= n_) return false;
+      if (!ScanLine(begin, &l)) return false;
+      if (!l.blank()) break;
+      max_blank = std::max(max_blank, l.indent);
+      begin = l.end + (At(l.end) == '\r' ? 2 : 1);  // checked by NextLine below
     }
-    if (j >= lines_.size()) return false;
-    size_t ind = Indent(lines_[j]);
+    const size_t ind = l.indent;
     if (ind <= indent || max_blank > ind) return false;
     std::string s;
     size_t breaks = 0;
     bool have = false, last_break = false;
-    for (j = header + 1; j < lines_.size(); ++j) {
-      const Line& n = lines_[j];
-      size_t sp = Indent(n);
-      bool blank = n.begin + sp == n.end;
-      if (blank && sp <= ind) {
-        if (n.terminated) ++breaks;
-        continue;
+    while (line_ < n_) {
+      if (!ScanLine(line_, &l)) return false;
+      if (l.blank() && l.indent <= ind) {
+        if (l.terminated) ++breaks;
+      } else if (l.indent < ind) {
+        break;
+      } else {
+        if (have && last_break) s.push_back('\n');
+        s.append(breaks, '\n');
+        breaks = 0;
+        s.append(t_ + l.begin + ind, l.end - l.begin - ind);
+        have = true;
+        last_break = l.terminated;
       }
-      if (sp < ind) break;
-      if (have && last_break) s.push_back('\n');
-      s.append(breaks, '\n');
-      breaks = 0;
-      s.append(t_.substr(n.begin + ind, n.end - n.begin - ind));
-      have = true;
-      last_break = n.terminated;
+      if (!NextLine(l.end)) return false;
     }
     if (chomp >= 0 && last_break) s.push_back('\n');
     if (chomp == 1) s.append(breaks, '\n');
     if (TooLong(s)) return false;
     builder_.Add(B::String(tree_->owned.emplace_front(std::move(s)), Pos(header, col)));
-    li_ = j;
     return true;
   }
+
+  // The builder's stacks, kept from one stream to the next on each thread
+  // (at most NodeTreeBuilder::kMaxReusedNodes nodes): reading a manifest
+  // then allocates its tree alone.
+  static thread_local NodeTreeBuilder::Stacks stacks_;
 
   // Mappings with more keys than this (rare, and quadratic to check for
   // duplicates here) are left to libyaml.
   static constexpr size_t kMaxScannedKeys = 64;
 
-  std::string_view t_;
+  const char* t_;
+  size_t n_;
   const DecodeLimits& limits_;
   NodeTree* tree_;
   std::vector<FastDocument>* docs_;
   NodeTreeBuilder builder_;
-  std::vector<Line> lines_;
-  size_t li_ = 0;
-  size_t depth_ = 0;
+  size_t line_ = 0;        // where the cursor's line starts (n_ at the end)
+  size_t line_no_ = 0;     // its 0-based number
+  size_t marker_end_ = 0;  // the end of the `---` line NextContent stopped at
+  // The content line NextContent found last, and its indent.
+  size_t content_line_ = SIZE_MAX;
+  int content_indent_ = 0;
   size_t documents_ = 0;
   bool started_ = false;
 };
+
+thread_local NodeTreeBuilder::Stacks FastScanner::stacks_;
 
 }  // namespace
 

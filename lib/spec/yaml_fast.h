@@ -26,7 +26,9 @@ struct FastDocument {
 // text go to tree->owned) and their roots to *docs, and returns true; or
 // returns false when text is outside the subset or would be reported (tree
 // and docs are then unspecified). Empty documents add no root. The caller
-// finishes the tree (NodeTreeBuilder::Finish).
+// finishes the tree (NodeTreeBuilder::Finish). Each thread keeps the
+// builder's stacks from one call to the next (at most 64 KiB), so a
+// manifest's read allocates its tree alone.
 bool FastYamlTree(std::string_view text, const DecodeLimits& limits, NodeTree* tree,
                   std::vector<FastDocument>* docs);
 

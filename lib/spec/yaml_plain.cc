@@ -3,7 +3,6 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
-#include <initializer_list>
 #include <string>
 
 namespace qdirect::spec {
@@ -11,11 +10,55 @@ namespace {
 
 using B = NodeTreeBuilder;
 
-bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
-  for (std::string_view o : options) {
-    if (s == o) return true;
+// A word of up to seven bytes and its length as one number: the null and
+// boolean words compare in a switch, not a string compare each.
+constexpr uint64_t PackWord(std::string_view s) {
+  uint64_t w = s.size();
+  for (size_t i = 0; i < s.size(); ++i) {
+    w |= static_cast<uint64_t>(static_cast<unsigned char>(s[i])) << (8 * (i + 1));
   }
-  return false;
+  return w;
+}
+
+// The null and boolean words (s is five bytes at most): sets *out and
+// returns true for one, false for any other word.
+bool ResolveWord(std::string_view s, Node* out) {
+  switch (PackWord(s)) {
+    case PackWord(""):
+    case PackWord("~"):
+    case PackWord("null"):
+    case PackWord("Null"):
+    case PackWord("NULL"):
+      return true;  // *out is a null already
+    case PackWord("true"):
+    case PackWord("True"):
+    case PackWord("TRUE"):
+    case PackWord("y"):
+    case PackWord("Y"):
+    case PackWord("yes"):
+    case PackWord("Yes"):
+    case PackWord("YES"):
+    case PackWord("on"):
+    case PackWord("On"):
+    case PackWord("ON"):
+      B::SetBool(out, true);
+      return true;
+    case PackWord("false"):
+    case PackWord("False"):
+    case PackWord("FALSE"):
+    case PackWord("n"):
+    case PackWord("N"):
+    case PackWord("no"):
+    case PackWord("No"):
+    case PackWord("NO"):
+    case PackWord("off"):
+    case PackWord("Off"):
+    case PackWord("OFF"):
+      B::SetBool(out, false);
+      return true;
+    default:
+      return false;
+  }
 }
 
 // Integers as go-yaml v2 reads them (strconv.ParseInt with base 0 after
@@ -101,17 +144,7 @@ bool ResolvePlain(std::string_view s, Node* out) {
   // with one of these.
   if (s.size() <= 5 &&
       (s.empty() || std::string_view("~nNtTfFyYoO").find(s[0]) != std::string_view::npos)) {
-    if (OneOf(s, {"", "~", "null", "Null", "NULL"})) {
-      return true;  // *out is a null already
-    }
-    if (OneOf(s, {"true", "True", "TRUE", "y", "Y", "yes", "Yes", "YES", "on", "On", "ON"})) {
-      B::SetBool(out, true);
-      return true;
-    }
-    if (OneOf(s, {"false", "False", "FALSE", "n", "N", "no", "No", "NO", "off", "Off", "OFF"})) {
-      B::SetBool(out, false);
-      return true;
-    }
+    if (ResolveWord(s, out)) return true;
   }
   if (s.size() > 64) return false;
   char c = s[0];
@@ -121,13 +154,17 @@ bool ResolvePlain(std::string_view s, Node* out) {
 
 }  // namespace
 
-void SetPlainScalar(Node* n, std::string_view text) {
+namespace yaml_plain_internal {
+
+void ResolvePlainScalar(Node* n, std::string_view text) {
   if (!ResolvePlain(text, n)) {
     B::SetString(n, text);
   } else if (!n->IsNull()) {
     B::SetPlainText(n, text);
   }
 }
+
+}  // namespace yaml_plain_internal
 
 Node PlainScalar(std::string_view text, SourcePosition pos) {
   Node n = B::Null(pos);

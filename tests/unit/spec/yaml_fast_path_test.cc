@@ -124,6 +124,12 @@ TEST(YamlFastPathTest, InsideTheSubset) {
       "a: 123456789012345678901234567890\nb: 0xffffffffffffffffff\n",
       "a: 1.5e400\n",
       "a: true\nb: off\nc: Y\n",
+      // Scanned in one pass: each kind of line where the text ends, with
+      // and without a break.
+      "a: 'x''y''z'\nb: 'p'''\n", "a: true\nb: false\nc: TRUE\nd: 12345\ne: 0\nf: 007\n",
+      "a: b # c", "a:  # c", "- x # c", "--- # c", "a: |\n  x\n# c", "a: b\n   ", "a: b\n# c",
+      "a:\n  b: 1\n  c:\n  - d\n  # e\nf: 2\n", "a: {}  # c\nb: []",
+      "- a: 1\n  b: 2\n- c\n- - d\n  - e: 3\n",
   };
   size_t fast = 0;
   for (const char* in : inputs) {
@@ -148,6 +154,11 @@ TEST(YamlFastPathTest, OutsideTheSubsetFallsBack) {
       // Lines are scanned eight bytes at a time: a bad byte inside a word.
       "name: abcdefgh\tijkl\n", "name: abcdefghij\177k\n", "name: abcdefgh\303\251\n",
       "name: abcdefghijklmno\rp: 1\n",
+      // Every byte is checked by the scan that passes it: comments, markers,
+      // quoted and literal text, breaks.
+      "a: 1 # c\tc\n", "# \303\251\na: 1\n", "--- # \001\na: 1\n", "a: 'x\ty'\n",
+      "'k\177': 1\n", "a: |\n  x\ty\n", "a: |\n  x\r  y\n", "a: 1\r", "a:\r\n  b: 1\rc: 2\n",
+      "a: b\n\t\n", "- \001\n",
   };
   for (const char* in : inputs) EXPECT_FALSE(Same(in)) << in;
 }
