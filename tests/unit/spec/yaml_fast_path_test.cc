@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "spec/stream.h"
+#include "spec/yaml_plain.h"
 #include "stream_dump.h"
 
 namespace qdirect::spec {
@@ -161,6 +162,28 @@ TEST(YamlFastPathTest, OutsideTheSubsetFallsBack) {
       "a: b\n\t\n", "- \001\n",
   };
   for (const char* in : inputs) EXPECT_FALSE(Same(in)) << in;
+}
+
+// SetPlainScalar's inline cases (bool words, short decimal counts, string
+// first bytes) against its general path: both readers use SetPlainScalar,
+// so the differential fuzzer cannot see a difference between the two.
+TEST(YamlPlainTest, InlineCasesResolveAsTheGeneralPath) {
+  for (const char* text :
+       {"", "true", "false", "True", "TRUE", "False", "yes", "no", "on", "off", "y", "n", "null",
+        "Null", "~", "trueish", "falsey", "truE", "0", "1", "4", "12", "012", "09", "0x1f", "0o17",
+        "1_000", "123456789012345678", "1234567890123456789", "9223372036854775807",
+        "9223372036854775808", "18446744073709551616", "-5", "+5", "1.5", "1e3", "1.", ".5",
+        ".inf", "-.inf", ".nan", "1a", "12:30", "1Gi", "8Gi", "500m", "a", "virtio", "q35",
+        "-", "+", ".", "1 2", "1-2", "7z"}) {
+    Node fast = NodeTreeBuilder::Null({1, 1});
+    Node general = NodeTreeBuilder::Null({1, 1});
+    SetPlainScalar(&fast, text);
+    if (*text != '\0') yaml_plain_internal::ResolvePlainScalar(&general, text);
+    EXPECT_EQ(fast.type(), general.type()) << text;
+    EXPECT_EQ(fast.GetString(), general.GetString()) << text;
+    EXPECT_EQ(fast.plain_text(), general.plain_text()) << text;
+    EXPECT_EQ(fast.GetInt64(), general.GetInt64()) << text;
+  }
 }
 
 }  // namespace
