@@ -40,8 +40,9 @@ struct InterfaceHotplug {
   spec::Network network;
 };
 
-// What a hotplug adds, in the order to add it (objects, blockdevs, netdevs,
-// then the frontend device last); removal goes in reverse.
+// What a hotplug adds, in the order to add it (its backends in the order the
+// planner made them: objects, blockdevs, netdevs; then the frontend device
+// last); removal goes in reverse.
 struct HotplugPlan {
   std::vector<DeviceEntry> entries;
   std::string device_id;  // the frontend device ("ua-<name>")

@@ -388,6 +388,9 @@ struct Plan {
   size_t device_args_at = 0;
   std::vector<FdToPass> fds;
   std::vector<FileToCreate> files;
+  // In command-line order: the backends (objects, chardevs, blockdevs,
+  // netdevs) as the planner made them, then root ports, PCI devices and
+  // the devices on their buses.
   std::vector<DeviceEntry> devices;
   // Free pcie-root-port ids for hotplug, in the order to use them.
   std::vector<std::string> free_root_ports;

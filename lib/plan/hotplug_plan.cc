@@ -115,9 +115,7 @@ absl::Status Collect(PlanContext& ctx, const std::string& port,
     device = ctx.bus_devices[0];
   }
   RETURN_IF_ERROR(plan::CheckQemuHasNeeds(ctx));
-  for (auto* group : {&ctx.objects, &ctx.blockdevs, &ctx.netdevs}) {
-    for (DeviceEntry& e : *group) out.entries.push_back(std::move(e));
-  }
+  for (DeviceEntry& e : ctx.own_backends) out.entries.push_back(std::move(e));
   out.device_id = device.id;
   out.entries.push_back(std::move(device));
   out.fds = std::move(ctx.fds);
@@ -304,8 +302,9 @@ absl::StatusOr<MediaPlan> PlanMediaChange(const spec::Vmi& vmi, const HostFacts&
           what, ": the medium needs a file created (", ctx.files[0].path,
           "); only existing images can be inserted"));
     }
-    out.new_nodes.assign(std::make_move_iterator(ctx.blockdevs.begin()),
-                         std::make_move_iterator(ctx.blockdevs.end()));
+    for (DeviceEntry& e : ctx.own_backends) {
+      if (e.kind == DeviceEntry::Kind::kBlockdev) out.new_nodes.push_back(std::move(e));
+    }
     if (out.new_nodes.empty()) return absl::InternalError(absl::StrCat(what, ": no nodes"));
     out.node = out.new_nodes.back().id;
   }

@@ -254,8 +254,8 @@ absl::Status PlanInterface(PlanContext& ctx, const spec::Interface& iface,
     case spec::Interface::Binding::kSriov:
       break;  // handled above
   }
-  ctx.netdevs.emplace_back(DeviceEntry::Kind::kNetdev, netdev_id, std::string(), std::string(),
-                           iface.name, std::move(netdev).Render());
+  ctx.backends->emplace_back(DeviceEntry::Kind::kNetdev, netdev_id, std::string(), std::string(),
+                             iface.name, std::move(netdev).Render());
 
   ASSIGN_OR_RETURN(std::string driver,
                    NicDriver(iface, devices.use_virtio_transitional, path));

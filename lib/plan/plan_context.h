@@ -1,10 +1,12 @@
 #pragma once
 
 // PlanContext is the planner's scratch state while MakePlan walks a spec:
-// the objects collected so far, grouped so that argv comes out in an order
-// QEMU accepts (objects, blockdevs, netdevs, root ports, PCI devices, then
-// devices on the buses those create). The parts of MakePlan (disks,
-// interfaces, host devices, ...) each add to it.
+// the backends (objects, chardevs, blockdevs, netdevs) in the order they
+// were made, which go straight into the device table, and the devices,
+// kept until the PCI layout so that argv comes out in an order QEMU accepts
+// (backends, root ports, PCI devices, then devices on the buses those
+// create). The parts of MakePlan (disks, interfaces, host devices, ...)
+// each add to it.
 
 #include <charconv>
 #include <functional>
@@ -50,14 +52,17 @@ struct PlanContext {
   bool q35 = true;
   int vcpus = 1;
 
-  // The groups hold a typical plan's entries inline: no allocation (a
-  // reserve of a few DeviceEntry is past malloc's small-chunk cache) and no
-  // regrowth (each move copies an entry's six strings) on the way.
+  // The backends, in the order made (a blockdev after the node it reads,
+  // an object before the device that names it: QEMU makes all backends
+  // before any device whatever their order). MakePlan points this at the
+  // plan's device table, reserved for a typical plan: an entry is built
+  // where it stays (a DeviceEntry move copies six strings). Else (hotplug)
+  // they collect in own_backends.
+  std::vector<DeviceEntry> own_backends;
+  std::vector<DeviceEntry>* backends = &own_backends;
+  // Devices on buses, after the PCI devices; held inline: no allocation
+  // and no regrowth for a typical plan.
   using EntryGroup = absl::InlinedVector<DeviceEntry, 8>;
-  EntryGroup objects;
-  EntryGroup chardevs;
-  EntryGroup blockdevs;
-  EntryGroup netdevs;
   absl::InlinedVector<PendingPciDevice, 8> pci_devices;  // layout order
   // pci_devices[i]'s request: side by side, LayoutPci reads them in place.
   absl::InlinedVector<PciRequest, 8> pci_requests;
@@ -129,17 +134,17 @@ struct PlanContext {
   // entry is built in place: a DeviceEntry move copies six strings.
   void AddObject(const std::string& id, JsonObject&& props, const LazyPath& path) {
     NeedObject(props.GetStr("qom-type"), path);
-    objects.emplace_back(DeviceEntry::Kind::kObject, id, std::string(), std::string(),
-                         std::string(), std::move(props).Render());
+    backends->emplace_back(DeviceEntry::Kind::kObject, id, std::string(), std::string(),
+                           std::string(), std::move(props).Render());
   }
   void AddBlockdev(const std::string& node, JsonObject&& props,
                    const std::string& volume) {
-    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, std::string(), std::string(), volume,
-                           std::move(props).Render());
+    backends->emplace_back(DeviceEntry::Kind::kBlockdev, node, std::string(), std::string(),
+                           volume, std::move(props).Render());
   }
   void AddBlockdev(const std::string& node, JsonWriter&& props, const std::string& volume) {
-    blockdevs.emplace_back(DeviceEntry::Kind::kBlockdev, node, std::string(), std::string(), volume,
-                           std::move(props).Take());
+    backends->emplace_back(DeviceEntry::Kind::kBlockdev, node, std::string(), std::string(),
+                           volume, std::move(props).Take());
   }
   // A PCI device just added and its request, for the caller to complete
   // (volume, functions; fixed address, root bus).
@@ -249,8 +254,8 @@ absl::Status PlanInputs(PlanContext& ctx);
 // The controllers the devices asked for (virtio-serial with the agent
 // port, SCSI, xHCI), the balloon, rng, virtio-mem, watchdog and VGA.
 void PlanControllers(PlanContext& ctx);
-// Lays out PCI and writes plan.devices in command-line order: objects,
-// chardevs, blockdevs, netdevs, root ports, PCI devices, bus devices. Fails
+// Lays out PCI and completes plan.devices in command-line order: after the
+// backends (there already), root ports, PCI devices, bus devices. Fails
 // when something used is missing from host.qemu.
 absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan);
 

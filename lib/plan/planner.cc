@@ -280,8 +280,8 @@ void PlanContext::AddListenerChardev(std::string_view id, int child_fd) {
   keyval.reserve(48 + id.size());
   keyval.append("socket,id=").append(id).append(",fd=").append(fd).append(
       ",server=on,wait=off");
-  chardevs.emplace_back(DeviceEntry::Kind::kChardev, std::string(id), std::string(),
-                        std::string(), std::string(), std::move(args), std::move(keyval));
+  backends->emplace_back(DeviceEntry::Kind::kChardev, std::string(id), std::string(),
+                         std::string(), std::string(), std::move(args), std::move(keyval));
 }
 
 absl::Status CheckQemuHasNeeds(const PlanContext& ctx) {
@@ -810,17 +810,13 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
                    LayoutPci(ctx.q35 ? PciFamily::kQ35 : PciFamily::kI440fx, ctx.pci_requests,
                              host.spare_root_ports));
   plan.free_root_ports = std::move(layout.free_root_ports);
-  // The device table, in the order argv needs it: the groups collected so
-  // far, then the PCI devices built here in place (no second move of each
-  // entry), then the devices on their buses.
+  // The device table, in the order argv needs it: the backends (there
+  // already), then the root ports and PCI devices built here in place (no
+  // second move of each entry), then the devices on their buses.
   size_t functions = 0;
   for (const PendingPciDevice& d : ctx.pci_devices) functions += d.functions.size();
-  plan.devices.reserve(ctx.objects.size() + ctx.chardevs.size() + ctx.blockdevs.size() +
-                       ctx.netdevs.size() + layout.root_ports.size() + ctx.pci_devices.size() +
-                       functions + ctx.bus_devices.size());
-  for (auto* group : {&ctx.objects, &ctx.chardevs, &ctx.blockdevs, &ctx.netdevs}) {
-    for (DeviceEntry& e : *group) plan.devices.push_back(std::move(e));
-  }
+  plan.devices.reserve(plan.devices.size() + layout.root_ports.size() +
+                       ctx.pci_devices.size() + functions + ctx.bus_devices.size());
   if (!layout.root_ports.empty()) {
     ctx.NeedDevice("pcie-root-port", ctx.Field("domain.devices"));
   }
@@ -872,6 +868,15 @@ absl::StatusOr<Plan> MakePlan(const spec::Vmi& vmi, const HostFacts& host) {
   // Further fds (console and agent listeners, taps) follow the QMP one.
   ctx.next_child_fd = std::max(host.qmp_fd + 1, 4);
   Plan plan;
+  // Backends go straight into the device table, with room for a typical
+  // plan's whole table: a disk's four nodes, an interface's netdev, the
+  // chardevs and objects, then root ports (one per PCI device, the spares),
+  // PCI and bus devices. A larger plan moves the table once or twice.
+  const spec::Devices& devices = vmi.domain.devices;
+  plan.devices.reserve(16 + 5 * devices.disks.size() + 3 * devices.interfaces.size() +
+                       3 * (devices.gpus.size() + devices.host_devices.size()) +
+                       static_cast<size_t>(std::max(host.spare_root_ports, 0)));
+  ctx.backends = &plan.devices;
   RETURN_IF_ERROR(plan::PlanMachine(ctx, plan));
   RETURN_IF_ERROR(plan::PlanRuntimeOptions(ctx, plan));
   plan::PlanSockets(ctx, plan);
