@@ -6,44 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "qdirect/spec.h"
-
-namespace {
-
-using namespace qdirect::spec;
-
-// What LoadVmi should return, read from Decode's result: the one Vmi, or
-// every error on a line of its own (prefixed with its document when there
-// are several VMIs), as LoadVmi words it.
-absl::StatusOr<Vmi> LoadVmiFrom(DecodeResult result) {
-  std::vector<std::string> lines;
-  for (const FieldError& e : result.errors) lines.push_back(e.ToString());
-  for (const DecodedVmi& d : result.vmis) {
-    for (const FieldError& e : d.errors) {
-      lines.push_back(result.vmis.size() > 1
-                          ? absl::StrCat("document ", d.document_index + 1, ": ", e.ToString())
-                          : e.ToString());
-    }
-  }
-  if (result.vmis.size() != 1) {
-    lines.insert(lines.begin(),
-                 absl::StrCat("expected exactly one VirtualMachine or VirtualMachineInstance, "
-                              "found ",
-                              result.vmis.size()));
-  }
-  if (!lines.empty()) return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
-  return std::move(result.vmis.front().vmi);
-}
-
-}  // namespace
+#include "../unit/spec/load_vmi_reference.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace qdirect::spec;
   std::string_view text(reinterpret_cast<const char*>(data), size);
   DecodeOptions options;
   options.strict = size % 2 == 1;
@@ -59,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   (void)result.ok();
   const absl::StatusOr<Vmi> loaded = LoadVmi(text, options);
-  const absl::StatusOr<Vmi> want = LoadVmiFrom(std::move(result));
+  const absl::StatusOr<Vmi> want = LoadVmiFromDecodeResult(std::move(result));
   if (loaded.status() != want.status() || (loaded.ok() && !(*loaded == *want))) std::abort();
   if (size <= 64) (void)ParseQuantity(text);
   return 0;

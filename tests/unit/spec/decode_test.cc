@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qdirect/spec.h"
+#include "load_vmi_reference.h"
 
 namespace qdirect::spec {
 namespace {
@@ -762,28 +763,6 @@ TEST(LoadVmiTest, MisplacedUnknownCacheIsAnErrorOnItsPath) {
             "\"bogus\": supported values: \"none\", \"writeback\", \"writethrough\"");
 }
 
-// LoadVmi as Decode's result reads: the Vmi, or every error on a line of its
-// own (prefixed with its document when there are several VMIs).
-absl::StatusOr<Vmi> LoadVmiThroughDecode(const std::string& text, const DecodeOptions& options) {
-  DecodeResult result = Decode(text, options);
-  std::vector<std::string> lines = Strings(result.errors);
-  for (const DecodedVmi& d : result.vmis) {
-    for (const FieldError& e : d.errors) {
-      lines.push_back(result.vmis.size() > 1
-                          ? absl::StrCat("document ", d.document_index + 1, ": ", e.ToString())
-                          : e.ToString());
-    }
-  }
-  if (result.vmis.size() != 1) {
-    lines.insert(lines.begin(),
-                 absl::StrCat("expected exactly one VirtualMachine or VirtualMachineInstance, "
-                              "found ",
-                              result.vmis.size()));
-  }
-  if (!lines.empty()) return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
-  return std::move(result.vmis.front().vmi);
-}
-
 TEST(LoadVmiTest, AgreesWithDecode) {
   const std::string misplaced = absl::StrReplaceAll(
       kVm, {{"            disk: {}\n",
@@ -805,7 +784,7 @@ TEST(LoadVmiTest, AgreesWithDecode) {
     DecodeOptions options;
     options.strict = strict;
     for (const std::string& text : texts) {
-      absl::StatusOr<Vmi> want = LoadVmiThroughDecode(text, options);
+      absl::StatusOr<Vmi> want = LoadVmiFromDecodeResult(Decode(text, options));
       absl::StatusOr<Vmi> got = LoadVmi(text, options);
       EXPECT_EQ(got.status(), want.status()) << text;
       if (got.ok() && want.ok()) {
