@@ -145,7 +145,7 @@ JsonObject::Member& JsonObject::Set(std::string_view key, uint64_t key_bit, bool
     }
   }
   key_bits_ |= key_bit;
-  if (escape_key || (is_string && json_internal::ValueNeedsEscape(value))) [[unlikely]] {
+  if (escape_key || (is_string && json_internal::NeedsEscape(value))) [[unlikely]] {
     return AppendEscaped(key, value, is_string);
   }
   return Append(key, value, is_string);

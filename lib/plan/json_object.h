@@ -70,10 +70,6 @@ inline constexpr std::array<bool, 256> kEscaped = [] {
   return WordNeedsEscape(LoadWord(d + n - 8));
 }
 
-// NeedsEscape for a value (the same check: kept as a name for the call
-// sites that check values).
-[[gnu::always_inline]] inline bool ValueNeedsEscape(std::string_view s) { return NeedsEscape(s); }
-
 }  // namespace json_internal
 
 class JsonObject {
@@ -89,7 +85,7 @@ class JsonObject {
   [[gnu::always_inline]] JsonObject& Str(std::string_view key, std::string_view value) {
     const uint64_t bit = KeyBit(key);
     if (!json_internal::NeedsEscape(key) && (key_bits_ & bit) == 0 &&
-        !json_internal::ValueNeedsEscape(value) && HasRoom(key, value, 7))
+        !json_internal::NeedsEscape(value) && HasRoom(key, value, 7))
         [[likely]] {
       key_bits_ |= bit;
       AppendInRoom(key, value, true);
@@ -255,7 +251,7 @@ class JsonWriter {
   // `room`: bytes to make room for, enough for the usual object.
   explicit JsonWriter(size_t room) : json_(room, '\0') {}
   [[gnu::always_inline]] JsonWriter& Str(std::string_view key, std::string_view value) {
-    if (json_internal::ValueNeedsEscape(value)) [[unlikely]] {
+    if (json_internal::NeedsEscape(value)) [[unlikely]] {
       return Escaped(key, value);
     }
     char* p = Key(key, value.size() + 2);
