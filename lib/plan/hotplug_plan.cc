@@ -107,7 +107,7 @@ absl::Status Collect(PlanContext& ctx, const std::string& port,
                            "free root port; a fixed address is not supported"));
     }
     d.props.Str("bus", port).Str("addr", "0x0");
-    ctx.CheckProperties(d.props, plan::OwnerPath(request));
+    ctx.CheckProperties(d.props, request.OwnerPath());
     device = {DeviceEntry::Kind::kDevice, d.id, port, "0x0", d.volume,
               std::move(d.props).Render(), ""};
     out.root_port = port;

@@ -70,14 +70,6 @@ absl::StatusOr<int> ParseRootSlot(const PciRequest& request) {
 
 }  // namespace
 
-std::string PciRequest::Owner() const {
-  if (owner_field.empty()) return owner;
-  std::string path;
-  path.reserve(owner_root.size() + 1 + owner_field.size());
-  path.append(owner_root).append(1, '.').append(owner_field);
-  return path;
-}
-
 PciName RootPort::Addr() const {
   // Written backwards: function, '.', slot.
   char buf[2 * kHexSize + 1];

@@ -20,6 +20,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
+#include "plan/lazy_path.h"
 
 namespace qdirect::plan {
 
@@ -33,7 +34,10 @@ struct PciRequest {
   std::string owner;
   std::string_view owner_root;
   std::string_view owner_field;
-  std::string Owner() const;
+  LazyPath OwnerPath() const {
+    return owner_field.empty() ? LazyPath(owner) : LazyPath(owner_root, ".", owner_field);
+  }
+  std::string Owner() const { return OwnerPath().Spell(); }
   // Fixed address from the spec ("0000:00:05.0"): only bus 0 is accepted;
   // the device then sits on the root bus at that slot.
   std::string fixed_address;

@@ -205,12 +205,6 @@ struct PlanContext {
   void AddListenerChardev(std::string_view id, int child_fd);
 };
 
-// A PCI request's owner (PciRequest::Owner) as a LazyPath.
-inline LazyPath OwnerPath(const PciRequest& request) {
-  return request.owner_field.empty() ? LazyPath(request.owner)
-                                     : LazyPath(request.owner_root, ".", request.owner_field);
-}
-
 // The parts of MakePlan, in the order it calls them (planner.cc, disks.cc,
 // interfaces.cc, host_devices.cc). Each is a function of its own, not
 // only for reading: one function of them all grew past what the compiler

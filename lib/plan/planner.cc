@@ -836,7 +836,7 @@ absl::Status PlanDeviceTable(PlanContext& ctx, Plan& plan) {
     PendingPciDevice& d = ctx.pci_devices[i];
     const PciPlacement& where = layout.placements[i];
     d.props.Str("bus", where.bus.view()).Str("addr", where.addr.view());
-    const LazyPath owner = OwnerPath(ctx.pci_requests[i]);
+    const LazyPath owner = ctx.pci_requests[i].OwnerPath();
     ctx.CheckProperties(d.props, owner);
     plan.devices.emplace_back(DeviceEntry::Kind::kDevice, std::move(d.id),
                               std::string(where.bus.view()), std::string(where.addr.view()),
